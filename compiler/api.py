@@ -1,0 +1,120 @@
+"""The public entry points: ``fdg.compile``, ``fdg.emit``, ``fdg.check``.
+
+The pipeline, one module per stage::
+
+    text --parser--> syntax.Program --lower--> ir.Diagram --passes--> ir.Diagram --plan--> Plan --codegen--> source
+
+Each entry point accepts a path to a ``.fdg`` file or the source text itself.  Compiled classes
+are cached by (text, diagram, parameters), so building a second module of the same diagram only
+runs ``__init__``.
+"""
+
+from __future__ import annotations
+
+import functools
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+
+from fdg import ir, passes
+from fdg.codegen import emit_module
+from fdg.errors import Diagnostic, FdgArgumentError, FdgError, Source
+from fdg.evaluate import Number
+from fdg.lower import lower
+from fdg.parser import parse
+from fdg.plan import Plan, make_plan
+from fdg.runtime.module import FdgModule, load_source
+from fdg.verify import check_ir
+
+
+class FdgWarning(UserWarning):
+    """A warning about a program (unused input, output irrep no path reaches, ...)."""
+
+
+@dataclass(frozen=True)
+class Built:
+    """Everything the pipeline produced for one diagram."""
+
+    plan: Plan
+    source: str
+    warnings: tuple[Diagnostic, ...]
+
+
+def read(program: str | Path) -> Source:
+    """A :class:`Source` from a path, or from text (anything containing ``{`` is taken as text)."""
+    if isinstance(program, str) and "{" in program:
+        return Source("<string>", program)
+    path = Path(program)
+    try:
+        return Source(str(program), path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError) as exc:
+        raise FdgArgumentError(f"cannot read {program}: {exc.strerror if isinstance(exc, OSError) else exc}") from None
+
+
+def lower_source(program: str | Path, diagram: str | None = None, **params: Number) -> ir.Diagram:
+    """Parse, check and lower one diagram, then run the passes: the IR ``fdg compile --dump-ir`` prints."""
+    return _lowered(read(program), diagram, params)[0]
+
+
+def _lowered(source: Source, diagram: str | None, params: dict[str, Number]
+             ) -> tuple[ir.Diagram, tuple[Diagnostic, ...]]:
+    result = lower(parse(source.text, source.name), diagram, params)
+    check_ir(result.diagram)
+    return passes.run(result.diagram, check_ir), result.warnings
+
+
+@functools.lru_cache(maxsize=128)
+def _build(name: str, text: str, diagram: str | None, params: tuple[tuple[str, Number], ...]) -> Built:
+    source = Source(name, text)
+    lowered, found = _lowered(source, diagram, dict(params))
+    plan = make_plan(lowered)
+    return Built(plan, emit_module(plan, name), found)
+
+
+def build(program: str | Path, diagram: str | None = None, **params: Number) -> Built:
+    """Run the whole pipeline once; warnings about the program are issued as :class:`FdgWarning`."""
+    source = read(program)
+    built = _build(source.name, source.text, diagram, tuple(sorted(params.items())))
+    for diagnostic in built.warnings:
+        warnings.warn(FdgWarning(diagnostic.format()), stacklevel=3)
+    return built
+
+
+@functools.lru_cache(maxsize=128)
+def _module_class(source: str, class_name: str) -> type[FdgModule]:
+    return load_source(source, class_name)
+
+
+def compile(program: str | Path, diagram: str | None = None, **params: Number) -> FdgModule:  # noqa: A001
+    """Compile a diagram into a ``torch.nn.Module``.
+
+    >>> import torch, fdg
+    >>> mod = fdg.compile("diagram Lin(mul = 4) { input x : mul x (0e + 1o)\\n output y = linear(x) -> 2x0e + 2x1o }")
+    >>> mod(torch.randn(10, 16)).shape
+    torch.Size([10, 8])
+    """
+    built = build(program, diagram, **params)
+    return _module_class(built.source, built.plan.diagram.name)()
+
+
+def emit(program: str | Path, diagram: str | None = None, **params: Number) -> str:
+    """The standalone Python source of the compiled module (it imports only torch and fdg.runtime)."""
+    return build(program, diagram, **params).source
+
+
+def check(program: str | Path) -> list[Diagnostic]:
+    """Check every diagram of a file with its default parameters; returns the warnings, raises the first error.
+
+    Constructs that parse and type-check but cannot be compiled yet (``fuse``, ``power``) pass.
+    """
+    source = read(program)
+    tree = parse(source.text, source.name)
+    found: list[Diagnostic] = []
+    for d in tree.diagrams:
+        result = lower(tree, d.name.id, {})
+        check_ir(result.diagram)
+        found.extend(result.warnings)
+    return found
+
+
+__all__ = ["Built", "FdgError", "FdgWarning", "build", "check", "compile", "emit", "lower_source", "read"]

@@ -1,0 +1,158 @@
+"""The ``fdg`` command line (also ``python -m fdg``).
+
+Exit status: 0 on success, 1 when the program has an error (reported as FILE:LINE:COL with a
+caret), 2 on bad arguments (unknown diagram or parameter, unreadable file, bad flags).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from fdg import ir, passes
+from fdg.errors import Diagnostic, FdgArgumentError, FdgError
+from fdg.evaluate import Number
+
+
+def _param(text: str) -> tuple[str, Number]:
+    name, sep, value = text.partition("=")
+    if not sep or not name.strip().isidentifier():
+        raise argparse.ArgumentTypeError(f"expected NAME=VALUE, got {text!r}")
+    for kind in (int, float):
+        try:
+            return name.strip(), kind(value)
+        except ValueError:
+            pass
+    raise argparse.ArgumentTypeError(f"parameter {name.strip()} must be a number, got {value!r}")
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="fdg", description="Compile fusion diagrams (.fdg) into torch modules.")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    check = sub.add_parser("check", help="parse and validate files; exit 1 on any error")
+    check.add_argument("files", nargs="+", metavar="FILE")
+    comp = sub.add_parser("compile", help="write the generated module source")
+    comp.add_argument("file", metavar="FILE")
+    comp.add_argument("-d", "--diagram", metavar="NAME", help="which diagram (default: every diagram of FILE)")
+    comp.add_argument("-p", "--param", type=_param, action="append", default=[], metavar="NAME=VALUE",
+                      help="override a parameter, e.g. -p mul=16 (repeatable)")
+    comp.add_argument("-o", "--output", metavar="PATH",
+                      help="output file, or a directory to write one NAME.py per diagram (default: stdout)")
+    comp.add_argument("--dump-ir", action="store_true", help="print the optimized IR instead of Python source")
+    comp.add_argument("--dump-after", metavar="PASS", choices=["lower", *(n for n, _ in passes.PASSES)],
+                      help="print the IR after this pass ('lower' for before any pass)")
+    for name, text in (("report", "the contraction cost report"), ("draw", "a picture of the diagram")):
+        later = sub.add_parser(name, help=f"{text} (not available in this version)")
+        later.add_argument("rest", nargs=argparse.REMAINDER)
+    return parser
+
+
+def _print_warnings(found: Sequence[Diagnostic]) -> None:
+    for diagnostic in found:
+        print(diagnostic.format(), file=sys.stderr)
+
+
+def _check(files: list[str]) -> int:
+    from fdg.api import check
+
+    status = 0
+    for path in files:
+        try:
+            _print_warnings(check(Path(path)))
+        except FdgArgumentError:
+            raise
+        except FdgError as err:
+            print(err, file=sys.stderr)
+            status = 1
+    return status
+
+
+def _dump(args: argparse.Namespace, params: dict[str, Number]) -> str:
+    from fdg.api import read
+    from fdg.lower import lower
+    from fdg.parser import parse
+
+    source = read(Path(args.file))
+    diagram = lower(parse(source.text, source.name), args.diagram, params).diagram
+    if args.dump_after != "lower":
+        for name, apply in passes.PASSES:
+            diagram = apply(diagram)
+            if name == args.dump_after:
+                break
+    return ir.dump(diagram) + "\n"
+
+
+def _compile(args: argparse.Namespace) -> int:
+    import warnings
+
+    from fdg.api import FdgWarning, build, read
+    from fdg.parser import parse
+
+    params = dict(args.param)
+    if args.dump_ir or args.dump_after:
+        args.dump_after = args.dump_after or passes.PASSES[-1][0]
+        _write(args.output, _dump(args, params))
+        return 0
+    source = read(Path(args.file))
+    names = [args.diagram] if args.diagram else [d.name.id for d in parse(source.text, source.name).diagrams]
+    if not names:
+        raise FdgArgumentError(f"{args.file} holds no diagram")
+    out_dir = Path(args.output) if args.output and (len(names) > 1 or args.output.endswith("/")
+                                                    or Path(args.output).is_dir()) else None
+    if len(names) > 1 and args.output is None:
+        raise FdgArgumentError(f"{args.file} holds several diagrams ({', '.join(names)}): choose one with -d, "
+                               "or give -o DIRECTORY")
+    for name in names:
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always", FdgWarning)
+            built = build(Path(args.file), name, **params)
+        for w in caught:
+            print(w.message, file=sys.stderr)
+        target = str(out_dir / f"{name}.py") if out_dir else args.output
+        _write(target, built.source)
+        if target:
+            print(f"{args.file}: {name} -> {target}  ({_summary(built.plan.diagram, built.source)})")
+    return 0
+
+
+def _summary(d: ir.Diagram, source: str) -> str:
+    vertices = sum(1 for n in d.graph if not isinstance(d.op(n), ir.Input | ir.Output))
+    paths = sum(len(op.paths) for _, op in d.graph.nodes(data="op") if isinstance(op, ir.Couple | ir.Linear))
+    learned = sum(op.weights.numel * op.weights.count for _, op in d.graph.nodes(data="op")
+                  if isinstance(op, ir.Couple | ir.Linear) and op.weights.kind in ("learned", "per_index"))
+    return f"{vertices} vertices, {paths} paths, {learned} learned weights, {len(source.splitlines())} lines"
+
+
+def _write(target: str | None, text: str) -> None:
+    if target is None:
+        sys.stdout.write(text)
+        return
+    path = Path(target)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text, encoding="utf-8")
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the command line; returns the exit status."""
+    args = _parser().parse_args(argv)
+    try:
+        if args.command == "check":
+            return _check(args.files)
+        if args.command == "compile":
+            return _compile(args)
+        print(f"fdg {args.command}: not available in this version of fdg (it comes with the optimizer and "
+              "drawing work)", file=sys.stderr)
+        return 1
+    except FdgArgumentError as err:
+        print(f"fdg {args.command}: {err}", file=sys.stderr)
+        return 2
+    except FdgError as err:
+        print(err, file=sys.stderr)
+        return 1
+
+
+def console() -> None:
+    """Entry point of the ``fdg`` console script."""
+    sys.exit(main())

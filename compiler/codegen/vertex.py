@@ -1,0 +1,157 @@
+"""Codegen for one vertex: the lines of ``forward`` that compute it.
+
+Couple and linear vertices become, per path, the pairwise einsums the plan chose; paths into the
+same output irrep are added, and the output blocks are concatenated in ``mul_ir`` layout.  The
+normalization constant of a path multiplies its CG tensor (the smallest operand) or its shared
+weights, never a batched tensor.
+"""
+
+from __future__ import annotations
+
+from fdg import ir
+from fdg.plan import Contraction, Plan
+from fdg.runtime import Irreps
+
+
+class _Temps:
+    """Temporary names for one vertex: ``{value}_{suffix}``, never clashing with a value of the plan."""
+
+    def __init__(self, plan: Plan, prefix: str) -> None:
+        self.taken = set(plan.names.values())
+        self.prefix = prefix
+
+    def __call__(self, suffix: str) -> str:
+        name = f"{self.prefix}_{suffix}"
+        while name in self.taken:
+            name += "_"
+        self.taken.add(name)
+        return name
+
+
+def emit_vertex(plan: Plan, node: str) -> list[str]:
+    d = plan.diagram
+    op = d.op(node)
+    out = d.out(node)
+    var = plan.names[node]
+    args = [plan.names[n] for n in d.operands(node)]
+    lines = [f"# {var} = {ir.describe(op)}({', '.join(args)}): {out}"]
+    match op:
+        case ir.SphericalHarmonics(lmax=lmax):
+            lines.append(f"{var} = fdg.runtime.spherical_harmonics({lmax}, {args[0]})")
+        case ir.Gather():
+            lines.append(f"{var} = {args[0]}.index_select(0, {args[1]})")
+        case ir.ScatterSum():
+            assert isinstance(out, ir.Feature)
+            size = plan.sizes[out.axis.name]
+            lines.append(f"{var} = {args[0]}.new_zeros(({size}, {out.irreps.dim})).index_add(0, {args[1]}, {args[0]})")
+        case ir.Add():
+            lines.append(f"{var} = {' + '.join(args)}")
+        case ir.Scale(factor=factor):
+            lines.append(f"{var} = {args[0]} * {factor!r}")
+        case ir.Couple() | ir.Linear():
+            lines += _contract(plan, node, op, args)
+        case _:
+            raise AssertionError(f"codegen has no rule for {op!r}")
+    return lines
+
+
+def _blocks(irreps: Irreps, source: str, rows: str) -> list[str]:
+    """Per irrep of a wire, the expression viewing its block as ``[n, mul, 2l+1]``."""
+    exprs = []
+    start = 0
+    for mul, ir_ in irreps:
+        stop = start + mul * ir_.dim
+        exprs.append(f"{source}[:, {start}:{stop}].reshape({rows}, {mul}, {ir_.dim})")
+        start = stop
+    return exprs
+
+
+def _contract(plan: Plan, node: str, op: ir.Couple | ir.Linear, args: list[str]) -> list[str]:
+    d = plan.diagram
+    temp = _Temps(plan, plan.names[node])
+    n = temp("n")
+    lines = [f"{n} = {args[0]}.shape[0]"]
+    operands = [d.out(src) for src in d.operands(node)]
+    data = [t for t in operands if isinstance(t, ir.Feature)][: 2 if isinstance(op, ir.Couple) else 1]
+    views: list[dict[int, str]] = [{} for _ in data]
+
+    def block(which: int, i: int) -> str:
+        if i not in views[which]:
+            t = data[which]
+            assert isinstance(t, ir.Feature)
+            name = temp(f"{'ab'[which] if isinstance(op, ir.Couple) else 'x'}{i}")
+            lines.append(f"{name} = {_blocks(t.irreps, args[which], n)[i]}")
+            views[which][i] = name
+        return views[which][i]
+
+    weights = op.weights
+    table = None
+    if weights.kind == "input":
+        table = args[-1]
+    elif weights.kind == "per_index":
+        table = temp("w")
+        param = plan.parameters[node].name
+        lines.append(f"{table} = self.{param}.index_select(0, {args[-1]})  # one weight set per {weights.source}")
+
+    slots: dict[int, list[str]] = {}
+    for k, c in enumerate(plan.contractions[node]):
+        exprs = []
+        for role, i in zip(("x1", "x2") if isinstance(op, ir.Couple) else ("x",), c.i_in, strict=True):
+            exprs.append(block(0 if role in ("x1", "x") else 1, i))
+        scaled = False
+        if c.cg is not None:
+            exprs.append(f"(self.{c.cg} * {c.alpha!r})")
+            scaled = True
+        if "w" in c.roles:
+            exprs.append(_weight(plan, node, c, table, n, scale=not scaled))
+            scaled = scaled or table is None
+        result = _pairwise(c, exprs, temp, lines, k)
+        if not scaled:
+            lines[-1] += f" * {c.alpha!r}"
+        slots.setdefault(c.i_out, []).append(result)
+
+    pieces = []
+    for i_out, (mul, ir_) in enumerate(op.irreps_out):
+        size = mul * ir_.dim
+        if i_out not in slots:
+            pieces.append(f"{args[0]}.new_zeros(({n}, {size}))")
+            continue
+        total = " + ".join(slots[i_out])
+        pieces.append(f"({total}).reshape({n}, {size})" if len(slots[i_out]) > 1 else f"{total}.reshape({n}, {size})")
+    var = plan.names[node]
+    if len(pieces) == 1:
+        lines.append(f"{var} = {pieces[0]}")
+    else:
+        lines.append(f"{var} = torch.cat([")
+        lines += [f"    {p}," for p in pieces]
+        lines.append("], dim=1)")
+    return lines
+
+
+def _weight(plan: Plan, node: str, c: Contraction, table: str | None, n: str, scale: bool) -> str:
+    """The weights of one path: a view of the learned vector, or of the per-sample table."""
+    start, stop = c.weight_offset, c.weight_offset + _numel(c.weight_shape)
+    shape = ", ".join(map(str, c.weight_shape))
+    if table is None:
+        view = f"self.{plan.parameters[node].name}[{start}:{stop}].view({shape})"
+        return f"({view} * {c.alpha!r})" if scale else view
+    return f"{table}[:, {start}:{stop}].reshape({n}, {shape})"
+
+
+def _numel(shape: tuple[int, ...]) -> int:
+    total = 1
+    for s in shape:
+        total *= s
+    return total
+
+
+def _pairwise(c: Contraction, exprs: list[str], temp: _Temps, lines: list[str], k: int) -> str:
+    """Emit the path's einsums in the planned order; returns the name holding the result."""
+    live = list(exprs)
+    name = ""
+    for step in c.steps:
+        left, right = live[step.left], live[step.right]
+        name = temp(f"p{k}") if step is c.steps[-1] else temp(f"p{k}_{len(live)}")
+        lines.append(f'{name} = torch.einsum("{step.spec}", {left}, {right})')
+        live = [e for m, e in enumerate(live) if m not in (step.left, step.right)] + [name]
+    return name

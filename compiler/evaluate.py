@@ -1,0 +1,106 @@
+"""Compile-time evaluation: parameter expressions, multiplicities and irreps expressions.
+
+Everything here is pure: a syntax expression and an environment of parameter values in, a
+number or an :class:`~fdg.runtime.Irreps` out, or an :class:`~fdg.errors.FdgTypeError` located
+at the offending subexpression.
+"""
+
+from __future__ import annotations
+
+import difflib
+import math
+from collections.abc import Callable, Mapping
+
+from fdg import syntax
+from fdg.errors import FdgTypeError, Span
+from fdg.runtime import Irrep, Irreps
+
+Number = int | float
+
+#: largest degree fdg accepts anywhere (CG tables grow as l^3; beyond this is a typo, not a model)
+MAX_L = 20
+#: largest multiplicity fdg accepts (keeps a typo like 10000000x0e from allocating gigabytes)
+MAX_MUL = 1 << 16
+
+
+def suggest(name: str, candidates: list[str]) -> str | None:
+    """``did you mean 'couple'?`` for a misspelled name, or None."""
+    close = difflib.get_close_matches(name, candidates, n=1)
+    return f"did you mean '{close[0]}'?" if close else None
+
+
+def binary(op: str, left: Number, right: Number, span: Span) -> Number:
+    """Apply a binary operator to two numbers, with division by zero as a user error."""
+    if op in ("/", "//") and right == 0:
+        raise FdgTypeError("division by zero", span)
+    ops: dict[str, Callable[[Number, Number], Number]] = {
+        "+": lambda a, b: a + b,
+        "-": lambda a, b: a - b,
+        "*": lambda a, b: a * b,
+        "/": lambda a, b: a / b,
+        "//": lambda a, b: a // b,
+    }
+    result = ops[op](left, right)
+    if isinstance(result, float) and not math.isfinite(result):
+        raise FdgTypeError("this expression overflows", span)
+    if isinstance(result, int) and abs(result) > 1 << 62:
+        raise FdgTypeError("this expression overflows", span)
+    return result
+
+
+def number(expr: syntax.Expr, env: Mapping[str, Number], what: str = "a number") -> Number:
+    """Evaluate a constant expression over parameters (``2 * mul``, ``0.5``)."""
+    match expr:
+        case syntax.Number(value=value):
+            return value
+        case syntax.Name(id=name, span=span):
+            if name in env:
+                return env[name]
+            raise FdgTypeError(f"unknown parameter '{name}'", span, suggest(name, list(env)))
+        case syntax.Neg(operand=operand):
+            return -number(operand, env, what)
+        case syntax.BinOp(op=op, left=left, right=right, span=span):
+            return binary(op, number(left, env, what), number(right, env, what), span)
+        case _:
+            raise FdgTypeError(f"expected {what}, a constant expression of numbers and parameters", expr.span)
+
+
+def integer(expr: syntax.Expr, env: Mapping[str, Number], what: str, low: int, high: int) -> int:
+    """Evaluate an integer in ``[low, high]``; floats and out-of-range values are errors."""
+    value = number(expr, env, what)
+    if isinstance(value, float):
+        raise FdgTypeError(f"{what} must be an integer, got {value!r}", expr.span,
+                           "use // for integer division" if isinstance(expr, syntax.BinOp) else None)
+    if not low <= value <= high:
+        bound = f"at least {low}" if value < low else f"at most {high}"
+        raise FdgTypeError(f"{what} must be {bound}, got {value}", expr.span)
+    return value
+
+
+def irreps(expr: syntax.IrrepsSum, env: Mapping[str, Number]) -> Irreps:
+    """Evaluate an irreps expression: ``mul x (0e + 1o)`` distributes, ``sh(L)`` expands.
+
+    >>> from fdg.parser import parse
+    >>> d = parse("diagram D(mul = 4) { input x : mul x (0e + 1o) + 2x2e }").diagrams[0]
+    >>> str(irreps(d.body[0].type.irreps, {"mul": 4}))
+    '4x0e+4x1o+2x2e'
+    """
+    out: list[tuple[int, Irrep]] = []
+    for term in expr.terms:
+        mul = 1 if term.mul is None else integer(term.mul, env, "a multiplicity", 1, MAX_MUL)
+        body = term.body
+        if isinstance(body, syntax.IrrepLit):
+            if body.l > MAX_L:
+                raise FdgTypeError(f"degree {body.l} is too large (fdg supports l <= {MAX_L})", body.span)
+            p = {"e": 1, "o": -1, "y": (-1) ** body.l}[body.parity]
+            inner = Irreps([(1, Irrep(body.l, p))])
+        elif isinstance(body, syntax.ShIrreps):
+            inner = Irreps.spherical_harmonics(integer(body.lmax, env, "the degree of sh", 0, MAX_L))
+        else:
+            inner = irreps(body, env)
+        for mul_ir in inner:
+            total = mul * mul_ir.mul
+            if total > MAX_MUL:
+                raise FdgTypeError(f"multiplicity {total} is too large (at most {MAX_MUL})", term.span)
+            out.append((total, mul_ir.ir))
+    return Irreps(out)

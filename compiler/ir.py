@@ -1,0 +1,309 @@
+"""The IR: a fusion diagram as a networkx multigraph of vertices joined by typed wires.
+
+Nodes are operations.  Each node has two attributes: ``op`` (a frozen vertex payload below) and
+``out`` (the :data:`WireType` of the value it produces, ``None`` for outputs).  Each edge is a
+wire from the producer to one consumer, with attributes ``port`` (the operand position at the
+consumer) and ``wire`` (the producer's ``out``).  A producer feeding both operands of a vertex,
+as in ``couple(a, a)``, gives two parallel edges — hence the multigraph.
+
+Payloads are immutable; passes build new graphs (``graph.copy()``) and never mutate their input.
+:func:`dump` is the deterministic text form used by ``fdg compile --dump-ir`` and test failures.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Literal
+
+import networkx as nx
+
+from fdg.errors import Span
+from fdg.runtime import Irreps
+
+#: identifiers the generated module itself uses in ``forward``: no input may take them
+GENERATED = frozenset({"self", "torch", "fdg"})
+
+# ---------------------------------------------------------------- wires
+
+
+@dataclass(frozen=True)
+class Axis:
+    """A batch axis: ``node``, ``edge``, ``batch`` ... ``size`` is known only for fixed ranges (``-> 4``)."""
+
+    name: str
+    size: int | None = None
+
+    def __str__(self) -> str:
+        return self.name
+
+
+@dataclass(frozen=True)
+class Feature:
+    """A wire of irreps features, tensor shape ``[axis, irreps.dim]`` in e3nn's ``mul_ir`` layout."""
+
+    axis: Axis
+    irreps: Irreps
+
+    def __str__(self) -> str:
+        return f"{self.irreps} over {self.axis}"
+
+
+@dataclass(frozen=True)
+class IndexWire:
+    """An integer tensor of shape ``[axis]`` holding positions along ``target``."""
+
+    axis: Axis
+    target: Axis
+
+    def __str__(self) -> str:
+        return f"index {self.axis} -> {self.target.name if self.target.size is None else self.target.size}"
+
+
+@dataclass(frozen=True)
+class WeightsWire:
+    """External per-sample weights, shape ``[axis, numel]``; ``numel`` is fixed by the consuming vertex."""
+
+    axis: Axis
+    numel: int
+
+    def __str__(self) -> str:
+        return f"weights[{self.numel}] over {self.axis}"
+
+
+WireType = Feature | IndexWire | WeightsWire
+
+# ---------------------------------------------------------------- weights of a vertex
+
+WeightKind = Literal["learned", "none", "input", "per_index"]
+
+
+@dataclass(frozen=True)
+class Weights:
+    """How a weighted vertex gets its weights.
+
+    ``learned``: one trainable vector; ``none``: no weights; ``input``: an external weights wire
+    (operand port 2 for couple); ``per_index``: ``learned[z]``, one trainable vector per value of
+    the index wire ``z`` (``count`` of them), selected per sample.
+    """
+
+    kind: WeightKind
+    numel: int = 0
+    count: int = 1
+    source: str | None = None  # the input name for ``input`` / ``per_index``
+
+    def __str__(self) -> str:
+        if self.kind == "input":
+            return f"weights={self.source}"
+        if self.kind == "per_index":
+            return f"weights=learned[{self.source}]x{self.count}"
+        return f"weights={self.kind}"
+
+
+# ---------------------------------------------------------------- paths
+
+
+@dataclass(frozen=True)
+class CouplePath:
+    """One CG path ``a[i1] x b[i2] -> out[i_out]`` (indices into the irreps lists) and its e3nn normalization."""
+
+    i1: int
+    i2: int
+    i_out: int
+    shape: tuple[int, ...]  # shape of this path's weights; () when the vertex has none
+    alpha: float  # e3nn's sqrt(alpha): irrep normalization x path normalization
+
+
+@dataclass(frozen=True)
+class LinearPath:
+    """One block ``in[i_in] -> out[i_out]`` of an equivariant linear map, weights ``(mul_in, mul_out)``."""
+
+    i_in: int
+    i_out: int
+    alpha: float
+
+
+# ---------------------------------------------------------------- vertices
+
+
+@dataclass(frozen=True)
+class Input:
+    name: str
+    span: Span = field(compare=False, repr=False)
+
+
+@dataclass(frozen=True)
+class Couple:
+    """CG vertex ``a (x) b -> out``; ports 0, 1 = a, b; port 2 = external weights or index."""
+
+    mode: str
+    weights: Weights
+    irreps_out: Irreps
+    paths: tuple[CouplePath, ...]
+    span: Span = field(compare=False, repr=False)
+
+
+@dataclass(frozen=True)
+class Linear:
+    """Equivariant linear map (channel mixing per irrep); port 0 = x, port 1 = index for ``learned[z]``."""
+
+    weights: Weights
+    irreps_out: Irreps
+    paths: tuple[LinearPath, ...]
+    span: Span = field(compare=False, repr=False)
+
+
+@dataclass(frozen=True)
+class SphericalHarmonics:
+    lmax: int
+    span: Span = field(compare=False, repr=False)
+
+
+@dataclass(frozen=True)
+class Gather:
+    """``x[i]``: port 0 = x over the index's target, port 1 = the index."""
+
+    span: Span = field(compare=False, repr=False)
+
+
+@dataclass(frozen=True)
+class ScatterSum:
+    """``sum(x, by = i)``: port 0 = x over the index's axis, port 1 = the index."""
+
+    span: Span = field(compare=False, repr=False)
+
+
+@dataclass(frozen=True)
+class Add:
+    """Sum of same-typed wires on ports 0..n-1."""
+
+    span: Span = field(compare=False, repr=False)
+
+
+@dataclass(frozen=True)
+class Scale:
+    factor: float
+    span: Span = field(compare=False, repr=False)
+
+
+@dataclass(frozen=True)
+class Fuse:
+    """n-ary fusion vertex (checked here; code generation comes with many-body support)."""
+
+    weights: Weights
+    irreps_out: Irreps
+    tree: str | None
+    span: Span = field(compare=False, repr=False)
+
+
+@dataclass(frozen=True)
+class Power:
+    """MACE symmetric contraction of order ``nu`` (checked here; code generation comes later)."""
+
+    nu: int
+    weights: Weights
+    irreps_out: Irreps
+    span: Span = field(compare=False, repr=False)
+
+
+@dataclass(frozen=True)
+class Output:
+    name: str
+    span: Span = field(compare=False, repr=False)
+
+
+Vertex = Input | Couple | Linear | SphericalHarmonics | Gather | ScatterSum | Add | Scale | Fuse | Power | Output
+
+
+@dataclass(frozen=True, eq=False)
+class Diagram:
+    """One lowered diagram: its name, the parameter values it was lowered with, and its graph."""
+
+    name: str
+    params: tuple[tuple[str, int | float], ...]
+    graph: nx.MultiDiGraph
+
+    def inputs(self) -> list[str]:
+        """Node ids of the inputs, in declaration order."""
+        return [n for n, op in self.graph.nodes(data="op") if isinstance(op, Input)]
+
+    def outputs(self) -> list[str]:
+        """Node ids of the outputs, in declaration order."""
+        return [n for n, op in self.graph.nodes(data="op") if isinstance(op, Output)]
+
+    def op(self, node: str) -> Vertex:
+        op: Vertex = self.graph.nodes[node]["op"]
+        return op
+
+    def out(self, node: str) -> WireType:
+        out: WireType = self.graph.nodes[node]["out"]
+        return out
+
+    def operands(self, node: str) -> list[str]:
+        """Producers of ``node``'s operands, ordered by port."""
+        edges = sorted(self.graph.in_edges(node, data="port"), key=lambda e: e[2])
+        return [src for src, _, _ in edges]
+
+    def order(self) -> list[str]:
+        """A deterministic topological order: ties broken by creation order."""
+        rank = {n: i for i, n in enumerate(self.graph.nodes)}
+        return list(nx.lexicographical_topological_sort(self.graph, key=rank.__getitem__))
+
+
+def describe(op: Vertex) -> str:
+    """One-line text of a vertex, without its operands (used by :func:`dump`)."""
+    match op:
+        case Input(name=name):
+            return f"input {name}"
+        case Couple(mode=mode, weights=w, paths=paths):
+            return f"couple[{mode}, {w}, paths={len(paths)}]"
+        case Linear(weights=w, paths=paths):
+            return f"linear[{w}, paths={len(paths)}]"
+        case SphericalHarmonics(lmax=lmax):
+            return f"sh[lmax={lmax}]"
+        case Gather():
+            return "gather"
+        case ScatterSum():
+            return "scatter_sum"
+        case Add():
+            return "add"
+        case Scale(factor=factor):
+            return f"scale[{factor!r}]"
+        case Fuse(weights=w, tree=tree):
+            return f"fuse[{w}, tree={tree or 'auto'}]"
+        case Power(nu=nu, weights=w):
+            return f"power[nu={nu}, {w}]"
+        case Output(name=name):
+            return f"output {name}"
+
+
+def dump(diagram: Diagram) -> str:
+    """The deterministic text form of a diagram: one line per vertex in topological order.
+
+    >>> from fdg.api import lower_source
+    >>> print(dump(lower_source("diagram D() { input x : 0e\\n output y = x * 2 }", "D")))
+    diagram D()
+      %x  : 1x0e over batch = input x
+      %_1 : 1x0e over batch = scale[2.0](%x)
+      output y = %_1
+    """
+    g = diagram.graph
+    params = ", ".join(f"{k}={v!r}" for k, v in diagram.params)
+    width = max((len(n) for n in g.nodes), default=0) + 1
+    lines = [f"diagram {diagram.name}({params})"]
+    for node in diagram.order():
+        op = diagram.op(node)
+        args = ", ".join(f"%{src}" for src in diagram.operands(node))
+        if isinstance(op, Output):
+            lines.append(f"  output {op.name} = {args}")
+            continue
+        text = describe(op) if isinstance(op, Input) else f"{describe(op)}({args})"
+        lines.append(f"  {'%' + node:<{width}} : {diagram.out(node)} = {text}")
+        if isinstance(op, Couple | Linear):
+            lines.extend(f"      {_path_text(op, p)}" for p in op.paths)
+    return "\n".join(lines)
+
+
+def _path_text(op: Couple | Linear, path: CouplePath | LinearPath) -> str:
+    if isinstance(path, CouplePath):
+        return f"path {path.i1},{path.i2} -> {path.i_out}  weights{list(path.shape)}  alpha={path.alpha:.6g}"
+    return f"path {path.i_in} -> {path.i_out}  alpha={path.alpha:.6g}"

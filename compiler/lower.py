@@ -1,0 +1,374 @@
+"""The checker: gives a syntax tree meaning and lowers one diagram of it to the IR.
+
+It resolves parameters (defaults, then overrides), declares inputs, orders the assignments by
+their dependencies (reporting cycles), evaluates every expression to a number or a wire, types
+each vertex by the rules of ``vertices.py`` and builds the :class:`~fdg.ir.Diagram`.  The first
+error raises :class:`~fdg.errors.FdgTypeError` at its span; warnings (unused inputs, unused
+assignments, output irreps no path reaches) are collected and returned.
+"""
+
+from __future__ import annotations
+
+import keyword
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+
+import networkx as nx
+
+from fdg import ir, syntax, vertices
+from fdg.errors import Diagnostic, FdgArgumentError, FdgNotSupported, FdgTypeError
+from fdg.evaluate import MAX_MUL, Number, binary, integer, irreps, number, suggest
+from fdg.ir import GENERATED
+from fdg.vertices import Made, Value, Wire
+
+RESERVED = frozenset({*vertices.SIGNATURES, "learned", "none"})
+
+
+@dataclass(frozen=True)
+class Lowered:
+    diagram: ir.Diagram
+    warnings: tuple[Diagnostic, ...]
+
+
+def select(program: syntax.Program, name: str | None) -> syntax.Diagram:
+    """The diagram called ``name``, or the only one when ``name`` is None."""
+    names = [d.name.id for d in program.diagrams]
+    if name is None:
+        if len(names) == 1:
+            return program.diagrams[0]
+        if not names:
+            raise FdgArgumentError(f"{program.span.source.name} holds no diagram")
+        raise FdgArgumentError(f"{program.span.source.name} holds several diagrams; choose one of: "
+                               f"{', '.join(names)}")
+    for d in program.diagrams:
+        if d.name.id == name:
+            return d
+    raise FdgArgumentError(f"no diagram '{name}' in {program.span.source.name}; it holds: {', '.join(names)}",
+                           hint=suggest(name, names))
+
+
+def lower(program: syntax.Program, name: str | None = None, params: Mapping[str, Number] | None = None) -> Lowered:
+    """Check one diagram of a program with the given parameter overrides and lower it to the IR."""
+    for use in program.uses:
+        raise FdgNotSupported("`use` of other files is not supported yet in this version of fdg", use.span,
+                              "put the diagrams in one file for now")
+    return _Lowering(select(program, name), dict(params or {})).run()
+
+
+def _names(expr: syntax.Expr) -> Iterator[syntax.Name]:
+    """Every name an expression refers to as a value (not function names or option words)."""
+    match expr:
+        case syntax.Name():
+            yield expr
+        case syntax.BinOp(left=left, right=right):
+            yield from _names(left)
+            yield from _names(right)
+        case syntax.Neg(operand=operand):
+            yield from _names(operand)
+        case syntax.Tuple(items=items):
+            for item in items:
+                yield from _names(item)
+        case syntax.Index(value=value, index=index):
+            yield from _names(value)
+            yield from _names(index)
+        case syntax.Call(func=func, args=args, arrow=arrow):
+            if not isinstance(func, syntax.Name):
+                yield from _names(func)
+            for arg in args:
+                yield from _names(arg.value)
+            for opt in arrow.options if arrow else ():
+                if opt.name != "tree":
+                    yield from _names(opt.value)
+
+
+class _Lowering:
+    def __init__(self, diagram: syntax.Diagram, overrides: dict[str, Number]) -> None:
+        self.syntax = diagram
+        self.graph = nx.MultiDiGraph()
+        self.env: dict[str, Number] = {}
+        self.values: dict[str, Value] = {}
+        self.warnings: list[Diagnostic] = []
+        self.defined: dict[str, syntax.Name] = {}
+        self.anonymous: set[str] = set()
+        self.rank: dict[str, int] = {}  # creation order, kept through renames
+        self._params(overrides)
+
+    # ------------------------------------------------------------ declarations
+
+    def _params(self, overrides: dict[str, Number]) -> None:
+        declared = [p.name.id for p in self.syntax.params]
+        for key in overrides:
+            if key not in declared:
+                raise FdgArgumentError(f"diagram {self.syntax.name.id} has no parameter '{key}'",
+                                       hint=f"its parameters: {', '.join(declared) or 'none'}")
+        for p in self.syntax.params:
+            if p.name.id in self.env:
+                raise FdgTypeError(f"parameter '{p.name.id}' is declared twice", p.name.span)
+            default = number(p.default, self.env, "a parameter default")
+            value = overrides.get(p.name.id, default)
+            if isinstance(value, bool) or not isinstance(value, int | float):
+                raise FdgArgumentError(f"parameter '{p.name.id}' must be a number, got {value!r}")
+            self.env[p.name.id] = value
+
+    def _declare(self, name: syntax.Name, where: dict[str, syntax.Name]) -> None:
+        if name.id in self.env:
+            raise FdgTypeError(f"'{name.id}' is already a parameter of {self.syntax.name.id}", name.span)
+        if name.id in RESERVED:
+            raise FdgTypeError(f"'{name.id}' is a built-in name and cannot be redefined", name.span)
+        if name.id in where:
+            first = where[name.id].span
+            raise FdgTypeError(f"'{name.id}' is already defined at line {first.line}", name.span)
+        where[name.id] = name
+
+    def _axis(self, name: syntax.Name | None) -> ir.Axis:
+        if name is None:
+            return ir.Axis("batch")
+        if name.id in self.env:
+            raise FdgTypeError(f"'{name.id}' is a parameter, not an axis", name.span)
+        return ir.Axis(name.id)
+
+    def _input(self, stmt: syntax.Input) -> None:
+        kind = stmt.type
+        if isinstance(kind, syntax.IndexType):
+            if stmt.axis is not None:
+                raise FdgTypeError("an index input names its axis in its type: `index edge -> node`", stmt.axis.span)
+            target = kind.target
+            if isinstance(target, syntax.Number) or target.id in self.env:
+                size = integer(target, self.env, "the range of an index", 1, MAX_MUL)
+                out: ir.WireType = ir.IndexWire(self._axis(kind.axis), ir.Axis(_axis_name(target), size))
+            else:
+                out = ir.IndexWire(self._axis(kind.axis), ir.Axis(target.id))
+        elif isinstance(kind, syntax.WeightsType):
+            out = ir.WeightsWire(self._axis(stmt.axis), 0)  # numel is fixed by the consumer, see _weights_numel
+        else:
+            out = ir.Feature(self._axis(stmt.axis), irreps(kind.irreps, self.env))
+        node = stmt.name.id
+        if keyword.iskeyword(node) or node in GENERATED:
+            raise FdgTypeError(f"'{node}' cannot name an input: it is a parameter of the generated forward()",
+                               stmt.name.span, f"names reserved for inputs: Python keywords, {', '.join(sorted(GENERATED))}")
+        self.graph.add_node(node, op=ir.Input(node, stmt.span), out=out)
+        self.rank[node] = len(self.rank)
+        self.values[node] = Wire(node, out)
+
+    # ------------------------------------------------------------ the driver
+
+    def run(self) -> Lowered:
+        body = self.syntax.body
+        for stmt in body:
+            if isinstance(stmt, syntax.Input | syntax.Assign) or (isinstance(stmt, syntax.Output) and stmt.value):
+                self._declare(stmt.name, self.defined)
+        for stmt in body:
+            if isinstance(stmt, syntax.Input):
+                self._input(stmt)
+        for stmt in self._ordered():
+            assert stmt.value is not None
+            value = self._eval(stmt.value)
+            if isinstance(value, Wire) and value.node in self.anonymous:
+                value = self._rename(value, stmt.name.id)
+            self.values[stmt.name.id] = value
+        outputs: set[str] = set()
+        for stmt in body:
+            if isinstance(stmt, syntax.Output):
+                self._output(stmt, outputs)
+        if not outputs:
+            raise FdgTypeError(f"diagram {self.syntax.name.id} has no output", self.syntax.name.span,
+                               "add `output name = expression`")
+        self._weights_numel()
+        self._check_sizes()
+        self._warn_unused()
+        # rebuild so that node order is creation order (renaming moved named vertices to the end)
+        graph = nx.MultiDiGraph()
+        graph.add_nodes_from(sorted(self.graph.nodes(data=True), key=lambda item: self.rank[item[0]]))
+        graph.add_edges_from(sorted(self.graph.edges(keys=True, data=True),
+                                    key=lambda e: (self.rank[e[1]], e[3]["port"])))
+        params = tuple(self.env.items())
+        return Lowered(ir.Diagram(self.syntax.name.id, params, graph), tuple(self.warnings))
+
+    def _ordered(self) -> list[syntax.Assign | syntax.Output]:
+        """Assignments (and ``output x = ...``) in dependency order, ties in source order; cycles are errors."""
+        stmts = {s.name.id: s for s in self.syntax.body
+                 if isinstance(s, syntax.Assign) or (isinstance(s, syntax.Output) and s.value is not None)}
+        deps = nx.DiGraph()
+        deps.add_nodes_from(stmts)
+        for name, stmt in stmts.items():
+            assert stmt.value is not None
+            for ref in _names(stmt.value):
+                if ref.id in stmts:
+                    deps.add_edge(ref.id, name, span=ref.span)
+        try:
+            cycle = nx.find_cycle(deps)
+        except nx.NetworkXNoCycle:
+            rank = {name: i for i, name in enumerate(stmts)}
+            return [stmts[n] for n in nx.lexicographical_topological_sort(deps, key=rank.__getitem__)]
+        path = " -> ".join([u for u, _ in cycle] + [cycle[0][0]])
+        u, v = cycle[-1]
+        raise FdgTypeError(f"cycle: {path}", deps.edges[u, v]["span"], "a diagram is acyclic: every wire must be "
+                           "computed from inputs without depending on itself")
+
+    def _output(self, stmt: syntax.Output, seen: set[str]) -> None:
+        name = stmt.name.id
+        if name in seen:
+            raise FdgTypeError(f"output '{name}' is declared twice", stmt.name.span)
+        seen.add(name)
+        if name not in self.values:
+            raise FdgTypeError(f"unknown name '{name}'", stmt.name.span, suggest(name, list(self.values)))
+        value = self.values[name]
+        if not isinstance(value, Wire) or not isinstance(value.type, ir.Feature):
+            raise FdgTypeError(f"output '{name}' must be a wire of irreps features", stmt.name.span)
+        node = f"out:{name}"
+        self.graph.add_node(node, op=ir.Output(name, stmt.span), out=None)
+        self.rank[node] = len(self.rank)
+        self.graph.add_edge(value.node, node, port=0, wire=value.type)
+
+    # ------------------------------------------------------------ expressions
+
+    def _fresh(self) -> str:
+        """An id for an unnamed vertex: ``_1``, ``_2`` ..., skipping names the program defines."""
+        count = len(self.anonymous) + 1
+        while f"_{count}" in self.defined or f"_{count}" in self.anonymous:
+            count += 1
+        return f"_{count}"
+
+    def _add(self, made: Made) -> Wire:
+        node = self._fresh()
+        self.anonymous.add(node)
+        self.rank[node] = len(self.rank)
+        self.graph.add_node(node, op=made.op, out=made.out)
+        for port, operand in enumerate(made.operands):
+            self.graph.add_edge(operand.node, node, port=port, wire=operand.type)
+        return Wire(node, made.out)
+
+    def _rename(self, value: Wire, name: str) -> Wire:
+        """Give the vertex computing an assignment the assigned name (readable IR dumps and generated code)."""
+        nx.relabel_nodes(self.graph, {value.node: name}, copy=False)
+        self.anonymous.discard(value.node)
+        self.rank[name] = self.rank.pop(value.node)
+        return Wire(name, value.type)
+
+    def _eval(self, expr: syntax.Expr) -> Value:
+        match expr:
+            case syntax.Number(value=value):
+                return value
+            case syntax.Name(id=name, span=span):
+                if name in self.env:
+                    return self.env[name]
+                if name in self.values:
+                    return self.values[name]
+                if name in vertices.SIGNATURES:
+                    raise FdgTypeError(f"'{name}' is a function; call it: {vertices.USAGE[name]}", span)
+                raise FdgTypeError(f"unknown name '{name}'", span, suggest(name, [*self.env, *self.values]))
+            case syntax.Neg(operand=operand, span=span):
+                value = self._eval(operand)
+                return -value if not isinstance(value, Wire) else self._scale(value, -1.0, span)
+            case syntax.BinOp():
+                return self._binop(expr)
+            case syntax.Tuple(span=span):
+                raise FdgTypeError("a tuple is only meaningful as a fuse tree: tree = ((a, b), c)", span)
+            case syntax.Index(value=syntax.Name(id="learned"), span=span):
+                raise FdgTypeError("learned[...] is only meaningful as an option: weights = learned[z]", span)
+            case syntax.Index():
+                return self._add(vertices.gather(expr, self._eval))
+            case syntax.Call():
+                return self._call(expr)
+        raise AssertionError(f"unhandled syntax {expr!r}")
+
+    def _scale(self, wire: Wire, factor: float, span: syntax.Span) -> Wire:
+        vertices.feature(wire, span, "a scaled value")
+        return self._add(Made(ir.Scale(float(factor), span), wire.type, (wire,)))
+
+    def _binop(self, expr: syntax.BinOp) -> Value:
+        left, right = self._eval(expr.left), self._eval(expr.right)
+        if not isinstance(left, Wire) and not isinstance(right, Wire):
+            return binary(expr.op, left, right, expr.span)
+        if expr.op in ("+", "-"):
+            if not (isinstance(left, Wire) and isinstance(right, Wire)):
+                raise FdgTypeError(f"cannot {'add' if expr.op == '+' else 'subtract'} a number and a wire",
+                                   expr.span, "wires are added to wires of the same irreps; scale with c * x")
+            a = vertices.feature(left, expr.left.span, "a summand")
+            b = vertices.feature(right, expr.right.span, "a summand")
+            if a.type != b.type:
+                raise FdgTypeError(f"cannot add {a.type} and {b.type}", expr.span,
+                                   "both sides of + must have the same irreps and axis")
+            if expr.op == "-":
+                b = self._scale(b, -1.0, expr.right.span)
+            return self._add(Made(ir.Add(expr.span), a.type, (a, b)))
+        if expr.op == "*" and isinstance(left, Wire) and isinstance(right, Wire):
+            raise FdgTypeError("cannot multiply two wires", expr.span,
+                               "their tensor product is a vertex: couple(a, b) -> IRREPS")
+        if expr.op == "*":
+            wire, factor = (left, right) if isinstance(left, Wire) else (right, left)
+            assert isinstance(wire, Wire) and not isinstance(factor, Wire)
+            return self._scale(wire, factor, expr.span)
+        if expr.op == "/" and isinstance(left, Wire) and not isinstance(right, Wire):
+            if right == 0:
+                raise FdgTypeError("division by zero", expr.right.span)
+            return self._scale(left, 1.0 / right, expr.span)
+        raise FdgTypeError(f"'{expr.op}' cannot be applied to a wire here", expr.span,
+                           "wires support +, -, scaling by a number (c * x, x / c)")
+
+    def _call(self, expr: syntax.Call) -> Value:
+        func = expr.func
+        if not isinstance(func, syntax.Name):
+            raise FdgNotSupported("calling another diagram is not supported yet in this version of fdg", expr.span)
+        if func.id not in vertices.SIGNATURES:
+            raise FdgTypeError(f"unknown function '{func.id}'", func.span,
+                               suggest(func.id, list(vertices.SIGNATURES))
+                               or f"functions: {', '.join(vertices.SIGNATURES)}")
+        call = vertices.split_call(func.id, expr)
+        if call.name == "couple":
+            made = vertices.couple(call, self._eval, self.env, self.warnings)
+        elif call.name == "linear":
+            made = vertices.linear(call, self._eval, self.env, self.warnings)
+        elif call.name == "sh":
+            made = vertices.spherical_harmonics(call, self._eval, self.env)
+        elif call.name == "sum":
+            made = vertices.scatter_sum(call, self._eval)
+        elif call.name == "fuse":
+            made = vertices.fuse(call, self._eval, self.env)
+        else:
+            made = vertices.power(call, self._eval, self.env)
+        return self._add(made)
+
+    # ------------------------------------------------------------ whole-diagram checks
+
+    def _weights_numel(self) -> None:
+        """Fix each external weights input's numel from the vertices that read it (they must agree)."""
+        for node, op in list(self.graph.nodes(data="op")):
+            if not isinstance(op, ir.Input) or not isinstance(self.graph.nodes[node]["out"], ir.WeightsWire):
+                continue
+            wire: ir.WeightsWire = self.graph.nodes[node]["out"]
+            users = [(v, self.graph.nodes[v]["op"]) for _, v in self.graph.out_edges(node)]
+            numels = {u.weights.numel for _, u in users if isinstance(u, ir.Couple | ir.Fuse)}
+            if len(numels) > 1:
+                raise FdgTypeError(f"weights {node} are read by vertices that need {sorted(numels)} weights",
+                                   op.span, "declare one weights input per vertex")
+            typed = ir.WeightsWire(wire.axis, numels.pop() if numels else 0)
+            self.graph.nodes[node]["out"] = typed
+            for u, v, k in list(self.graph.out_edges(node, keys=True)):
+                self.graph.edges[u, v, k]["wire"] = typed
+
+    def _check_sizes(self) -> None:
+        """A scatter-sum needs the size of its target axis: a fixed range, or an input over that axis."""
+        known = {data["out"].axis for _, data in self.graph.nodes(data=True) if isinstance(data["op"], ir.Input)}
+        for node, op in self.graph.nodes(data="op"):
+            if isinstance(op, ir.ScatterSum):
+                axis = self.graph.nodes[node]["out"].axis
+                if axis.size is None and axis not in known:
+                    raise FdgTypeError(f"sum needs the size of axis '{axis}', but no input is over {axis}", op.span,
+                                       f"declare an input over {axis}, or give the index a fixed range")
+
+    def _warn_unused(self) -> None:
+        outputs = [n for n, op in self.graph.nodes(data="op") if isinstance(op, ir.Output)]
+        used = set(outputs).union(*(nx.ancestors(self.graph, n) for n in outputs))
+        for stmt in self.syntax.body:
+            if isinstance(stmt, syntax.Input | syntax.Assign) and stmt.name.id not in used:
+                value = self.values.get(stmt.name.id)
+                if isinstance(value, Wire) and value.node in used:
+                    continue
+                kind = "input" if isinstance(stmt, syntax.Input) else "value"
+                self.warnings.append(Diagnostic("warning", f"{kind} '{stmt.name.id}' is never used by an output",
+                                                stmt.name.span))
+
+
+def _axis_name(target: syntax.Name | syntax.Number) -> str:
+    return target.id if isinstance(target, syntax.Name) else str(target.value)

@@ -1,0 +1,200 @@
+"""The plan: every decision codegen needs, computed once from the optimized IR.
+
+It fixes the Python name of every value, the CG buffers (one per ``(l1, l2, l3)``, named
+``cg_{l1}_{l2}_{l3}``), the learned parameters and their shapes, where each axis size comes from,
+and for every CG path the pairwise contraction order.  The order comes from
+``opt_einsum.contract_path`` ("optimal") on the path's shapes with a representative batch size;
+it does not depend on the batch size for these networks, where the batch index is carried by
+every data operand.  Codegen only reads this value; it never searches again.
+"""
+
+from __future__ import annotations
+
+import keyword
+import math
+from dataclasses import dataclass
+
+import opt_einsum
+
+from fdg import ir
+from fdg.ir import GENERATED
+from fdg.errors import FdgNotSupported
+
+#: batch size used to choose contraction orders
+REPRESENTATIVE_BATCH = 1024
+
+
+
+@dataclass(frozen=True)
+class Pairwise:
+    """``result = einsum(spec, operands[left], operands[right])``; the result is appended to the operand list."""
+
+    left: int
+    right: int
+    spec: str
+
+
+@dataclass(frozen=True)
+class Contraction:
+    """One CG path (or linear block): a full einsum over named roles and its pairwise order."""
+
+    roles: tuple[str, ...]  # operand roles: "x1", "x2", "cg", "w" (couple) or "x", "w" (linear)
+    spec: str  # the whole einsum, e.g. "zui,zvj,ijk,uv->zuk"
+    steps: tuple[Pairwise, ...]
+    i_in: tuple[int, ...]  # indices into the input irreps lists, one per data operand
+    i_out: int
+    cg: str | None  # CG buffer name
+    alpha: float
+    weight_offset: int
+    weight_shape: tuple[int, ...]
+
+
+@dataclass(frozen=True)
+class Parameter:
+    name: str
+    shape: tuple[int, ...]
+
+
+@dataclass(frozen=True)
+class Plan:
+    diagram: ir.Diagram
+    order: tuple[str, ...]
+    names: dict[str, str]  # node id -> Python identifier
+    cg: dict[str, tuple[int, int, int]]  # buffer name -> (l1, l2, l3)
+    parameters: dict[str, Parameter]  # node id -> its learned parameter
+    contractions: dict[str, tuple[Contraction, ...]]  # node id -> per path
+    sizes: dict[str, str]  # axis name -> expression giving its size in forward
+
+
+# einsum letters: z batch; u, v, w channels; i, j, k the m indices of a, b and the output
+_COUPLE = {
+    "uvw": ("zui", "zvj", "uvw", "zwk"),
+    "uvu": ("zui", "zvj", "uv", "zuk"),
+    "uvv": ("zui", "zvj", "uv", "zvk"),
+    "uuw": ("zui", "zuj", "uw", "zwk"),
+    "uuu": ("zui", "zuj", "u", "zuk"),
+    "uvuv": ("zui", "zvj", "uv", "zuvk"),
+}
+
+
+def _pairwise(inputs: list[str], output: str, shapes: list[tuple[int, ...]]) -> tuple[Pairwise, ...]:
+    """The pairwise einsums of opt_einsum's optimal order for ``inputs -> output``."""
+    spec = ",".join(inputs) + "->" + output
+    path, _ = opt_einsum.contract_path(spec, *shapes, shapes=True, optimize="optimal")
+    live = list(inputs)
+    steps = []
+    for pair in path:
+        left, right = sorted(pair)
+        a, b = live[left], live[right]
+        rest = [t for n, t in enumerate(live) if n not in (left, right)]
+        keep = set("".join(rest)) | set(output)
+        if len(live) == 2:
+            result = output
+        else:
+            result = "".join(c for c in dict.fromkeys(a + b) if c in keep)
+        steps.append(Pairwise(left, right, f"{a},{b}->{result}"))
+        live = [*rest, result]
+    return tuple(steps)
+
+
+def _couple(op: ir.Couple, a: ir.Feature, b: ir.Feature, batched_weights: bool) -> tuple[Contraction, ...]:
+    # without weights, channels the output does not keep are summed, as in e3nn ("ijk,zuvij->zuk")
+    x1, x2, w, out = _COUPLE[op.mode]
+    weighted = op.weights.kind != "none"
+    if weighted and batched_weights:
+        w = "z" + w
+    if op.mode == "uuw" and not weighted:
+        out = "zk"  # e3nn: unweighted uuw sums over the shared channel
+    result = []
+    offset = 0
+    for p in op.paths:
+        (m1, ir1), (m2, ir2), (m3, ir3) = a.irreps[p.i1], b.irreps[p.i2], op.irreps_out[p.i_out]
+        dims = {"z": REPRESENTATIVE_BATCH, "u": m1, "v": m2, "w": m3, "i": ir1.dim, "j": ir2.dim, "k": ir3.dim}
+        roles = ["x1", "x2", "cg"] + (["w"] if weighted else [])
+        inputs = [x1, x2, "ijk"] + ([w] if weighted else [])
+        shapes = [tuple(dims[c] for c in t) for t in inputs]
+        cg = f"cg_{ir1.l}_{ir2.l}_{ir3.l}"
+        result.append(Contraction(tuple(roles), ",".join(inputs) + "->" + out, _pairwise(inputs, out, shapes),
+                                  (p.i1, p.i2), p.i_out, cg, p.alpha, offset, p.shape))
+        offset += math.prod(p.shape)
+    return tuple(result)
+
+
+def _linear(op: ir.Linear, x: ir.Feature, batched_weights: bool) -> tuple[Contraction, ...]:
+    w = "zuw" if batched_weights else "uw"
+    result = []
+    offset = 0
+    for p in op.paths:
+        shape = (x.irreps[p.i_in].mul, op.irreps_out[p.i_out].mul)
+        spec = f"zui,{w}->zwi"
+        result.append(Contraction(("x", "w"), spec, (Pairwise(0, 1, spec),), (p.i_in,), p.i_out, None, p.alpha,
+                                  offset, shape))
+        offset += math.prod(shape)
+    return tuple(result)
+
+
+class _Namer:
+    """Python identifiers for values: the user's name where possible, never clashing, never a keyword."""
+
+    def __init__(self, taken: set[str]) -> None:
+        self.taken = set(taken) | GENERATED
+
+    def __call__(self, wanted: str) -> str:
+        base = wanted.lstrip("_") or "t"
+        base = base if base.isidentifier() and not keyword.iskeyword(base) else f"t_{base}"
+        if base[0].isdigit():
+            base = f"t{base}"
+        name, n = base, 1
+        while name in self.taken or keyword.iskeyword(name):
+            n += 1
+            name = f"{base}_{n}"
+        self.taken.add(name)
+        return name
+
+
+def make_plan(diagram: ir.Diagram) -> Plan:
+    """Decide names, buffers, parameters and contraction orders for a checked, optimized diagram."""
+    order = diagram.order()
+    inputs = diagram.inputs()
+    namer = _Namer(set(inputs))
+    names = {node: node for node in inputs}
+    for node in order:
+        if node not in names and not isinstance(diagram.op(node), ir.Output):
+            names[node] = namer(node)
+    cg: dict[str, tuple[int, int, int]] = {}
+    parameters: dict[str, Parameter] = {}
+    contractions: dict[str, tuple[Contraction, ...]] = {}
+    sizes: dict[str, str] = {}
+    for node in inputs:
+        out = diagram.out(node)
+        axis = out.axis
+        sizes.setdefault(axis.name, f"{node}.shape[0]")
+    for node in order:
+        op = diagram.op(node)
+        if isinstance(op, ir.Fuse | ir.Power):
+            kind = "fuse" if isinstance(op, ir.Fuse) else "power"
+            raise FdgNotSupported(f"code generation for {kind} is not supported yet in this version of fdg",
+                                  op.span, "fdg check accepts it; compiling it comes with many-body support")
+        if isinstance(op, ir.ScatterSum):
+            target = diagram.out(node)
+            assert isinstance(target, ir.Feature)
+            if target.axis.size is not None:
+                sizes.setdefault(target.axis.name, str(target.axis.size))
+        if isinstance(op, ir.Couple | ir.Linear):
+            batched = op.weights.kind in ("input", "per_index")
+            operands = [diagram.out(n) for n in diagram.operands(node)]
+            if isinstance(op, ir.Couple):
+                a, b = operands[0], operands[1]
+                assert isinstance(a, ir.Feature) and isinstance(b, ir.Feature)
+                contractions[node] = _couple(op, a, b, batched)
+                for c in contractions[node]:
+                    assert c.cg is not None
+                    cg[c.cg] = (a.irreps[c.i_in[0]].ir.l, b.irreps[c.i_in[1]].ir.l, op.irreps_out[c.i_out].ir.l)
+            else:
+                x = operands[0]
+                assert isinstance(x, ir.Feature)
+                contractions[node] = _linear(op, x, batched)
+            if op.weights.kind in ("learned", "per_index"):
+                shape = (op.weights.numel,) if op.weights.kind == "learned" else (op.weights.count, op.weights.numel)
+                parameters[node] = Parameter(namer(f"{names[node]}_weight"), shape)
+    return Plan(diagram, tuple(order), names, dict(sorted(cg.items())), parameters, contractions, sizes)

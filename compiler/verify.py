@@ -1,0 +1,127 @@
+"""``check_ir``: the invariants every IR diagram satisfies, checked after lowering and after every pass.
+
+A failure here is a bug in fdg (lowering or a pass broke the IR), never a user error, so it
+raises :class:`IRError` with the text dump attached rather than a diagnostic.
+"""
+
+from __future__ import annotations
+
+import math
+
+import networkx as nx
+
+from fdg import ir, rules
+from fdg.runtime import Irreps
+
+
+class IRError(AssertionError):
+    """An IR invariant is violated (an internal error)."""
+
+
+def check_ir(diagram: ir.Diagram) -> None:
+    """Check the IR invariants; raise :class:`IRError` naming the first violation.
+
+    1. The graph is a directed acyclic multigraph; every node has ``op`` (a vertex payload) and
+       ``out`` (a wire type; ``None`` exactly for outputs, which have no consumers).
+    2. Every edge carries ``port`` and ``wire``, and ``wire`` equals its producer's ``out``.
+    3. Each vertex's ports are exactly ``0..n-1`` with the arity and wire kinds its kind expects.
+    4. The produced type follows from the operands: gathers and scatter-sums move between the
+       index's axes, ``add`` and ``scale`` keep their operand's type, ``sh`` maps a 1o wire to
+       sh(L), ``couple``/``linear`` keep the axis and produce their declared irreps.
+    5. ``couple`` paths satisfy the triangle, parity and mode multiplicity rules, in e3nn order,
+       with e3nn's normalization; ``linear`` paths join equal irreps; numel matches the paths.
+    6. External weights wires carry the numel their consuming vertex needs, on the same axis;
+       ``learned[z]`` index wires are over the vertex's axis with a fixed range equal to ``count``.
+    7. Inputs and outputs have unique names; there is at least one output.
+    """
+    g = diagram.graph
+    if not nx.is_directed_acyclic_graph(g):
+        raise IRError(f"graph has a cycle\n{ir.dump(diagram)}")
+    names: set[str] = set()
+    for node, data in g.nodes(data=True):
+        op, out = data.get("op"), data.get("out", "missing")
+        if isinstance(op, ir.Input | ir.Output):
+            key = ("in:" if isinstance(op, ir.Input) else "out:") + op.name
+            if key in names:
+                raise IRError(f"duplicate {key}")
+            names.add(key)
+        if (out is None) != isinstance(op, ir.Output):
+            raise IRError(f"{node}: only outputs produce no wire")
+        if isinstance(op, ir.Output) and g.out_degree(node):
+            raise IRError(f"{node}: an output has consumers")
+        for _, _, edge in g.in_edges(node, data=True):
+            if "port" not in edge or "wire" not in edge:
+                raise IRError(f"{node}: edge without port/wire")
+        for src, _, edge in g.in_edges(node, data=True):
+            if edge["wire"] != g.nodes[src]["out"]:
+                raise IRError(f"{src} -> {node}: wire {edge['wire']} differs from {g.nodes[src]['out']}")
+        ports = sorted(p for _, _, p in g.in_edges(node, data="port"))
+        if ports != list(range(len(ports))):
+            raise IRError(f"{node}: ports {ports} are not 0..n-1")
+        _check_vertex(diagram, node, op, out)
+    if not any(isinstance(op, ir.Output) for _, op in g.nodes(data="op")):
+        raise IRError("no output")
+
+
+def _check_vertex(diagram: ir.Diagram, node: str, op: ir.Vertex, out: ir.WireType | None) -> None:
+    ins = [diagram.out(src) for src in diagram.operands(node)]
+
+    def need(condition: bool, what: str) -> None:
+        if not condition:
+            raise IRError(f"{node} ({ir.describe(op)}): {what}; operands {[str(t) for t in ins]}, out {out}")
+
+    match op:
+        case ir.Input():
+            need(not ins, "an input has no operands")
+        case ir.Output():
+            need(len(ins) == 1 and isinstance(ins[0], ir.Feature), "an output reads one feature wire")
+        case ir.Gather():
+            need(len(ins) == 2 and isinstance(ins[0], ir.Feature) and isinstance(ins[1], ir.IndexWire), "arity")
+            assert isinstance(ins[0], ir.Feature) and isinstance(ins[1], ir.IndexWire)
+            need(ins[0].axis == ins[1].target and out == ir.Feature(ins[1].axis, ins[0].irreps), "gather typing")
+        case ir.ScatterSum():
+            need(len(ins) == 2 and isinstance(ins[0], ir.Feature) and isinstance(ins[1], ir.IndexWire), "arity")
+            assert isinstance(ins[0], ir.Feature) and isinstance(ins[1], ir.IndexWire)
+            need(ins[0].axis == ins[1].axis and out == ir.Feature(ins[1].target, ins[0].irreps), "scatter typing")
+        case ir.Add():
+            need(len(ins) >= 2 and all(t == out for t in ins) and isinstance(out, ir.Feature), "add typing")
+        case ir.Scale():
+            need(len(ins) == 1 and ins[0] == out and isinstance(out, ir.Feature), "scale typing")
+        case ir.SphericalHarmonics(lmax=lmax):
+            need(len(ins) == 1 and isinstance(ins[0], ir.Feature) and ins[0].irreps == Irreps("1o"), "sh input")
+            need(isinstance(out, ir.Feature) and out.irreps == Irreps.spherical_harmonics(lmax), "sh output")
+        case ir.Couple():
+            _check_couple(op, ins, out, need)
+        case ir.Linear():
+            need(len(ins) in (1, 2) and isinstance(ins[0], ir.Feature), "linear arity")
+            assert isinstance(ins[0], ir.Feature)
+            need(out == ir.Feature(ins[0].axis, op.irreps_out), "linear output type")
+            need(op.paths == rules.linear_paths(ins[0].irreps, op.irreps_out), "linear paths")
+            need(op.weights.numel == rules.linear_numel(ins[0].irreps, op.irreps_out, op.paths), "linear numel")
+            _check_weights(op.weights, ins[0].axis, ins[1:], need)
+        case ir.Fuse() | ir.Power():
+            need(len(ins) >= 1 and isinstance(out, ir.Feature) and out.irreps == op.irreps_out, "many-body output")
+
+
+def _check_couple(op: ir.Couple, ins: list[ir.WireType], out: ir.WireType | None, need) -> None:  # type: ignore[no-untyped-def]
+    need(len(ins) in (2, 3) and isinstance(ins[0], ir.Feature) and isinstance(ins[1], ir.Feature), "couple arity")
+    a, b = ins[0], ins[1]
+    assert isinstance(a, ir.Feature) and isinstance(b, ir.Feature)
+    need(a.axis == b.axis and out == ir.Feature(a.axis, op.irreps_out), "couple typing")
+    weighted = op.weights.kind != "none"
+    expected = rules.couple_paths(a.irreps, b.irreps, op.irreps_out, op.mode, weighted)
+    need(op.paths == expected, "couple paths differ from the e3nn enumeration")
+    need(all(math.isfinite(p.alpha) and p.alpha > 0 for p in op.paths), "path normalization")
+    need(op.weights.numel == rules.couple_numel(op.paths), "couple numel")
+    _check_weights(op.weights, a.axis, ins[2:], need)
+
+
+def _check_weights(weights: ir.Weights, axis: ir.Axis, extra: list[ir.WireType], need) -> None:  # type: ignore[no-untyped-def]
+    if weights.kind == "input":
+        need(len(extra) == 1 and extra[0] == ir.WeightsWire(axis, weights.numel), "external weights wire")
+    elif weights.kind == "per_index":
+        need(len(extra) == 1 and isinstance(extra[0], ir.IndexWire), "learned[z] index wire")
+        assert isinstance(extra[0], ir.IndexWire)
+        need(extra[0].axis == axis and extra[0].target.size == weights.count, "learned[z] index range")
+    else:
+        need(not extra, "no weight operand")

@@ -1,0 +1,370 @@
+"""Typing rules of the built-in vertices: ``couple``, ``linear``, ``sh``, ``sum``, ``fuse``, ``power``.
+
+Each rule takes the call's syntax and a ``resolve`` callback (which evaluates an argument to a
+number or a :class:`Wire`) and returns a :class:`Made`: the vertex payload, the type of the wire
+it produces and its operands by port.  The rules never touch the graph; ``lower.py`` does.
+Warnings (an output irrep no path reaches, ...) are appended to the list passed in.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+
+from fdg import ir, rules, syntax
+from fdg.errors import Diagnostic, FdgTypeError, Span
+from fdg.evaluate import MAX_L, Number, integer, irreps, suggest
+from fdg.runtime import Irrep, Irreps
+
+
+@dataclass(frozen=True)
+class Wire:
+    """A value of the diagram: the node producing it and its type."""
+
+    node: str
+    type: ir.WireType
+
+
+Value = Number | Wire
+Resolve = Callable[[syntax.Expr], Value]
+
+
+@dataclass(frozen=True)
+class Made:
+    op: ir.Vertex
+    out: ir.WireType
+    operands: tuple[Wire, ...]
+
+
+@dataclass(frozen=True)
+class Call:
+    """A built-in call, with its arguments split and its options checked against the allowed names."""
+
+    name: str
+    positional: tuple[syntax.Arg, ...]
+    keywords: Mapping[str, syntax.Arg]
+    options: Mapping[str, syntax.Option]
+    target: syntax.IrrepsSum | syntax.Lmax | None
+    span: Span
+
+
+# name -> (number of positional arguments (None: two or more), keyword arguments, options, takes '->')
+SIGNATURES: dict[str, tuple[int | None, tuple[str, ...], tuple[str, ...], bool]] = {
+    "couple": (2, (), ("mode", "weights"), True),
+    "linear": (1, (), ("weights",), True),
+    "sh": (2, (), (), False),
+    "sum": (1, ("by",), (), False),
+    "fuse": (None, (), ("weights", "tree"), True),
+    "power": (2, (), ("weights",), True),
+}
+
+
+def split_call(name: str, call: syntax.Call) -> Call:
+    """Check a built-in call's shape (arity, keywords, options, arrow) before typing it."""
+    count, keywords, options, arrow = SIGNATURES[name]
+    positional = tuple(a for a in call.args if a.name is None)
+    given = {a.name: a for a in call.args if a.name is not None}
+    if count is None and len(positional) < 2:
+        raise FdgTypeError(f"{name} takes two or more inputs, got {len(positional)}", call.span)
+    if count is not None and len(positional) != count:
+        where = positional[count].span if len(positional) > count else call.span
+        raise FdgTypeError(f"{name} takes {count} positional argument{'s' * (count > 1)}, got {len(positional)}",
+                           where, f"usage: {USAGE[name]}")
+    for key, arg in given.items():
+        if key not in keywords:
+            raise FdgTypeError(f"{name} has no argument '{key}'", arg.span, f"usage: {USAGE[name]}")
+    for key in keywords:
+        if key not in given:
+            raise FdgTypeError(f"{name} needs the argument '{key} = ...'", call.span, f"usage: {USAGE[name]}")
+    if call.arrow is None and arrow:
+        raise FdgTypeError(f"{name} needs an output type", call.span, f"usage: {USAGE[name]}")
+    if call.arrow is not None and not arrow:
+        raise FdgTypeError(f"{name} takes no output type: its output is determined by its inputs",
+                           call.arrow.span, f"usage: {USAGE[name]}")
+    opts = {o.name: o for o in call.arrow.options} if call.arrow else {}
+    for key, opt in opts.items():
+        if key not in options:
+            valid = ", ".join(options) or "none"
+            raise FdgTypeError(f"{name} has no option '{key}' (its options: {valid})", opt.span,
+                               suggest(key, list(options)))
+    target = call.arrow.target if call.arrow else None
+    return Call(name, positional, given, opts, target, call.span)
+
+
+USAGE = {
+    "couple": "couple(a, b) -> IRREPS [mode = uvu, weights = learned]",
+    "linear": "linear(a) -> IRREPS [weights = learned]",
+    "sh": "sh(vector, L)",
+    "sum": "sum(x, by = index)",
+    "fuse": "fuse(a, b, c) -> IRREPS [weights = learned, tree = ((a, b), c)]",
+    "power": "power(a, nu) -> IRREPS [weights = learned]",
+}
+
+
+def feature(value: Value, span: Span, what: str) -> Wire:
+    """The value as a wire of irreps features, or an error saying what it is instead."""
+    if isinstance(value, Wire) and isinstance(value.type, ir.Feature):
+        return value
+    kind = "a number" if not isinstance(value, Wire) else f"an {value.type}" if isinstance(
+        value.type, ir.IndexWire) else "external weights"
+    raise FdgTypeError(f"{what} must be a wire of irreps features, but this is {kind}", span)
+
+
+def index(value: Value, span: Span, what: str) -> Wire:
+    if isinstance(value, Wire) and isinstance(value.type, ir.IndexWire):
+        return value
+    raise FdgTypeError(f"{what} must be an index input (declared `input i : index A -> B`)", span)
+
+
+def same_axis(axis: ir.Axis, other: Wire, span: Span, what: str) -> None:
+    assert isinstance(other.type, ir.Feature | ir.IndexWire | ir.WeightsWire)
+    if other.type.axis != axis:
+        raise FdgTypeError(f"{what} is over {other.type.axis}, but this vertex is over {axis}", span,
+                           "gather with an index (h[src]) or sum(x, by = i) to move between axes")
+
+
+def weights_option(call: Call, resolve: Resolve, axis: ir.Axis, allowed: tuple[str, ...]
+                   ) -> tuple[ir.Weights, Wire | None]:
+    """Read ``weights = learned | none | R | learned[z]``; returns the spec (numel filled in later)."""
+    opt = call.options.get("weights")
+    if opt is None:
+        return ir.Weights("learned"), None
+    value = opt.value
+    if isinstance(value, syntax.Name) and value.id in ("learned", "none"):
+        kind = value.id
+        if kind not in allowed:
+            raise FdgTypeError(f"{call.name} cannot take weights = {kind}", value.span,
+                               f"{call.name} takes weights = {' or '.join(_spell(k) for k in allowed)}")
+        return ir.Weights("learned" if kind == "learned" else "none"), None
+    if isinstance(value, syntax.Index) and isinstance(value.value, syntax.Name) and value.value.id == "learned":
+        if "per_index" not in allowed:
+            raise FdgTypeError(f"{call.name} cannot take weights = learned[...]", value.span)
+        z = index(resolve(value.index), value.index.span, "the index of learned[...]")
+        assert isinstance(z.type, ir.IndexWire)
+        if z.type.axis != axis:
+            raise FdgTypeError(f"learned[{z.node}] needs an index over {axis}, but {z.node} is over {z.type.axis}",
+                               value.index.span)
+        if z.type.target.size is None:
+            raise FdgTypeError(f"learned[{z.node}] needs an index with a fixed range", value.index.span,
+                               f"declare it like `input {z.node} : index {axis} -> 4` (or a parameter)")
+        return ir.Weights("per_index", count=z.type.target.size, source=z.node), z
+    if "input" in allowed and isinstance(value, syntax.Name):
+        wire = resolve(value)
+        if isinstance(wire, Wire) and isinstance(wire.type, ir.WeightsWire):
+            same_axis(axis, wire, value.span, f"weights {value.id}")
+            return ir.Weights("input", source=wire.node), wire
+    raise FdgTypeError("weights must be learned, none, learned[index] or an input declared `: weights`",
+                       value.span, f"{call.name} takes weights = {' or '.join(_spell(k) for k in allowed)}")
+
+
+def _spell(kind: str) -> str:
+    return {"per_index": "learned[z]", "input": "an input of kind weights"}.get(kind, kind)
+
+
+def couple(call: Call, resolve: Resolve, env: Mapping[str, Number], warnings: list[Diagnostic]) -> Made:
+    a_arg, b_arg = call.positional
+    a = feature(resolve(a_arg.value), a_arg.span, "the first input of couple")
+    b = feature(resolve(b_arg.value), b_arg.span, "the second input of couple")
+    assert isinstance(a.type, ir.Feature) and isinstance(b.type, ir.Feature)
+    axis = a.type.axis
+    same_axis(axis, b, b_arg.span, "the second input")
+    mode = "uvw"
+    if "mode" in call.options:
+        word = call.options["mode"].value
+        spelled = word.id if isinstance(word, syntax.Name) else None
+        if spelled not in rules.MODE_ALIASES:
+            raise FdgTypeError("unknown mode", word.span, f"modes: {', '.join(rules.MODE_ALIASES)}"
+                               if spelled is None else suggest(spelled, list(rules.MODE_ALIASES))
+                               or f"modes: {', '.join(rules.MODE_ALIASES)}")
+        mode = rules.MODE_ALIASES[spelled]
+    weights, extra = weights_option(call, resolve, axis, ("learned", "none", "input", "per_index"))
+    weighted = weights.kind != "none"
+    if mode == "uvw" and not weighted:
+        raise FdgTypeError("mode uvw needs weights: without them it would sum every channel pair", call.span,
+                           "use weights = learned, or mode = uvuv for the plain outer product")
+    assert call.target is not None
+    if isinstance(call.target, syntax.Lmax):
+        lmax = integer(call.target.value, env, "lmax", 0, MAX_L)
+        found = rules.reachable(a.type.irreps, b.type.irreps, lmax, mode, weighted)
+        if isinstance(found, str):
+            raise FdgTypeError(f"cannot choose output multiplicities for mode {mode}: {found}", call.target.span,
+                               "write the output irreps explicitly")
+        out = found
+    else:
+        out = irreps(call.target, env)
+    paths = rules.couple_paths(a.type.irreps, b.type.irreps, out, mode, weighted)
+    if not paths:
+        raise _no_path(a.type.irreps, b.type.irreps, out, mode, weighted, call)
+    _warn_unreached(out, {p.i_out for p in paths}, "couple", call, warnings)
+    weights = ir.Weights(weights.kind, rules.couple_numel(paths), weights.count, weights.source)
+    op = ir.Couple(mode, weights, out, paths, call.span)
+    operands = (a, b) if extra is None else (a, b, extra)
+    return Made(op, ir.Feature(axis, out), operands)
+
+
+def _no_path(a: Irreps, b: Irreps, out: Irreps, mode: str, weighted: bool, call: Call) -> FdgTypeError:
+    """The most telling reason why no path exists: a multiplicity or parity miss before a triangle miss."""
+    rank = {"multiplicity": 0, "parity": 1, "triangle": 2}
+    best: tuple[int, str, str | None] | None = None
+    for mul1, ir1 in a:
+        for mul2, ir2 in b:
+            for mul_out, ir_out in out:
+                why = rules.reject(mode, mul1, ir1, mul2, ir2, mul_out, ir_out, weighted)
+                assert why is not None
+                hint = rules.parity_hint(ir1, ir2, ir_out) if why.reason == "parity" else why.detail
+                message = f"{ir1} x {ir2} cannot produce {ir_out} with mode {mode}: {why.reason}"
+                if best is None or rank[why.reason] < best[0]:
+                    best = (rank[why.reason], message, hint)
+    assert call.target is not None
+    if best is None:
+        return FdgTypeError("this couple has an empty input or output", call.target.span)
+    return FdgTypeError(best[1], call.target.span, best[2])
+
+
+def _warn_unreached(out: Irreps, reached: set[int], name: str, call: Call, warnings: list[Diagnostic]) -> None:
+    assert call.target is not None
+    for i, mul_ir in enumerate(out):
+        if i not in reached:
+            warnings.append(Diagnostic("warning", f"{mul_ir} in the output of {name} is reached by no path; "
+                                       "it will always be zero", call.target.span))
+
+
+def linear(call: Call, resolve: Resolve, env: Mapping[str, Number], warnings: list[Diagnostic]) -> Made:
+    (x_arg,) = call.positional
+    x = feature(resolve(x_arg.value), x_arg.span, "the input of linear")
+    assert isinstance(x.type, ir.Feature)
+    if not isinstance(call.target, syntax.IrrepsSum):
+        assert call.target is not None
+        raise FdgTypeError("linear needs explicit output irreps", call.target.span, "e.g. -> 16x0e + 16x1o")
+    out = irreps(call.target, env)
+    weights, z = weights_option(call, resolve, x.type.axis, ("learned", "per_index"))
+    paths = rules.linear_paths(x.type.irreps, out)
+    if not paths:
+        raise FdgTypeError(f"linear maps each irrep to itself, and no irrep of {out} is in its input {x.type.irreps}",
+                           call.target.span, "use couple to change degrees or parities")
+    _warn_unreached(out, {p.i_out for p in paths}, "linear", call, warnings)
+    numel = rules.linear_numel(x.type.irreps, out, paths)
+    op = ir.Linear(ir.Weights(weights.kind, numel, weights.count, weights.source), out, paths, call.span)
+    return Made(op, ir.Feature(x.type.axis, out), (x,) if z is None else (x, z))
+
+
+def spherical_harmonics(call: Call, resolve: Resolve, env: Mapping[str, Number]) -> Made:
+    v_arg, l_arg = call.positional
+    v = feature(resolve(v_arg.value), v_arg.span, "the input of sh")
+    assert isinstance(v.type, ir.Feature)
+    if v.type.irreps != Irreps("1o"):
+        raise FdgTypeError(f"sh takes a single vector (1o), but this is {v.type.irreps}", v_arg.span,
+                           "declare the vector as `input vec : 1o over edge`")
+    lmax = integer(l_arg.value, env, "the degree of sh", 0, MAX_L)
+    out = Irreps.spherical_harmonics(lmax)
+    return Made(ir.SphericalHarmonics(lmax, call.span), ir.Feature(v.type.axis, out), (v,))
+
+
+def scatter_sum(call: Call, resolve: Resolve) -> Made:
+    (x_arg,) = call.positional
+    x = feature(resolve(x_arg.value), x_arg.span, "the input of sum")
+    by = call.keywords["by"]
+    i = index(resolve(by.value), by.value.span, "by")
+    assert isinstance(x.type, ir.Feature) and isinstance(i.type, ir.IndexWire)
+    if x.type.axis != i.type.axis:
+        raise FdgTypeError(f"sum by {i.node} needs a wire over {i.type.axis}, but this is over {x.type.axis}",
+                           x_arg.span)
+    return Made(ir.ScatterSum(call.span), ir.Feature(i.type.target, x.type.irreps), (x, i))
+
+
+def gather(expr: syntax.Index, resolve: Resolve) -> Made:
+    x = feature(resolve(expr.value), expr.value.span, "a gathered value")
+    i = index(resolve(expr.index), expr.index.span, "the index of a gather")
+    assert isinstance(x.type, ir.Feature) and isinstance(i.type, ir.IndexWire)
+    if x.type.axis != i.type.target:
+        raise FdgTypeError(f"{i.node} points into {i.type.target}, but this wire is over {x.type.axis}",
+                           expr.index.span)
+    return Made(ir.Gather(expr.span), ir.Feature(i.type.axis, x.type.irreps), (x, i))
+
+
+def _uniform_mul(w: Wire, span: Span, what: str) -> int:
+    assert isinstance(w.type, ir.Feature)
+    muls = {mul for mul, _ in w.type.irreps}
+    if len(muls) != 1:
+        raise FdgTypeError(f"{what} must have one multiplicity for all its irreps, but has {w.type.irreps}", span)
+    return muls.pop()
+
+
+def _products(parts: list[Irreps]) -> set[Irrep]:
+    """Every irrep reachable by coupling one irrep of each part in turn."""
+    reach = {ir for _, ir in parts[0]}
+    for part in parts[1:]:
+        reach = {out for ir1 in reach for _, ir2 in part for out in rules.product_irreps(ir1, ir2)}
+        reach = {ir for ir in reach if ir.l <= 2 * MAX_L}
+    return reach
+
+
+def _many_body_out(call: Call, env: Mapping[str, Number], mul: int, reach: set[Irrep]) -> Irreps:
+    assert isinstance(call.target, syntax.IrrepsSum | syntax.Lmax)
+    if isinstance(call.target, syntax.Lmax):
+        raise FdgTypeError(f"{call.name} needs explicit output irreps", call.target.span)
+    out = irreps(call.target, env)
+    for mul_out, ir_out in out:
+        if mul_out != mul:
+            raise FdgTypeError(f"{call.name} keeps the channels of its inputs: expected {mul}x{ir_out}, "
+                               f"got {mul_out}x{ir_out}", call.target.span)
+        if ir_out not in reach:
+            raise FdgTypeError(f"{call.name} cannot produce {ir_out} from these inputs", call.target.span,
+                               f"reachable: {' + '.join(str(ir) for ir in sorted(reach))}")
+    return out
+
+
+def fuse(call: Call, resolve: Resolve, env: Mapping[str, Number]) -> Made:
+    wires = [feature(resolve(a.value), a.span, "an input of fuse") for a in call.positional]
+    assert isinstance(wires[0].type, ir.Feature)
+    axis = wires[0].type.axis
+    muls = []
+    for w, arg in zip(wires, call.positional, strict=True):
+        same_axis(axis, w, arg.span, "this input")
+        muls.append(_uniform_mul(w, arg.span, "each input of fuse"))
+    shared = {m for m in muls if m != 1}
+    if len(shared) > 1:
+        raise FdgTypeError(f"the inputs of fuse must share a multiplicity (or have 1), got {muls}", call.span)
+    parts = [w.type.irreps for w in wires if isinstance(w.type, ir.Feature)]
+    out = _many_body_out(call, env, shared.pop() if shared else 1, _products(parts))
+    weights, extra = weights_option(call, resolve, axis, ("learned", "none", "input", "per_index"))
+    tree = _tree(call) if "tree" in call.options else None
+    op = ir.Fuse(weights, out, tree, call.span)
+    return Made(op, ir.Feature(axis, out), (*wires, extra) if extra else tuple(wires))
+
+
+def _tree(call: Call) -> str:
+    """Validate ``tree = ((a, b), c)``: a binary tree over the inputs' names, each used once."""
+    names = [a.value.id for a in call.positional if isinstance(a.value, syntax.Name)]
+    if len(names) != len(call.positional) or len(set(names)) != len(names):
+        raise FdgTypeError("tree = ... needs the inputs of fuse to be distinct names", call.options["tree"].span)
+    seen: list[str] = []
+
+    def walk(node: syntax.Expr) -> str:
+        if isinstance(node, syntax.Name) and node.id in names:
+            seen.append(node.id)
+            return node.id
+        if isinstance(node, syntax.Tuple) and len(node.items) == 2:
+            return f"({walk(node.items[0])}, {walk(node.items[1])})"
+        raise FdgTypeError("a tree is a nested pair of the inputs' names, like ((a, b), c)", node.span)
+
+    text = walk(call.options["tree"].value)
+    if sorted(seen) != sorted(names):
+        raise FdgTypeError(f"the tree must use each input of fuse once: {', '.join(names)}",
+                           call.options["tree"].value.span)
+    return text
+
+
+def power(call: Call, resolve: Resolve, env: Mapping[str, Number]) -> Made:
+    a_arg, nu_arg = call.positional
+    a = feature(resolve(a_arg.value), a_arg.span, "the input of power")
+    assert isinstance(a.type, ir.Feature)
+    mul = _uniform_mul(a, a_arg.span, "the input of power")
+    nu = integer(nu_arg.value, env, "the correlation order", 1, 8)
+    reach: set[Irrep] = set()
+    for order in range(1, nu + 1):
+        reach |= _products([a.type.irreps] * order)
+    out = _many_body_out(call, env, mul, reach)
+    weights, extra = weights_option(call, resolve, a.type.axis, ("learned", "per_index"))
+    op = ir.Power(nu, weights, out, call.span)
+    return Made(op, ir.Feature(a.type.axis, out), (a,) if extra is None else (a, extra))

@@ -1,0 +1,85 @@
+"""``FdgModule``: the base class of every generated module, and loading generated source.
+
+A generated module is a plain ``torch.nn.Module`` plus three class-level tables (``inputs``,
+``outputs``, ``weight_numel``) and CG buffers registered with :meth:`FdgModule.register_cg`.
+
+Two details matter for users:
+
+* CG buffers are re-derived from the exact float64 tables whenever the module changes dtype or
+  device (``.double()``, ``.to("cuda")``), so a module built in float32 and moved to float64 has
+  float64-exact CG tensors rather than float32 values widened.
+* A generated class is created from source at run time, so pickle cannot find it by import path.
+  Instances pickle as *(source, class name, state)* and are rebuilt from that source
+  (``torch.save(module)`` / ``torch.load(..., weights_only=False)``; ``state_dict`` works as usual).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import linecache
+import types
+from collections.abc import Callable
+from typing import Any, ClassVar
+
+import torch
+
+from fdg.runtime.wigner import wigner_3j
+
+
+class FdgModule(torch.nn.Module):
+    """Base class of compiled fusion diagrams."""
+
+    #: input name -> description (``"32x0e+32x1o over node"``, ``"index edge -> node"``, ``"weights[480] over edge"``)
+    inputs: ClassVar[dict[str, str]] = {}
+    #: output name -> description, in declaration order
+    outputs: ClassVar[dict[str, str]] = {}
+    #: external weights input name -> number of weights per sample
+    weight_numel: ClassVar[dict[str, int]] = {}
+    #: the generated source this class was built from (set by :func:`load_source`)
+    source: ClassVar[str] = ""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._cg_keys: dict[str, tuple[int, int, int]] = {}
+
+    def register_cg(self, name: str, l1: int, l2: int, l3: int) -> None:
+        """Register the e3nn-convention Wigner 3j tensor ``(l1, l2, l3)`` as buffer ``name``."""
+        self._cg_keys[name] = (l1, l2, l3)
+        self.register_buffer(name, wigner_3j(l1, l2, l3, dtype=torch.get_default_dtype()))
+
+    def _apply(self, fn: Callable[[torch.Tensor], torch.Tensor], recurse: bool = True) -> FdgModule:
+        super()._apply(fn, recurse)
+        for name, key in self._cg_keys.items():
+            old = self._buffers[name]
+            if old is not None:  # re-derive rather than cast: exact at the new dtype
+                self._buffers[name] = wigner_3j(*key, dtype=old.dtype, device=old.device)
+        return self
+
+    def __reduce__(self) -> tuple[Callable[..., FdgModule], tuple[Any, ...]]:
+        if not self.source:
+            raise TypeError(f"{type(self).__name__} was not built by fdg.runtime.load_source and cannot be pickled")
+        state = {k: v.detach().cpu() for k, v in self.state_dict().items()}
+        return _rebuild, (self.source, type(self).__name__, state, self.training)
+
+
+def load_source(source: str, class_name: str) -> type[FdgModule]:
+    """Execute generated module source and return its class (source kept for pickling and tracebacks)."""
+    digest = hashlib.sha1(source.encode()).hexdigest()[:12]
+    filename = f"<fdg-generated {class_name} {digest}>"
+    # tracebacks and inspect.getsource look source lines up by filename
+    linecache.cache[filename] = (len(source), None, source.splitlines(keepends=True), filename)
+    module = types.ModuleType(f"fdg_generated_{digest}")
+    exec(compile(source, filename, "exec"), module.__dict__)
+    cls: type[FdgModule] = module.__dict__[class_name]
+    cls.source = source
+    return cls
+
+
+def _rebuild(source: str, class_name: str, state: dict[str, torch.Tensor], training: bool) -> FdgModule:
+    module = load_source(source, class_name)()
+    dtypes = {t.dtype for t in state.values() if t.is_floating_point()}
+    if len(dtypes) == 1:  # load_state_dict copies into existing tensors: match their dtype first
+        module.to(dtypes.pop())
+    module.load_state_dict(state)
+    module.train(training)
+    return module
