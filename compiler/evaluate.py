@@ -56,7 +56,8 @@ def number(expr: syntax.Expr, env: Mapping[str, Number], what: str = "a number")
         case syntax.Name(id=name, span=span):
             if name in env:
                 return env[name]
-            raise FdgTypeError(f"unknown parameter '{name}'", span, suggest(name, list(env)))
+            raise FdgTypeError(f"unknown parameter '{name}'", span,
+                               suggest(name, list(env)) or f"{what} must be computed from numbers and parameters")
         case syntax.Neg(operand=operand):
             return -number(operand, env, what)
         case syntax.BinOp(op=op, left=left, right=right, span=span):

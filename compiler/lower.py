@@ -144,8 +144,9 @@ class _Lowering:
             out = ir.Feature(self._axis(stmt.axis), irreps(kind.irreps, self.env))
         node = stmt.name.id
         if keyword.iskeyword(node) or node in GENERATED:
-            raise FdgTypeError(f"'{node}' cannot name an input: it is a parameter of the generated forward()",
-                               stmt.name.span, f"names reserved for inputs: Python keywords, {', '.join(sorted(GENERATED))}")
+            why = "is a Python keyword" if keyword.iskeyword(node) else "is a name the generated module uses itself"
+            raise FdgTypeError(f"'{node}' cannot name an input: it {why}", stmt.name.span,
+                               f"inputs become arguments of the compiled module's forward(); rename it, e.g. '{node}_'")
         self.graph.add_node(node, op=ir.Input(node, stmt.span), out=out)
         self.rank[node] = len(self.rank)
         self.values[node] = Wire(node, out)
@@ -182,7 +183,8 @@ class _Lowering:
         graph.add_edges_from(sorted(self.graph.edges(keys=True, data=True),
                                     key=lambda e: (self.rank[e[1]], e[3]["port"])))
         params = tuple(self.env.items())
-        return Lowered(ir.Diagram(self.syntax.name.id, params, graph), tuple(self.warnings))
+        found = sorted(self.warnings, key=lambda d: (d.span.line, d.span.column) if d.span else (0, 0))
+        return Lowered(ir.Diagram(self.syntax.name.id, params, graph), tuple(found))
 
     def _ordered(self) -> list[syntax.Assign | syntax.Output]:
         """Assignments (and ``output x = ...``) in dependency order, ties in source order; cycles are errors."""
@@ -214,7 +216,9 @@ class _Lowering:
             raise FdgTypeError(f"unknown name '{name}'", stmt.name.span, suggest(name, list(self.values)))
         value = self.values[name]
         if not isinstance(value, Wire) or not isinstance(value.type, ir.Feature):
-            raise FdgTypeError(f"output '{name}' must be a wire of irreps features", stmt.name.span)
+            what = "a number" if not isinstance(value, Wire) else (
+                f"an {value.type}" if isinstance(value.type, ir.IndexWire) else "external weights")
+            raise FdgTypeError(f"output '{name}' must be a wire of irreps features, but it is {what}", stmt.name.span)
         node = f"out:{name}"
         self.graph.add_node(node, op=ir.Output(name, stmt.span), out=None)
         self.rank[node] = len(self.rank)
@@ -360,10 +364,15 @@ class _Lowering:
     def _warn_unused(self) -> None:
         outputs = [n for n, op in self.graph.nodes(data="op") if isinstance(op, ir.Output)]
         used = set(outputs).union(*(nx.ancestors(self.graph, n) for n in outputs))
+        # a number (`s = 2 * mul`) is no vertex of the graph: it is used when some expression names it
+        named = {ref.id for stmt in self.syntax.body if isinstance(stmt, syntax.Assign | syntax.Output) and stmt.value
+                 for ref in _names(stmt.value)}
         for stmt in self.syntax.body:
             if isinstance(stmt, syntax.Input | syntax.Assign) and stmt.name.id not in used:
                 value = self.values.get(stmt.name.id)
                 if isinstance(value, Wire) and value.node in used:
+                    continue
+                if not isinstance(value, Wire) and stmt.name.id in named:
                     continue
                 kind = "input" if isinstance(stmt, syntax.Input) else "value"
                 self.warnings.append(Diagnostic("warning", f"{kind} '{stmt.name.id}' is never used by an output",

@@ -9,11 +9,12 @@ Warnings (an output irrep no path reaches, ...) are appended to the list passed 
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
+from typing import TypeAlias
 from dataclasses import dataclass
 
 from fdg import ir, rules, syntax
 from fdg.errors import Diagnostic, FdgTypeError, Span
-from fdg.evaluate import MAX_L, Number, integer, irreps, suggest
+from fdg.evaluate import MAX_L, MAX_MUL, Number, integer, irreps, suggest
 from fdg.runtime import Irrep, Irreps
 
 
@@ -25,7 +26,7 @@ class Wire:
     type: ir.WireType
 
 
-Value = Number | Wire
+Value: TypeAlias = Number | Wire
 Resolve = Callable[[syntax.Expr], Value]
 
 
@@ -130,15 +131,15 @@ def weights_option(call: Call, resolve: Resolve, axis: ir.Axis, allowed: tuple[s
     if opt is None:
         return ir.Weights("learned"), None
     value = opt.value
+    takes = f"{call.name} takes weights = {_choices(allowed)}"
     if isinstance(value, syntax.Name) and value.id in ("learned", "none"):
         kind = value.id
         if kind not in allowed:
-            raise FdgTypeError(f"{call.name} cannot take weights = {kind}", value.span,
-                               f"{call.name} takes weights = {' or '.join(_spell(k) for k in allowed)}")
+            raise FdgTypeError(f"{call.name} cannot take weights = {kind}", value.span, takes)
         return ir.Weights("learned" if kind == "learned" else "none"), None
     if isinstance(value, syntax.Index) and isinstance(value.value, syntax.Name) and value.value.id == "learned":
         if "per_index" not in allowed:
-            raise FdgTypeError(f"{call.name} cannot take weights = learned[...]", value.span)
+            raise FdgTypeError(f"{call.name} cannot take weights = learned[...]", value.span, takes)
         z = index(resolve(value.index), value.index.span, "the index of learned[...]")
         assert isinstance(z.type, ir.IndexWire)
         if z.type.axis != axis:
@@ -148,13 +149,31 @@ def weights_option(call: Call, resolve: Resolve, axis: ir.Axis, allowed: tuple[s
             raise FdgTypeError(f"learned[{z.node}] needs an index with a fixed range", value.index.span,
                                f"declare it like `input {z.node} : index {axis} -> 4` (or a parameter)")
         return ir.Weights("per_index", count=z.type.target.size, source=z.node), z
-    if "input" in allowed and isinstance(value, syntax.Name):
-        wire = resolve(value)
-        if isinstance(wire, Wire) and isinstance(wire.type, ir.WeightsWire):
-            same_axis(axis, wire, value.span, f"weights {value.id}")
-            return ir.Weights("input", source=wire.node), wire
+    if isinstance(value, syntax.Name):
+        try:
+            found = resolve(value)
+        except FdgTypeError:
+            close = suggest(value.id, ["learned", "none"])
+            if close is None:
+                raise  # an unknown name, with the checker's own suggestion among the diagram's names
+            raise FdgTypeError(f"unknown weights '{value.id}'", value.span, close) from None
+        if isinstance(found, Wire) and isinstance(found.type, ir.WeightsWire):
+            if "input" not in allowed:
+                raise FdgTypeError(f"{call.name} cannot take external weights", value.span, takes)
+            if found.type.axis != axis:
+                raise FdgTypeError(f"weights {value.id} are over {found.type.axis}, but this vertex is over {axis}",
+                                   value.span, f"declare them `input {value.id} : weights over {axis}`")
+            return ir.Weights("input", source=found.node), found
+        what = ("a number" if not isinstance(found, Wire) else f"an {found.type}"
+                if isinstance(found.type, ir.IndexWire) else f"a wire of {found.type}")
+        raise FdgTypeError(f"'{value.id}' is {what}, not an input declared `: weights`", value.span, takes)
     raise FdgTypeError("weights must be learned, none, learned[index] or an input declared `: weights`",
-                       value.span, f"{call.name} takes weights = {' or '.join(_spell(k) for k in allowed)}")
+                       value.span, takes)
+
+
+def _choices(allowed: tuple[str, ...]) -> str:
+    spelled = [_spell(k) for k in allowed]
+    return spelled[0] if len(spelled) == 1 else f"{', '.join(spelled[:-1])} or {spelled[-1]}"
 
 
 def _spell(kind: str) -> str:
@@ -173,14 +192,17 @@ def couple(call: Call, resolve: Resolve, env: Mapping[str, Number], warnings: li
         word = call.options["mode"].value
         spelled = word.id if isinstance(word, syntax.Name) else None
         if spelled not in rules.MODE_ALIASES:
-            raise FdgTypeError("unknown mode", word.span, f"modes: {', '.join(rules.MODE_ALIASES)}"
-                               if spelled is None else suggest(spelled, list(rules.MODE_ALIASES))
-                               or f"modes: {', '.join(rules.MODE_ALIASES)}")
+            modes = f"modes: {', '.join(rules.MODE_ALIASES)}"
+            if spelled is None:
+                raise FdgTypeError("a mode is one of the mode words", word.span, modes)
+            raise FdgTypeError(f"unknown mode '{spelled}'", word.span,
+                               suggest(spelled, list(rules.MODE_ALIASES)) or modes)
         mode = rules.MODE_ALIASES[spelled]
     weights, extra = weights_option(call, resolve, axis, ("learned", "none", "input", "per_index"))
     weighted = weights.kind != "none"
     if mode == "uvw" and not weighted:
-        raise FdgTypeError("mode uvw needs weights: without them it would sum every channel pair", call.span,
+        raise FdgTypeError("mode uvw needs weights: without them it would sum every channel pair",
+                           call.options["weights"].span,
                            "use weights = learned, or mode = uvuv for the plain outer product")
     assert call.target is not None
     if isinstance(call.target, syntax.Lmax):
@@ -189,6 +211,9 @@ def couple(call: Call, resolve: Resolve, env: Mapping[str, Number], warnings: li
         if isinstance(found, str):
             raise FdgTypeError(f"cannot choose output multiplicities for mode {mode}: {found}", call.target.span,
                                "write the output irreps explicitly")
+        if any(mul > MAX_MUL for mul, _ in found):
+            raise FdgTypeError(f"the output multiplicities {found} are too large (at most {MAX_MUL})",
+                               call.target.span, "write the output irreps explicitly")
         out = found
     else:
         out = irreps(call.target, env)
@@ -346,6 +371,9 @@ def _tree(call: Call) -> str:
             return node.id
         if isinstance(node, syntax.Tuple) and len(node.items) == 2:
             return f"({walk(node.items[0])}, {walk(node.items[1])})"
+        if isinstance(node, syntax.Name):
+            raise FdgTypeError(f"'{node.id}' is not an input of this fuse", node.span,
+                               suggest(node.id, names) or f"its inputs: {', '.join(names)}")
         raise FdgTypeError("a tree is a nested pair of the inputs' names, like ((a, b), c)", node.span)
 
     text = walk(call.options["tree"].value)
