@@ -56,8 +56,9 @@ def lower_source(program: str | Path, diagram: str | None = None, **params: Numb
     return _lowered(read(program), diagram, params)[0]
 
 
-def _lowered(source: Source, diagram: str | None, params: dict[str, Number]
-             ) -> tuple[ir.Diagram, tuple[Diagnostic, ...]]:
+def _lowered(
+    source: Source, diagram: str | None, params: dict[str, Number]
+) -> tuple[ir.Diagram, tuple[Diagnostic, ...]]:
     result = lower(parse(source.text, source.name), diagram, params)
     check_ir(result.diagram)
     return passes.run(result.diagram, check_ir), result.warnings
@@ -85,7 +86,7 @@ def _module_class(source: str, class_name: str) -> type[FdgModule]:
     return load_source(source, class_name)
 
 
-def compile(program: str | Path, diagram: str | None = None, **params: Number) -> FdgModule:  # noqa: A001
+def compile(program: str | Path, diagram: str | None = None, **params: Number) -> FdgModule:
     """Compile a diagram into a ``torch.nn.Module``.
 
     >>> import torch, fdg

@@ -36,13 +36,28 @@ def _parser() -> argparse.ArgumentParser:
     comp = sub.add_parser("compile", help="write the generated module source")
     comp.add_argument("file", metavar="FILE")
     comp.add_argument("-d", "--diagram", metavar="NAME", help="which diagram (default: every diagram of FILE)")
-    comp.add_argument("-p", "--param", type=_param, action="append", default=[], metavar="NAME=VALUE",
-                      help="override a parameter, e.g. -p mul=16 (repeatable)")
-    comp.add_argument("-o", "--output", metavar="PATH",
-                      help="output file, or a directory to write one NAME.py per diagram (default: stdout)")
+    comp.add_argument(
+        "-p",
+        "--param",
+        type=_param,
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        help="override a parameter, e.g. -p mul=16 (repeatable)",
+    )
+    comp.add_argument(
+        "-o",
+        "--output",
+        metavar="PATH",
+        help="output file, or a directory to write one NAME.py per diagram (default: stdout)",
+    )
     comp.add_argument("--dump-ir", action="store_true", help="print the optimized IR instead of Python source")
-    comp.add_argument("--dump-after", metavar="PASS", choices=["lower", *(n for n, _ in passes.PASSES)],
-                      help="print the IR after this pass ('lower' for before any pass)")
+    comp.add_argument(
+        "--dump-after",
+        metavar="PASS",
+        choices=["lower", *(n for n, _ in passes.PASSES)],
+        help="print the IR after this pass ('lower' for before any pass)",
+    )
     for name, text in (("report", "the contraction cost report"), ("draw", "a picture of the diagram")):
         later = sub.add_parser(name, help=f"{text} (not available in this version)")
         later.add_argument("rest", nargs=argparse.REMAINDER)
@@ -99,11 +114,15 @@ def _compile(args: argparse.Namespace) -> int:
     names = [args.diagram] if args.diagram else [d.name.id for d in parse(source.text, source.name).diagrams]
     if not names:
         raise FdgArgumentError(f"{args.file} holds no diagram")
-    out_dir = Path(args.output) if args.output and (len(names) > 1 or args.output.endswith("/")
-                                                    or Path(args.output).is_dir()) else None
+    out_dir = (
+        Path(args.output)
+        if args.output and (len(names) > 1 or args.output.endswith("/") or Path(args.output).is_dir())
+        else None
+    )
     if len(names) > 1 and args.output is None:
-        raise FdgArgumentError(f"{args.file} holds several diagrams ({', '.join(names)}): choose one with -d, "
-                               "or give -o DIRECTORY")
+        raise FdgArgumentError(
+            f"{args.file} holds several diagrams ({', '.join(names)}): choose one with -d, or give -o DIRECTORY"
+        )
     for name in names:
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always", FdgWarning)
@@ -120,8 +139,11 @@ def _compile(args: argparse.Namespace) -> int:
 def _summary(d: ir.Diagram, source: str) -> str:
     vertices = sum(1 for n in d.graph if not isinstance(d.op(n), ir.Input | ir.Output))
     paths = sum(len(op.paths) for _, op in d.graph.nodes(data="op") if isinstance(op, ir.Couple | ir.Linear))
-    learned = sum(op.weights.numel * op.weights.count for _, op in d.graph.nodes(data="op")
-                  if isinstance(op, ir.Couple | ir.Linear) and op.weights.kind in ("learned", "per_index"))
+    learned = sum(
+        op.weights.numel * op.weights.count
+        for _, op in d.graph.nodes(data="op")
+        if isinstance(op, ir.Couple | ir.Linear) and op.weights.kind in ("learned", "per_index")
+    )
     return f"{vertices} vertices, {paths} paths, {learned} learned weights, {len(source.splitlines())} lines"
 
 
@@ -142,8 +164,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _check(args.files)
         if args.command == "compile":
             return _compile(args)
-        print(f"fdg {args.command}: not available in this version of fdg (it comes with the optimizer and "
-              "drawing work)", file=sys.stderr)
+        print(
+            f"fdg {args.command}: not available in this version of fdg (it comes with the optimizer and drawing work)",
+            file=sys.stderr,
+        )
         return 1
     except FdgArgumentError as err:
         print(f"fdg {args.command}: {err}", file=sys.stderr)

@@ -56,8 +56,11 @@ def number(expr: syntax.Expr, env: Mapping[str, Number], what: str = "a number")
         case syntax.Name(id=name, span=span):
             if name in env:
                 return env[name]
-            raise FdgTypeError(f"unknown parameter '{name}'", span,
-                               suggest(name, list(env)) or f"{what} must be computed from numbers and parameters")
+            raise FdgTypeError(
+                f"unknown parameter '{name}'",
+                span,
+                suggest(name, list(env)) or f"{what} must be computed from numbers and parameters",
+            )
         case syntax.Neg(operand=operand):
             return -number(operand, env, what)
         case syntax.BinOp(op=op, left=left, right=right, span=span):
@@ -70,8 +73,11 @@ def integer(expr: syntax.Expr, env: Mapping[str, Number], what: str, low: int, h
     """Evaluate an integer in ``[low, high]``; floats and out-of-range values are errors."""
     value = number(expr, env, what)
     if isinstance(value, float):
-        raise FdgTypeError(f"{what} must be an integer, got {value!r}", expr.span,
-                           "use // for integer division" if isinstance(expr, syntax.BinOp) else None)
+        raise FdgTypeError(
+            f"{what} must be an integer, got {value!r}",
+            expr.span,
+            "use // for integer division" if isinstance(expr, syntax.BinOp) else None,
+        )
     if not low <= value <= high:
         bound = f"at least {low}" if value < low else f"at most {high}"
         raise FdgTypeError(f"{what} must be {bound}, got {value}", expr.span)

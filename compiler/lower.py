@@ -38,20 +38,23 @@ def select(program: syntax.Program, name: str | None) -> syntax.Diagram:
             return program.diagrams[0]
         if not names:
             raise FdgArgumentError(f"{program.span.source.name} holds no diagram")
-        raise FdgArgumentError(f"{program.span.source.name} holds several diagrams; choose one of: "
-                               f"{', '.join(names)}")
+        raise FdgArgumentError(f"{program.span.source.name} holds several diagrams; choose one of: {', '.join(names)}")
     for d in program.diagrams:
         if d.name.id == name:
             return d
-    raise FdgArgumentError(f"no diagram '{name}' in {program.span.source.name}; it holds: {', '.join(names)}",
-                           hint=suggest(name, names))
+    raise FdgArgumentError(
+        f"no diagram '{name}' in {program.span.source.name}; it holds: {', '.join(names)}", hint=suggest(name, names)
+    )
 
 
 def lower(program: syntax.Program, name: str | None = None, params: Mapping[str, Number] | None = None) -> Lowered:
     """Check one diagram of a program with the given parameter overrides and lower it to the IR."""
     for use in program.uses:
-        raise FdgNotSupported("`use` of other files is not supported yet in this version of fdg", use.span,
-                              "put the diagrams in one file for now")
+        raise FdgNotSupported(
+            "`use` of other files is not supported yet in this version of fdg",
+            use.span,
+            "put the diagrams in one file for now",
+        )
     return _Lowering(select(program, name), dict(params or {})).run()
 
 
@@ -99,8 +102,10 @@ class _Lowering:
         declared = [p.name.id for p in self.syntax.params]
         for key in overrides:
             if key not in declared:
-                raise FdgArgumentError(f"diagram {self.syntax.name.id} has no parameter '{key}'",
-                                       hint=f"its parameters: {', '.join(declared) or 'none'}")
+                raise FdgArgumentError(
+                    f"diagram {self.syntax.name.id} has no parameter '{key}'",
+                    hint=f"its parameters: {', '.join(declared) or 'none'}",
+                )
         for p in self.syntax.params:
             if p.name.id in self.env:
                 raise FdgTypeError(f"parameter '{p.name.id}' is declared twice", p.name.span)
@@ -145,8 +150,11 @@ class _Lowering:
         node = stmt.name.id
         if keyword.iskeyword(node) or node in GENERATED:
             why = "is a Python keyword" if keyword.iskeyword(node) else "is a name the generated module uses itself"
-            raise FdgTypeError(f"'{node}' cannot name an input: it {why}", stmt.name.span,
-                               f"inputs become arguments of the compiled module's forward(); rename it, e.g. '{node}_'")
+            raise FdgTypeError(
+                f"'{node}' cannot name an input: it {why}",
+                stmt.name.span,
+                f"inputs become arguments of the compiled module's forward(); rename it, e.g. '{node}_'",
+            )
         self.graph.add_node(node, op=ir.Input(node, stmt.span), out=out)
         self.rank[node] = len(self.rank)
         self.values[node] = Wire(node, out)
@@ -172,24 +180,29 @@ class _Lowering:
             if isinstance(stmt, syntax.Output):
                 self._output(stmt, outputs)
         if not outputs:
-            raise FdgTypeError(f"diagram {self.syntax.name.id} has no output", self.syntax.name.span,
-                               "add `output name = expression`")
+            raise FdgTypeError(
+                f"diagram {self.syntax.name.id} has no output", self.syntax.name.span, "add `output name = expression`"
+            )
         self._weights_numel()
         self._check_sizes()
         self._warn_unused()
         # rebuild so that node order is creation order (renaming moved named vertices to the end)
         graph = nx.MultiDiGraph()
         graph.add_nodes_from(sorted(self.graph.nodes(data=True), key=lambda item: self.rank[item[0]]))
-        graph.add_edges_from(sorted(self.graph.edges(keys=True, data=True),
-                                    key=lambda e: (self.rank[e[1]], e[3]["port"])))
+        graph.add_edges_from(
+            sorted(self.graph.edges(keys=True, data=True), key=lambda e: (self.rank[e[1]], e[3]["port"]))
+        )
         params = tuple(self.env.items())
         found = sorted(self.warnings, key=lambda d: (d.span.line, d.span.column) if d.span else (0, 0))
         return Lowered(ir.Diagram(self.syntax.name.id, params, graph), tuple(found))
 
     def _ordered(self) -> list[syntax.Assign | syntax.Output]:
         """Assignments (and ``output x = ...``) in dependency order, ties in source order; cycles are errors."""
-        stmts = {s.name.id: s for s in self.syntax.body
-                 if isinstance(s, syntax.Assign) or (isinstance(s, syntax.Output) and s.value is not None)}
+        stmts = {
+            s.name.id: s
+            for s in self.syntax.body
+            if isinstance(s, syntax.Assign) or (isinstance(s, syntax.Output) and s.value is not None)
+        }
         deps = nx.DiGraph()
         deps.add_nodes_from(stmts)
         for name, stmt in stmts.items():
@@ -204,8 +217,11 @@ class _Lowering:
             return [stmts[n] for n in nx.lexicographical_topological_sort(deps, key=rank.__getitem__)]
         path = " -> ".join([u for u, _ in cycle] + [cycle[0][0]])
         u, v = cycle[-1]
-        raise FdgTypeError(f"cycle: {path}", deps.edges[u, v]["span"], "a diagram is acyclic: every wire must be "
-                           "computed from inputs without depending on itself")
+        raise FdgTypeError(
+            f"cycle: {path}",
+            deps.edges[u, v]["span"],
+            "a diagram is acyclic: every wire must be computed from inputs without depending on itself",
+        )
 
     def _output(self, stmt: syntax.Output, seen: set[str]) -> None:
         name = stmt.name.id
@@ -216,8 +232,11 @@ class _Lowering:
             raise FdgTypeError(f"unknown name '{name}'", stmt.name.span, suggest(name, list(self.values)))
         value = self.values[name]
         if not isinstance(value, Wire) or not isinstance(value.type, ir.Feature):
-            what = "a number" if not isinstance(value, Wire) else (
-                f"an {value.type}" if isinstance(value.type, ir.IndexWire) else "external weights")
+            what = (
+                "a number"
+                if not isinstance(value, Wire)
+                else (f"an {value.type}" if isinstance(value.type, ir.IndexWire) else "external weights")
+            )
             raise FdgTypeError(f"output '{name}' must be a wire of irreps features, but it is {what}", stmt.name.span)
         node = f"out:{name}"
         self.graph.add_node(node, op=ir.Output(name, stmt.span), out=None)
@@ -286,19 +305,24 @@ class _Lowering:
             return binary(expr.op, left, right, expr.span)
         if expr.op in ("+", "-"):
             if not (isinstance(left, Wire) and isinstance(right, Wire)):
-                raise FdgTypeError(f"cannot {'add' if expr.op == '+' else 'subtract'} a number and a wire",
-                                   expr.span, "wires are added to wires of the same irreps; scale with c * x")
+                raise FdgTypeError(
+                    f"cannot {'add' if expr.op == '+' else 'subtract'} a number and a wire",
+                    expr.span,
+                    "wires are added to wires of the same irreps; scale with c * x",
+                )
             a = vertices.feature(left, expr.left.span, "a summand")
             b = vertices.feature(right, expr.right.span, "a summand")
             if a.type != b.type:
-                raise FdgTypeError(f"cannot add {a.type} and {b.type}", expr.span,
-                                   "both sides of + must have the same irreps and axis")
+                raise FdgTypeError(
+                    f"cannot add {a.type} and {b.type}", expr.span, "both sides of + must have the same irreps and axis"
+                )
             if expr.op == "-":
                 b = self._scale(b, -1.0, expr.right.span)
             return self._add(Made(ir.Add(expr.span), a.type, (a, b)))
         if expr.op == "*" and isinstance(left, Wire) and isinstance(right, Wire):
-            raise FdgTypeError("cannot multiply two wires", expr.span,
-                               "their tensor product is a vertex: couple(a, b) -> IRREPS")
+            raise FdgTypeError(
+                "cannot multiply two wires", expr.span, "their tensor product is a vertex: couple(a, b) -> IRREPS"
+            )
         if expr.op == "*":
             wire, factor = (left, right) if isinstance(left, Wire) else (right, left)
             assert isinstance(wire, Wire) and not isinstance(factor, Wire)
@@ -307,17 +331,22 @@ class _Lowering:
             if right == 0:
                 raise FdgTypeError("division by zero", expr.right.span)
             return self._scale(left, 1.0 / right, expr.span)
-        raise FdgTypeError(f"'{expr.op}' cannot be applied to a wire here", expr.span,
-                           "wires support +, -, scaling by a number (c * x, x / c)")
+        raise FdgTypeError(
+            f"'{expr.op}' cannot be applied to a wire here",
+            expr.span,
+            "wires support +, -, scaling by a number (c * x, x / c)",
+        )
 
     def _call(self, expr: syntax.Call) -> Value:
         func = expr.func
         if not isinstance(func, syntax.Name):
             raise FdgNotSupported("calling another diagram is not supported yet in this version of fdg", expr.span)
         if func.id not in vertices.SIGNATURES:
-            raise FdgTypeError(f"unknown function '{func.id}'", func.span,
-                               suggest(func.id, list(vertices.SIGNATURES))
-                               or f"functions: {', '.join(vertices.SIGNATURES)}")
+            raise FdgTypeError(
+                f"unknown function '{func.id}'",
+                func.span,
+                suggest(func.id, list(vertices.SIGNATURES)) or f"functions: {', '.join(vertices.SIGNATURES)}",
+            )
         call = vertices.split_call(func.id, expr)
         if call.name == "couple":
             made = vertices.couple(call, self._eval, self.env, self.warnings)
@@ -344,8 +373,11 @@ class _Lowering:
             users = [(v, self.graph.nodes[v]["op"]) for _, v in self.graph.out_edges(node)]
             numels = {u.weights.numel for _, u in users if isinstance(u, ir.Couple | ir.Fuse)}
             if len(numels) > 1:
-                raise FdgTypeError(f"weights {node} are read by vertices that need {sorted(numels)} weights",
-                                   op.span, "declare one weights input per vertex")
+                raise FdgTypeError(
+                    f"weights {node} are read by vertices that need {sorted(numels)} weights",
+                    op.span,
+                    "declare one weights input per vertex",
+                )
             typed = ir.WeightsWire(wire.axis, numels.pop() if numels else 0)
             self.graph.nodes[node]["out"] = typed
             for u, v, k in list(self.graph.out_edges(node, keys=True)):
@@ -358,15 +390,22 @@ class _Lowering:
             if isinstance(op, ir.ScatterSum):
                 axis = self.graph.nodes[node]["out"].axis
                 if axis.size is None and axis not in known:
-                    raise FdgTypeError(f"sum needs the size of axis '{axis}', but no input is over {axis}", op.span,
-                                       f"declare an input over {axis}, or give the index a fixed range")
+                    raise FdgTypeError(
+                        f"sum needs the size of axis '{axis}', but no input is over {axis}",
+                        op.span,
+                        f"declare an input over {axis}, or give the index a fixed range",
+                    )
 
     def _warn_unused(self) -> None:
         outputs = [n for n, op in self.graph.nodes(data="op") if isinstance(op, ir.Output)]
         used = set(outputs).union(*(nx.ancestors(self.graph, n) for n in outputs))
         # a number (`s = 2 * mul`) is no vertex of the graph: it is used when some expression names it
-        named = {ref.id for stmt in self.syntax.body if isinstance(stmt, syntax.Assign | syntax.Output) and stmt.value
-                 for ref in _names(stmt.value)}
+        named = {
+            ref.id
+            for stmt in self.syntax.body
+            if isinstance(stmt, syntax.Assign | syntax.Output) and stmt.value
+            for ref in _names(stmt.value)
+        }
         for stmt in self.syntax.body:
             if isinstance(stmt, syntax.Input | syntax.Assign) and stmt.name.id not in used:
                 value = self.values.get(stmt.name.id)
@@ -375,8 +414,9 @@ class _Lowering:
                 if not isinstance(value, Wire) and stmt.name.id in named:
                     continue
                 kind = "input" if isinstance(stmt, syntax.Input) else "value"
-                self.warnings.append(Diagnostic("warning", f"{kind} '{stmt.name.id}' is never used by an output",
-                                                stmt.name.span))
+                self.warnings.append(
+                    Diagnostic("warning", f"{kind} '{stmt.name.id}' is never used by an output", stmt.name.span)
+                )
 
 
 def _axis_name(target: syntax.Name | syntax.Number) -> str:

@@ -16,12 +16,13 @@ from functools import cache
 from pathlib import Path
 from typing import Any, NoReturn
 
-from fdg import syntax as s
-from fdg.errors import FdgSyntaxError, Source, Span
 from lark import Lark, Token, Transformer_NonRecursive, Tree, v_args
 from lark.exceptions import UnexpectedCharacters, UnexpectedInput, UnexpectedToken, VisitError
 from lark.lexer import PatternStr
 from lark.tree import Meta
+
+from fdg import syntax as s
+from fdg.errors import FdgSyntaxError, Source, Span
 
 __all__ = ["MAX_DEGREE", "MAX_DEPTH", "RESERVED", "parse"]
 

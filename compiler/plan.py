@@ -17,12 +17,11 @@ from dataclasses import dataclass
 import opt_einsum
 
 from fdg import ir
-from fdg.ir import GENERATED
 from fdg.errors import FdgNotSupported
+from fdg.ir import GENERATED
 
 #: batch size used to choose contraction orders
 REPRESENTATIVE_BATCH = 1024
-
 
 
 @dataclass(frozen=True)
@@ -88,10 +87,7 @@ def _pairwise(inputs: list[str], output: str, shapes: list[tuple[int, ...]]) -> 
         a, b = live[left], live[right]
         rest = [t for n, t in enumerate(live) if n not in (left, right)]
         keep = set("".join(rest)) | set(output)
-        if len(live) == 2:
-            result = output
-        else:
-            result = "".join(c for c in dict.fromkeys(a + b) if c in keep)
+        result = output if len(live) == 2 else "".join(c for c in dict.fromkeys(a + b) if c in keep)
         steps.append(Pairwise(left, right, f"{a},{b}->{result}"))
         live = [*rest, result]
     return tuple(steps)
@@ -114,8 +110,19 @@ def _couple(op: ir.Couple, a: ir.Feature, b: ir.Feature, batched_weights: bool) 
         inputs = [x1, x2, "ijk"] + ([w] if weighted else [])
         shapes = [tuple(dims[c] for c in t) for t in inputs]
         cg = f"cg_{ir1.l}_{ir2.l}_{ir3.l}"
-        result.append(Contraction(tuple(roles), ",".join(inputs) + "->" + out, _pairwise(inputs, out, shapes),
-                                  (p.i1, p.i2), p.i_out, cg, p.alpha, offset, p.shape))
+        result.append(
+            Contraction(
+                tuple(roles),
+                ",".join(inputs) + "->" + out,
+                _pairwise(inputs, out, shapes),
+                (p.i1, p.i2),
+                p.i_out,
+                cg,
+                p.alpha,
+                offset,
+                p.shape,
+            )
+        )
         offset += math.prod(p.shape)
     return tuple(result)
 
@@ -127,8 +134,9 @@ def _linear(op: ir.Linear, x: ir.Feature, batched_weights: bool) -> tuple[Contra
     for p in op.paths:
         shape = (x.irreps[p.i_in].mul, op.irreps_out[p.i_out].mul)
         spec = f"zui,{w}->zwi"
-        result.append(Contraction(("x", "w"), spec, (Pairwise(0, 1, spec),), (p.i_in,), p.i_out, None, p.alpha,
-                                  offset, shape))
+        result.append(
+            Contraction(("x", "w"), spec, (Pairwise(0, 1, spec),), (p.i_in,), p.i_out, None, p.alpha, offset, shape)
+        )
         offset += math.prod(shape)
     return tuple(result)
 
@@ -173,8 +181,11 @@ def make_plan(diagram: ir.Diagram) -> Plan:
         op = diagram.op(node)
         if isinstance(op, ir.Fuse | ir.Power):
             kind = "fuse" if isinstance(op, ir.Fuse) else "power"
-            raise FdgNotSupported(f"code generation for {kind} is not supported yet in this version of fdg",
-                                  op.span, "fdg check accepts it; compiling it comes with many-body support")
+            raise FdgNotSupported(
+                f"code generation for {kind} is not supported yet in this version of fdg",
+                op.span,
+                "fdg check accepts it; compiling it comes with many-body support",
+            )
         if isinstance(op, ir.ScatterSum):
             target = diagram.out(node)
             assert isinstance(target, ir.Feature)

@@ -57,8 +57,9 @@ def mode_multiplicity(mode: str, mul1: int, mul2: int, weighted: bool) -> int | 
     return None
 
 
-def reject(mode: str, mul1: int, ir1: Irrep, mul2: int, ir2: Irrep, mul_out: int, ir_out: Irrep,
-           weighted: bool) -> Rejection | None:
+def reject(
+    mode: str, mul1: int, ir1: Irrep, mul2: int, ir2: Irrep, mul_out: int, ir_out: Irrep, weighted: bool
+) -> Rejection | None:
     """None when ``mul1 x ir1 (x) mul2 x ir2 -> mul_out x ir_out`` is a path of ``mode``, else why not."""
     if not abs(ir1.l - ir2.l) <= ir_out.l <= ir1.l + ir2.l:
         return Rejection("triangle", f"{ir_out.l} is outside |{ir1.l}-{ir2.l}|..{ir1.l + ir2.l}")

@@ -9,8 +9,8 @@ Warnings (an output irrep no path reaches, ...) are appended to the list passed 
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from typing import TypeAlias
 from dataclasses import dataclass
+from typing import TypeAlias
 
 from fdg import ir, rules, syntax
 from fdg.errors import Diagnostic, FdgTypeError, Span
@@ -69,8 +69,11 @@ def split_call(name: str, call: syntax.Call) -> Call:
         raise FdgTypeError(f"{name} takes two or more inputs, got {len(positional)}", call.span)
     if count is not None and len(positional) != count:
         where = positional[count].span if len(positional) > count else call.span
-        raise FdgTypeError(f"{name} takes {count} positional argument{'s' * (count > 1)}, got {len(positional)}",
-                           where, f"usage: {USAGE[name]}")
+        raise FdgTypeError(
+            f"{name} takes {count} positional argument{'s' * (count > 1)}, got {len(positional)}",
+            where,
+            f"usage: {USAGE[name]}",
+        )
     for key, arg in given.items():
         if key not in keywords:
             raise FdgTypeError(f"{name} has no argument '{key}'", arg.span, f"usage: {USAGE[name]}")
@@ -80,14 +83,18 @@ def split_call(name: str, call: syntax.Call) -> Call:
     if call.arrow is None and arrow:
         raise FdgTypeError(f"{name} needs an output type", call.span, f"usage: {USAGE[name]}")
     if call.arrow is not None and not arrow:
-        raise FdgTypeError(f"{name} takes no output type: its output is determined by its inputs",
-                           call.arrow.span, f"usage: {USAGE[name]}")
+        raise FdgTypeError(
+            f"{name} takes no output type: its output is determined by its inputs",
+            call.arrow.span,
+            f"usage: {USAGE[name]}",
+        )
     opts = {o.name: o for o in call.arrow.options} if call.arrow else {}
     for key, opt in opts.items():
         if key not in options:
             valid = ", ".join(options) or "none"
-            raise FdgTypeError(f"{name} has no option '{key}' (its options: {valid})", opt.span,
-                               suggest(key, list(options)))
+            raise FdgTypeError(
+                f"{name} has no option '{key}' (its options: {valid})", opt.span, suggest(key, list(options))
+            )
     target = call.arrow.target if call.arrow else None
     return Call(name, positional, given, opts, target, call.span)
 
@@ -106,8 +113,13 @@ def feature(value: Value, span: Span, what: str) -> Wire:
     """The value as a wire of irreps features, or an error saying what it is instead."""
     if isinstance(value, Wire) and isinstance(value.type, ir.Feature):
         return value
-    kind = "a number" if not isinstance(value, Wire) else f"an {value.type}" if isinstance(
-        value.type, ir.IndexWire) else "external weights"
+    kind = (
+        "a number"
+        if not isinstance(value, Wire)
+        else f"an {value.type}"
+        if isinstance(value.type, ir.IndexWire)
+        else "external weights"
+    )
     raise FdgTypeError(f"{what} must be a wire of irreps features, but this is {kind}", span)
 
 
@@ -120,12 +132,16 @@ def index(value: Value, span: Span, what: str) -> Wire:
 def same_axis(axis: ir.Axis, other: Wire, span: Span, what: str) -> None:
     assert isinstance(other.type, ir.Feature | ir.IndexWire | ir.WeightsWire)
     if other.type.axis != axis:
-        raise FdgTypeError(f"{what} is over {other.type.axis}, but this vertex is over {axis}", span,
-                           "gather with an index (h[src]) or sum(x, by = i) to move between axes")
+        raise FdgTypeError(
+            f"{what} is over {other.type.axis}, but this vertex is over {axis}",
+            span,
+            "gather with an index (h[src]) or sum(x, by = i) to move between axes",
+        )
 
 
-def weights_option(call: Call, resolve: Resolve, axis: ir.Axis, allowed: tuple[str, ...]
-                   ) -> tuple[ir.Weights, Wire | None]:
+def weights_option(
+    call: Call, resolve: Resolve, axis: ir.Axis, allowed: tuple[str, ...]
+) -> tuple[ir.Weights, Wire | None]:
     """Read ``weights = learned | none | R | learned[z]``; returns the spec (numel filled in later)."""
     opt = call.options.get("weights")
     if opt is None:
@@ -143,11 +159,15 @@ def weights_option(call: Call, resolve: Resolve, axis: ir.Axis, allowed: tuple[s
         z = index(resolve(value.index), value.index.span, "the index of learned[...]")
         assert isinstance(z.type, ir.IndexWire)
         if z.type.axis != axis:
-            raise FdgTypeError(f"learned[{z.node}] needs an index over {axis}, but {z.node} is over {z.type.axis}",
-                               value.index.span)
+            raise FdgTypeError(
+                f"learned[{z.node}] needs an index over {axis}, but {z.node} is over {z.type.axis}", value.index.span
+            )
         if z.type.target.size is None:
-            raise FdgTypeError(f"learned[{z.node}] needs an index with a fixed range", value.index.span,
-                               f"declare it like `input {z.node} : index {axis} -> 4` (or a parameter)")
+            raise FdgTypeError(
+                f"learned[{z.node}] needs an index with a fixed range",
+                value.index.span,
+                f"declare it like `input {z.node} : index {axis} -> 4` (or a parameter)",
+            )
         return ir.Weights("per_index", count=z.type.target.size, source=z.node), z
     if isinstance(value, syntax.Name):
         try:
@@ -161,14 +181,23 @@ def weights_option(call: Call, resolve: Resolve, axis: ir.Axis, allowed: tuple[s
             if "input" not in allowed:
                 raise FdgTypeError(f"{call.name} cannot take external weights", value.span, takes)
             if found.type.axis != axis:
-                raise FdgTypeError(f"weights {value.id} are over {found.type.axis}, but this vertex is over {axis}",
-                                   value.span, f"declare them `input {value.id} : weights over {axis}`")
+                raise FdgTypeError(
+                    f"weights {value.id} are over {found.type.axis}, but this vertex is over {axis}",
+                    value.span,
+                    f"declare them `input {value.id} : weights over {axis}`",
+                )
             return ir.Weights("input", source=found.node), found
-        what = ("a number" if not isinstance(found, Wire) else f"an {found.type}"
-                if isinstance(found.type, ir.IndexWire) else f"a wire of {found.type}")
+        what = (
+            "a number"
+            if not isinstance(found, Wire)
+            else f"an {found.type}"
+            if isinstance(found.type, ir.IndexWire)
+            else f"a wire of {found.type}"
+        )
         raise FdgTypeError(f"'{value.id}' is {what}, not an input declared `: weights`", value.span, takes)
-    raise FdgTypeError("weights must be learned, none, learned[index] or an input declared `: weights`",
-                       value.span, takes)
+    raise FdgTypeError(
+        "weights must be learned, none, learned[index] or an input declared `: weights`", value.span, takes
+    )
 
 
 def _choices(allowed: tuple[str, ...]) -> str:
@@ -195,25 +224,34 @@ def couple(call: Call, resolve: Resolve, env: Mapping[str, Number], warnings: li
             modes = f"modes: {', '.join(rules.MODE_ALIASES)}"
             if spelled is None:
                 raise FdgTypeError("a mode is one of the mode words", word.span, modes)
-            raise FdgTypeError(f"unknown mode '{spelled}'", word.span,
-                               suggest(spelled, list(rules.MODE_ALIASES)) or modes)
+            raise FdgTypeError(
+                f"unknown mode '{spelled}'", word.span, suggest(spelled, list(rules.MODE_ALIASES)) or modes
+            )
         mode = rules.MODE_ALIASES[spelled]
     weights, extra = weights_option(call, resolve, axis, ("learned", "none", "input", "per_index"))
     weighted = weights.kind != "none"
     if mode == "uvw" and not weighted:
-        raise FdgTypeError("mode uvw needs weights: without them it would sum every channel pair",
-                           call.options["weights"].span,
-                           "use weights = learned, or mode = uvuv for the plain outer product")
+        raise FdgTypeError(
+            "mode uvw needs weights: without them it would sum every channel pair",
+            call.options["weights"].span,
+            "use weights = learned, or mode = uvuv for the plain outer product",
+        )
     assert call.target is not None
     if isinstance(call.target, syntax.Lmax):
         lmax = integer(call.target.value, env, "lmax", 0, MAX_L)
         found = rules.reachable(a.type.irreps, b.type.irreps, lmax, mode, weighted)
         if isinstance(found, str):
-            raise FdgTypeError(f"cannot choose output multiplicities for mode {mode}: {found}", call.target.span,
-                               "write the output irreps explicitly")
+            raise FdgTypeError(
+                f"cannot choose output multiplicities for mode {mode}: {found}",
+                call.target.span,
+                "write the output irreps explicitly",
+            )
         if any(mul > MAX_MUL for mul, _ in found):
-            raise FdgTypeError(f"the output multiplicities {found} are too large (at most {MAX_MUL})",
-                               call.target.span, "write the output irreps explicitly")
+            raise FdgTypeError(
+                f"the output multiplicities {found} are too large (at most {MAX_MUL})",
+                call.target.span,
+                "write the output irreps explicitly",
+            )
         out = found
     else:
         out = irreps(call.target, env)
@@ -250,8 +288,13 @@ def _warn_unreached(out: Irreps, reached: set[int], name: str, call: Call, warni
     assert call.target is not None
     for i, mul_ir in enumerate(out):
         if i not in reached:
-            warnings.append(Diagnostic("warning", f"{mul_ir} in the output of {name} is reached by no path; "
-                                       "it will always be zero", call.target.span))
+            warnings.append(
+                Diagnostic(
+                    "warning",
+                    f"{mul_ir} in the output of {name} is reached by no path; it will always be zero",
+                    call.target.span,
+                )
+            )
 
 
 def linear(call: Call, resolve: Resolve, env: Mapping[str, Number], warnings: list[Diagnostic]) -> Made:
@@ -265,8 +308,11 @@ def linear(call: Call, resolve: Resolve, env: Mapping[str, Number], warnings: li
     weights, z = weights_option(call, resolve, x.type.axis, ("learned", "per_index"))
     paths = rules.linear_paths(x.type.irreps, out)
     if not paths:
-        raise FdgTypeError(f"linear maps each irrep to itself, and no irrep of {out} is in its input {x.type.irreps}",
-                           call.target.span, "use couple to change degrees or parities")
+        raise FdgTypeError(
+            f"linear maps each irrep to itself, and no irrep of {out} is in its input {x.type.irreps}",
+            call.target.span,
+            "use couple to change degrees or parities",
+        )
     _warn_unreached(out, {p.i_out for p in paths}, "linear", call, warnings)
     numel = rules.linear_numel(x.type.irreps, out, paths)
     op = ir.Linear(ir.Weights(weights.kind, numel, weights.count, weights.source), out, paths, call.span)
@@ -278,8 +324,11 @@ def spherical_harmonics(call: Call, resolve: Resolve, env: Mapping[str, Number])
     v = feature(resolve(v_arg.value), v_arg.span, "the input of sh")
     assert isinstance(v.type, ir.Feature)
     if v.type.irreps != Irreps("1o"):
-        raise FdgTypeError(f"sh takes a single vector (1o), but this is {v.type.irreps}", v_arg.span,
-                           "declare the vector as `input vec : 1o over edge`")
+        raise FdgTypeError(
+            f"sh takes a single vector (1o), but this is {v.type.irreps}",
+            v_arg.span,
+            "declare the vector as `input vec : 1o over edge`",
+        )
     lmax = integer(l_arg.value, env, "the degree of sh", 0, MAX_L)
     out = Irreps.spherical_harmonics(lmax)
     return Made(ir.SphericalHarmonics(lmax, call.span), ir.Feature(v.type.axis, out), (v,))
@@ -292,8 +341,9 @@ def scatter_sum(call: Call, resolve: Resolve) -> Made:
     i = index(resolve(by.value), by.value.span, "by")
     assert isinstance(x.type, ir.Feature) and isinstance(i.type, ir.IndexWire)
     if x.type.axis != i.type.axis:
-        raise FdgTypeError(f"sum by {i.node} needs a wire over {i.type.axis}, but this is over {x.type.axis}",
-                           x_arg.span)
+        raise FdgTypeError(
+            f"sum by {i.node} needs a wire over {i.type.axis}, but this is over {x.type.axis}", x_arg.span
+        )
     return Made(ir.ScatterSum(call.span), ir.Feature(i.type.target, x.type.irreps), (x, i))
 
 
@@ -302,8 +352,9 @@ def gather(expr: syntax.Index, resolve: Resolve) -> Made:
     i = index(resolve(expr.index), expr.index.span, "the index of a gather")
     assert isinstance(x.type, ir.Feature) and isinstance(i.type, ir.IndexWire)
     if x.type.axis != i.type.target:
-        raise FdgTypeError(f"{i.node} points into {i.type.target}, but this wire is over {x.type.axis}",
-                           expr.index.span)
+        raise FdgTypeError(
+            f"{i.node} points into {i.type.target}, but this wire is over {x.type.axis}", expr.index.span
+        )
     return Made(ir.Gather(expr.span), ir.Feature(i.type.axis, x.type.irreps), (x, i))
 
 
@@ -331,11 +382,16 @@ def _many_body_out(call: Call, env: Mapping[str, Number], mul: int, reach: set[I
     out = irreps(call.target, env)
     for mul_out, ir_out in out:
         if mul_out != mul:
-            raise FdgTypeError(f"{call.name} keeps the channels of its inputs: expected {mul}x{ir_out}, "
-                               f"got {mul_out}x{ir_out}", call.target.span)
+            raise FdgTypeError(
+                f"{call.name} keeps the channels of its inputs: expected {mul}x{ir_out}, got {mul_out}x{ir_out}",
+                call.target.span,
+            )
         if ir_out not in reach:
-            raise FdgTypeError(f"{call.name} cannot produce {ir_out} from these inputs", call.target.span,
-                               f"reachable: {' + '.join(str(ir) for ir in sorted(reach))}")
+            raise FdgTypeError(
+                f"{call.name} cannot produce {ir_out} from these inputs",
+                call.target.span,
+                f"reachable: {' + '.join(str(ir) for ir in sorted(reach))}",
+            )
     return out
 
 
@@ -372,14 +428,18 @@ def _tree(call: Call) -> str:
         if isinstance(node, syntax.Tuple) and len(node.items) == 2:
             return f"({walk(node.items[0])}, {walk(node.items[1])})"
         if isinstance(node, syntax.Name):
-            raise FdgTypeError(f"'{node.id}' is not an input of this fuse", node.span,
-                               suggest(node.id, names) or f"its inputs: {', '.join(names)}")
+            raise FdgTypeError(
+                f"'{node.id}' is not an input of this fuse",
+                node.span,
+                suggest(node.id, names) or f"its inputs: {', '.join(names)}",
+            )
         raise FdgTypeError("a tree is a nested pair of the inputs' names, like ((a, b), c)", node.span)
 
     text = walk(call.options["tree"].value)
     if sorted(seen) != sorted(names):
-        raise FdgTypeError(f"the tree must use each input of fuse once: {', '.join(names)}",
-                           call.options["tree"].value.span)
+        raise FdgTypeError(
+            f"the tree must use each input of fuse once: {', '.join(names)}", call.options["tree"].value.span
+        )
     return text
 
 

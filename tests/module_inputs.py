@@ -10,13 +10,16 @@ from fdg.runtime import FdgModule, Irreps
 AXIS_SIZES = {"node": 5, "edge": 13, "batch": 6}
 
 
-def axis_size(axis: str) -> int:
-    return int(axis) if axis.isdigit() else AXIS_SIZES.get(axis, 4)
-
-
-def random_inputs(module: FdgModule, dtype: torch.dtype = torch.float64, generator: int = 0) -> dict[str, torch.Tensor]:
+def random_inputs(
+    module: FdgModule, dtype: torch.dtype = torch.float64, generator: int = 0, sizes: dict[str, int] | None = None
+) -> dict[str, torch.Tensor]:
     """One tensor per input: features ``[axis, dim]``, weights ``[axis, numel]``, indices in range."""
     g = torch.Generator().manual_seed(generator)
+    table = {**AXIS_SIZES, **(sizes or {})}
+
+    def axis_size(axis: str) -> int:
+        return int(axis) if axis.isdigit() else table.get(axis, 4)
+
     out = {}
     for name, text in module.inputs.items():
         if text.startswith("index "):

@@ -49,8 +49,9 @@ def test_equivariance(path: Path, transform: str) -> None:
     for name, x in inputs.items():
         irreps = feature_irreps(module.inputs[name])
         moved[name] = x if irreps is None else x @ irreps.D_from_matrix(R).T
-    for (name, description), y, y_moved in zip(module.outputs.items(), outputs(module, inputs),
-                                                outputs(module, moved), strict=True):
+    for (name, description), y, y_moved in zip(
+        module.outputs.items(), outputs(module, inputs), outputs(module, moved), strict=True
+    ):
         irreps = feature_irreps(description)
         assert irreps is not None, name
         torch.testing.assert_close(y_moved, y @ irreps.D_from_matrix(R).T, atol=1e-10, rtol=1e-10)
@@ -69,7 +70,7 @@ def test_double_backward_forces_and_force_training() -> None:
 
 def test_gradgradcheck() -> None:
     module = fdg.compile(ROOT / "diagrams/nequip.fdg", mul=1)
-    inputs = random_inputs(module)
+    inputs = random_inputs(module, sizes={"node": 2, "edge": 3})  # numerical Hessians: keep it tiny
     h, vec, R = (inputs[k].requires_grad_() for k in ("h", "vec", "R"))
 
     def f(h: torch.Tensor, vec: torch.Tensor, R: torch.Tensor) -> torch.Tensor:

@@ -9,6 +9,8 @@ traces it whole).  Identical plans give byte-identical source.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 from fdg import __version__, ir
 from fdg.codegen.vertex import emit_vertex
 from fdg.plan import Plan
@@ -31,15 +33,15 @@ def emit_module(plan: Plan, origin: str) -> str:
         f"class {d.name}(fdg.runtime.FdgModule):",
         f'    """Fusion diagram {d.name}({params}), compiled by fdg."""',
         "",
-        f"    inputs = {_table({n: str(d.out(n)) for n in d.inputs()})}",
-        f"    outputs = {_table({d.op(n).name: str(d.out(d.operands(n)[0])) for n in d.outputs()})}",  # type: ignore[union-attr]
-        f"    weight_numel = {_table(_weight_numel(d))}",
+        *_table("inputs", {n: str(d.out(n)) for n in d.inputs()}),
+        *_table("outputs", {_output_name(d, n): str(d.out(d.operands(n)[0])) for n in d.outputs()}),
+        *_table("weight_numel", _weight_numel(d)),
         "",
         "    def __init__(self) -> None:",
         "        super().__init__()",
     ]
     for name, (l1, l2, l3) in plan.cg.items():
-        lines.append(f"        self.register_cg({name!r}, {l1}, {l2}, {l3})")
+        lines.append(f"        self.register_cg({_literal(name)}, {l1}, {l2}, {l3})")
     for param in plan.parameters.values():
         shape = ", ".join(map(str, param.shape))
         lines.append(f"        self.{param.name} = torch.nn.Parameter(torch.randn({shape}))")
@@ -66,5 +68,21 @@ def _weight_numel(d: ir.Diagram) -> dict[str, int]:
     return table
 
 
-def _table(entries: dict[str, object]) -> str:
-    return "{" + ", ".join(f"{k!r}: {v!r}" for k, v in entries.items()) + "}"
+def _output_name(d: ir.Diagram, node: str) -> str:
+    op = d.op(node)
+    assert isinstance(op, ir.Output)
+    return op.name
+
+
+def _table(name: str, entries: Mapping[str, object]) -> list[str]:
+    """A class-level dict literal, on one line when it fits in 120 columns."""
+    items = [f"{_literal(k)}: {_literal(v)}" for k, v in entries.items()]
+    one = f"    {name} = {{{', '.join(items)}}}"
+    if len(one) <= 120:
+        return [one]
+    return [f"    {name} = {{", *(f"        {item}," for item in items), "    }"]
+
+
+def _literal(value: object) -> str:
+    """A Python literal in the style of the rest of the file (double-quoted strings; ours never hold quotes)."""
+    return f'"{value}"' if isinstance(value, str) else repr(value)
