@@ -44,6 +44,8 @@ def read(program: str | Path) -> Source:
     """A :class:`Source` from a path, or from text (anything containing ``{`` is taken as text)."""
     if isinstance(program, str) and "{" in program:
         return Source("<string>", program)
+    if not str(program):
+        raise FdgArgumentError("no file given")
     path = Path(program)
     try:
         return Source(str(program), path.read_text(encoding="utf-8"))

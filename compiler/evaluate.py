@@ -21,6 +21,8 @@ Number = int | float
 MAX_L = 20
 #: largest multiplicity fdg accepts (keeps a typo like 10000000x0e from allocating gigabytes)
 MAX_MUL = 1 << 16
+#: most weights one vertex may hold (2^28 float32 weights are 1 GiB: beyond this is a typo, not a model)
+MAX_WEIGHTS = 1 << 28
 
 
 def suggest(name: str, candidates: list[str]) -> str | None:

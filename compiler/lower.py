@@ -49,6 +49,15 @@ def select(program: syntax.Program, name: str | None) -> syntax.Diagram:
 
 def lower(program: syntax.Program, name: str | None = None, params: Mapping[str, Number] | None = None) -> Lowered:
     """Check one diagram of a program with the given parameter overrides and lower it to the IR."""
+    first: dict[str, syntax.Name] = {}
+    for d in program.diagrams:
+        if d.name.id in first:
+            raise FdgTypeError(
+                f"diagram {d.name.id} is already defined at line {first[d.name.id].span.line}",
+                d.name.span,
+                "give each diagram of a file its own name",
+            )
+        first[d.name.id] = d.name
     for use in program.uses:
         raise FdgNotSupported(
             "`use` of other files is not supported yet in this version of fdg",

@@ -62,7 +62,8 @@ def reject(
 ) -> Rejection | None:
     """None when ``mul1 x ir1 (x) mul2 x ir2 -> mul_out x ir_out`` is a path of ``mode``, else why not."""
     if not abs(ir1.l - ir2.l) <= ir_out.l <= ir1.l + ir2.l:
-        return Rejection("triangle", f"{ir_out.l} is outside |{ir1.l}-{ir2.l}|..{ir1.l + ir2.l}")
+        low, high = abs(ir1.l - ir2.l), ir1.l + ir2.l
+        return Rejection("triangle", f"{ir1} x {ir2} only reaches l = {low}" + (f"..{high}" if high > low else ""))
     if ir1.p * ir2.p != ir_out.p:
         return Rejection("parity", f"{ir1} x {ir2} has parity {'e' if ir1.p * ir2.p == 1 else 'o'}")
     if mode in ("uuw", "uuu") and mul1 != mul2:

@@ -14,7 +14,7 @@ from typing import TypeAlias
 
 from fdg import ir, rules, syntax
 from fdg.errors import Diagnostic, FdgTypeError, Span
-from fdg.evaluate import MAX_L, MAX_MUL, Number, integer, irreps, suggest
+from fdg.evaluate import MAX_L, MAX_MUL, MAX_WEIGHTS, Number, integer, irreps, suggest
 from fdg.runtime import Irrep, Irreps
 
 
@@ -246,6 +246,16 @@ def couple(call: Call, resolve: Resolve, env: Mapping[str, Number], warnings: li
                 call.target.span,
                 "write the output irreps explicitly",
             )
+        if len(found) == 0:
+            paired = mode not in ("uuu", "uuw") or any(m1 == m2 for m1, _ in a.type.irreps for m2, _ in b.type.irreps)
+            lowest = min(abs(ir1.l - ir2.l) for _, ir1 in a.type.irreps for _, ir2 in b.type.irreps)
+            raise FdgTypeError(
+                f"no path of mode {mode} reaches an irrep with l <= {lmax}",
+                call.target.span,
+                f"{a.type.irreps} x {b.type.irreps} reaches degrees {lowest} and up"
+                if paired
+                else f"mode {mode} pairs channels one to one, but the inputs' multiplicities differ",
+            )
         if any(mul > MAX_MUL for mul, _ in found):
             raise FdgTypeError(
                 f"the output multiplicities {found} are too large (at most {MAX_MUL})",
@@ -260,9 +270,20 @@ def couple(call: Call, resolve: Resolve, env: Mapping[str, Number], warnings: li
         raise _no_path(a.type.irreps, b.type.irreps, out, mode, weighted, call)
     _warn_unreached(out, {p.i_out for p in paths}, "couple", call, warnings)
     weights = ir.Weights(weights.kind, rules.couple_numel(paths), weights.count, weights.source)
+    _check_size(weights, call)
     op = ir.Couple(mode, weights, out, paths, call.span)
     operands = (a, b) if extra is None else (a, b, extra)
     return Made(op, ir.Feature(axis, out), operands)
+
+
+def _check_size(weights: ir.Weights, call: Call) -> None:
+    total = weights.numel * weights.count
+    if total > MAX_WEIGHTS:
+        raise FdgTypeError(
+            f"this {call.name} would hold {total} weights (at most {MAX_WEIGHTS})",
+            call.span,
+            "lower the multiplicities, or use a mode with fewer weights (uvu instead of uvw)",
+        )
 
 
 def _no_path(a: Irreps, b: Irreps, out: Irreps, mode: str, weighted: bool, call: Call) -> FdgTypeError:
@@ -315,6 +336,7 @@ def linear(call: Call, resolve: Resolve, env: Mapping[str, Number], warnings: li
         )
     _warn_unreached(out, {p.i_out for p in paths}, "linear", call, warnings)
     numel = rules.linear_numel(x.type.irreps, out, paths)
+    _check_size(ir.Weights(weights.kind, numel, weights.count), call)
     op = ir.Linear(ir.Weights(weights.kind, numel, weights.count, weights.source), out, paths, call.span)
     return Made(op, ir.Feature(x.type.axis, out), (x,) if z is None else (x, z))
 

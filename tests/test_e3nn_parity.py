@@ -23,6 +23,7 @@ def float64() -> Iterator[None]:
     yield
     torch.set_default_dtype(previous)
 
+
 CASES = {
     # mode: (a, b, out)
     "uvw": ("4x0e + 3x1o + 2x2e", "2x0e + 1o + 2e", "3x0e + 2x1o + 2x1e + 2e + 2x2o"),
@@ -85,8 +86,16 @@ def test_couple_matches_e3nn(mode: str, weights: str) -> None:
     assert heads == ([] if weights == "input" else ["input 'R' is never used by an output"])
     ia, ib, io = o3.Irreps(a), o3.Irreps(b), o3.Irreps(out)
     instructions = e3nn_instructions(ia, ib, io, mode, weights != "none")
-    tp = o3.TensorProduct(ia, ib, io, instructions, irrep_normalization="component", path_normalization="element",
-                          shared_weights=weights != "input", internal_weights=weights == "learned")
+    tp = o3.TensorProduct(
+        ia,
+        ib,
+        io,
+        instructions,
+        irrep_normalization="component",
+        path_normalization="element",
+        shared_weights=weights != "input",
+        internal_weights=weights == "learned",
+    )
     n = 7
     x, y = ia.randn(n, -1), ib.randn(n, -1)
     if weights == "input":
@@ -111,8 +120,9 @@ def test_learned_per_species_couple_matches_e3nn_with_gathered_weights() -> None
     }"""
     module = fdg.compile(source)
     ia, ib, io = o3.Irreps("4x0e + 4x1o"), o3.Irreps("0e + 1o"), o3.Irreps("4x0e + 4x1o + 4x1e")
-    tp = o3.TensorProduct(ia, ib, io, e3nn_instructions(ia, ib, io, "uvu", True), shared_weights=False,
-                          internal_weights=False)
+    tp = o3.TensorProduct(
+        ia, ib, io, e3nn_instructions(ia, ib, io, "uvu", True), shared_weights=False, internal_weights=False
+    )
     table = only_parameter(module)
     assert table.shape == (3, tp.weight_numel)
     n = 11
@@ -132,8 +142,10 @@ def test_linear_matches_e3nn() -> None:
 
 def test_linear_per_species_matches_e3nn() -> None:
     a, out = "4x0e + 2x1o", "3x0e + 3x1o"
-    module = fdg.compile(f"diagram L() {{ input x : {a}\n input z : index batch -> 5\n"
-                         f"output y = linear(x) -> {out} [weights = learned[z]] }}")
+    module = fdg.compile(
+        f"diagram L() {{ input x : {a}\n input z : index batch -> 5\n"
+        f"output y = linear(x) -> {out} [weights = learned[z]] }}"
+    )
     lin = o3.Linear(o3.Irreps(a), o3.Irreps(out), shared_weights=False, internal_weights=False)
     table = only_parameter(module)
     x, z = o3.Irreps(a).randn(9, -1), torch.randint(0, 5, (9,))
@@ -155,8 +167,14 @@ def test_message_passing_matches_e3nn() -> None:
     h_irreps = o3.Irreps(f"{mul}x0e + {mul}x1o + {mul}x2e")
     sh_irreps = o3.Irreps("0e + 1o + 2e")
     mid = o3.Irreps(f"{mul}x0e + {mul}x1o + {mul}x2e + {mul}x1e + {mul}x2o")
-    tp = o3.TensorProduct(h_irreps, sh_irreps, mid, e3nn_instructions(h_irreps, sh_irreps, mid, "uvu", True),
-                          shared_weights=False, internal_weights=False)
+    tp = o3.TensorProduct(
+        h_irreps,
+        sh_irreps,
+        mid,
+        e3nn_instructions(h_irreps, sh_irreps, mid, "uvu", True),
+        shared_weights=False,
+        internal_weights=False,
+    )
     lin = o3.Linear(mid, h_irreps)
     lin.weight.data.copy_(only_parameter(module).detach())
     nodes, edges = 6, 20
@@ -176,9 +194,14 @@ def test_float32_agrees_with_e3nn_within_1e5() -> None:
     module = fdg.compile("diagrams/tfn.fdg", mul=4)
     mul = 4
     h_irreps, sh_irreps = o3.Irreps(f"{mul}x0e + {mul}x1o + {mul}x2e"), o3.Irreps("0e + 1o + 2e")
-    tp = o3.TensorProduct(h_irreps, sh_irreps, h_irreps,
-                          e3nn_instructions(h_irreps, sh_irreps, h_irreps, "uvw", True),
-                          shared_weights=False, internal_weights=False)
+    tp = o3.TensorProduct(
+        h_irreps,
+        sh_irreps,
+        h_irreps,
+        e3nn_instructions(h_irreps, sh_irreps, h_irreps, "uvw", True),
+        shared_weights=False,
+        internal_weights=False,
+    )
     nodes, edges = 5, 12
     h, vec = h_irreps.randn(nodes, -1), torch.randn(edges, 3)
     src, dst = torch.randint(0, nodes, (edges,)), torch.randint(0, nodes, (edges,))

@@ -1,0 +1,86 @@
+"""The checker's catalog of invalid programs, and its warnings, as golden files.
+
+``errors/check/NAME.fdg`` is a small realistic diagram with one mistake; ``NAME.expected`` is the
+diagnostic fdg reports (``str`` of the raised :class:`FdgError`).  Files named ``compile_*.fdg``
+check cleanly and fail only in ``fdg.compile`` (constructs without code generation yet).
+``errors/warnings/NAME.fdg`` compile, and ``NAME.expected`` holds the warnings ``fdg.check``
+returns.  Paths in the diagnostics are relative to the repository root, where these tests run.
+``FDG_UPDATE_GOLDEN=1`` rewrites the golden files.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from golden_util import check_golden
+
+import fdg
+from fdg.cli import main
+from fdg.errors import FdgError, FdgNotSupported
+
+ROOT = Path(__file__).parent.parent
+ERRORS = Path("tests/errors/check")
+WARNINGS = Path("tests/errors/warnings")
+
+
+def cases(folder: Path) -> list[Path]:
+    return sorted((ROOT / folder).glob("*.fdg"))
+
+
+@pytest.fixture(autouse=True)
+def _at_repo_root(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(ROOT)
+
+
+def relative(path: Path) -> Path:
+    return path.relative_to(ROOT)
+
+
+@pytest.mark.parametrize("path", cases(ERRORS), ids=lambda p: p.stem)
+def test_error_golden(path: Path) -> None:
+    file = relative(path)
+    if path.stem.startswith("compile_"):
+        fdg.check(file)  # the language has it; only code generation is missing
+        with pytest.raises(FdgNotSupported) as info:
+            fdg.compile(file)
+    else:
+        with pytest.raises(FdgError) as info:
+            fdg.check(file)
+    check_golden(path.with_suffix(".expected"), str(info.value))
+
+
+@pytest.mark.parametrize("path", cases(WARNINGS), ids=lambda p: p.stem)
+def test_warnings_golden(path: Path) -> None:
+    found = fdg.check(relative(path))
+    assert found, "a warnings case must produce at least one warning"
+    check_golden(path.with_suffix(".expected"), "\n".join(d.format() for d in found))
+
+
+def test_there_are_enough_error_cases() -> None:
+    assert len(cases(ERRORS)) >= 30
+    assert len(cases(WARNINGS)) >= 3
+
+
+def test_cli_check_reports_the_same_text(capsys: pytest.CaptureFixture[str]) -> None:
+    file = ERRORS / "couple_parity.fdg"
+    assert main(["check", str(file)]) == 1
+    assert capsys.readouterr().err == (ROOT / file).with_suffix(".expected").read_text()
+
+
+def test_cli_check_prints_warnings_and_succeeds(capsys: pytest.CaptureFixture[str]) -> None:
+    file = WARNINGS / "unused_input.fdg"
+    assert main(["check", str(file)]) == 0
+    assert capsys.readouterr().err == (ROOT / file).with_suffix(".expected").read_text()
+
+
+def test_cli_unknown_diagram_is_a_bad_argument(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["compile", "diagrams/nequip.fdg", "-d", "Nope"]) == 2
+    assert "no diagram 'Nope'" in capsys.readouterr().err
+
+
+def test_cli_bad_parameter_value_is_a_bad_argument(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as info:
+        main(["compile", "diagrams/nequip.fdg", "-p", "mul=abc"])
+    assert info.value.code == 2
+    assert "mul must be a number" in capsys.readouterr().err
