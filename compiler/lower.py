@@ -91,6 +91,22 @@ def _names(expr: syntax.Expr) -> Iterator[syntax.Name]:
             for opt in arrow.options if arrow else ():
                 if opt.name != "tree":
                     yield from _names(opt.value)
+            if arrow is not None:
+                yield from _target_names(arrow.target)
+
+
+def _target_names(target: syntax.IrrepsSum | syntax.Lmax) -> Iterator[syntax.Name]:
+    """Names used by a call's output type: multiplicities, ``sh(L)`` and ``lmax L`` (numbers assigned in the body)."""
+    if isinstance(target, syntax.Lmax):
+        yield from _names(target.value)
+        return
+    for term in target.terms:
+        if term.mul is not None:
+            yield from _names(term.mul)
+        if isinstance(term.body, syntax.ShIrreps):
+            yield from _names(term.body.lmax)
+        elif isinstance(term.body, syntax.IrrepsSum):
+            yield from _target_names(term.body)
 
 
 class _Lowering:
@@ -304,6 +320,10 @@ class _Lowering:
                 return self._call(expr)
         raise AssertionError(f"unhandled syntax {expr!r}")
 
+    def _constants(self) -> dict[str, Number]:
+        """Parameters and the numbers assigned so far: what output types may use."""
+        return {**self.env, **{k: v for k, v in self.values.items() if not isinstance(v, Wire)}}
+
     def _scale(self, wire: Wire, factor: float, span: syntax.Span) -> Wire:
         vertices.feature(wire, span, "a scaled value")
         return self._add(Made(ir.Scale(float(factor), span), wire.type, (wire,)))
@@ -358,17 +378,17 @@ class _Lowering:
             )
         call = vertices.split_call(func.id, expr)
         if call.name == "couple":
-            made = vertices.couple(call, self._eval, self.env, self.warnings)
+            made = vertices.couple(call, self._eval, self._constants(), self.warnings)
         elif call.name == "linear":
-            made = vertices.linear(call, self._eval, self.env, self.warnings)
+            made = vertices.linear(call, self._eval, self._constants(), self.warnings)
         elif call.name == "sh":
-            made = vertices.spherical_harmonics(call, self._eval, self.env)
+            made = vertices.spherical_harmonics(call, self._eval, self._constants())
         elif call.name == "sum":
             made = vertices.scatter_sum(call, self._eval)
         elif call.name == "fuse":
-            made = vertices.fuse(call, self._eval, self.env)
+            made = vertices.fuse(call, self._eval, self._constants())
         else:
-            made = vertices.power(call, self._eval, self.env)
+            made = vertices.power(call, self._eval, self._constants())
         return self._add(made)
 
     # ------------------------------------------------------------ whole-diagram checks

@@ -160,54 +160,40 @@ def test_sh_matches_e3nn(lmax: int) -> None:
     torch.testing.assert_close(module(v), expected, atol=1e-10, rtol=1e-10)
 
 
-def test_message_passing_matches_e3nn() -> None:
-    """The NequIPConv diagram of SPEC section 2 against the same layer written with e3nn."""
-    module = fdg.compile("diagrams/nequip.fdg", mul=8)
-    mul = 8
-    h_irreps = o3.Irreps(f"{mul}x0e + {mul}x1o + {mul}x2e")
-    sh_irreps = o3.Irreps("0e + 1o + 2e")
-    mid = o3.Irreps(f"{mul}x0e + {mul}x1o + {mul}x2e + {mul}x1e + {mul}x2o")
-    tp = o3.TensorProduct(
-        h_irreps,
-        sh_irreps,
-        mid,
-        e3nn_instructions(h_irreps, sh_irreps, mid, "uvu", True),
-        shared_weights=False,
-        internal_weights=False,
+def e3nn_messages(
+    mul: int, mode: str, out: str, nodes: int, edges: int
+) -> tuple[dict[str, torch.Tensor], torch.Tensor]:
+    """Random graph inputs, and e3nn's per-edge messages couple(h[src], sh(vec, 2)) under per-edge weights R."""
+    h_irreps, sh_irreps, irreps_out = (
+        o3.Irreps(f"{mul}x0e + {mul}x1o + {mul}x2e"),
+        o3.Irreps("0e + 1o + 2e"),
+        o3.Irreps(out),
     )
-    lin = o3.Linear(mid, h_irreps)
-    lin.weight.data.copy_(only_parameter(module).detach())
-    nodes, edges = 6, 20
+    instructions = e3nn_instructions(h_irreps, sh_irreps, irreps_out, mode, True)
+    tp = o3.TensorProduct(h_irreps, sh_irreps, irreps_out, instructions, shared_weights=False, internal_weights=False)
     h, vec = h_irreps.randn(nodes, -1), torch.randn(edges, 3)
     src, dst = torch.randint(0, nodes, (edges,)), torch.randint(0, nodes, (edges,))
     R = torch.randn(edges, tp.weight_numel)
     Y = o3.spherical_harmonics(sh_irreps, vec, normalize=True, normalization="component")
-    m = tp(h[src], Y, R)
-    agg = torch.zeros(nodes, mid.dim).index_add(0, dst, m) * 0.1
-    expected = lin(agg)
-    got = module(h=h, vec=vec, R=R, src=src, dst=dst)
-    torch.testing.assert_close(got, expected, atol=1e-10, rtol=1e-10)
+    return {"h": h, "vec": vec, "R": R, "src": src, "dst": dst}, tp(h[src], Y, R)
+
+
+def test_message_passing_matches_e3nn() -> None:
+    """The NequIPConv diagram of SPEC section 2 against the same layer written with e3nn."""
+    module = fdg.compile("diagrams/nequip.fdg", mul=8)
+    mid = o3.Irreps("8x0e + 8x1o + 8x2e + 8x1e + 8x2o")
+    inputs, messages = e3nn_messages(8, "uvu", str(mid), nodes=6, edges=20)
+    lin = o3.Linear(mid, o3.Irreps("8x0e + 8x1o + 8x2e"))
+    lin.weight.data.copy_(only_parameter(module).detach())
+    expected = lin(torch.zeros(6, mid.dim).index_add(0, inputs["dst"], messages) * 0.1)
+    torch.testing.assert_close(module(**inputs), expected, atol=1e-10, rtol=1e-10)
 
 
 def test_float32_agrees_with_e3nn_within_1e5() -> None:
     torch.set_default_dtype(torch.float32)  # the fixture restores it
     module = fdg.compile("diagrams/tfn.fdg", mul=4)
-    mul = 4
-    h_irreps, sh_irreps = o3.Irreps(f"{mul}x0e + {mul}x1o + {mul}x2e"), o3.Irreps("0e + 1o + 2e")
-    tp = o3.TensorProduct(
-        h_irreps,
-        sh_irreps,
-        h_irreps,
-        e3nn_instructions(h_irreps, sh_irreps, h_irreps, "uvw", True),
-        shared_weights=False,
-        internal_weights=False,
-    )
-    nodes, edges = 5, 12
-    h, vec = h_irreps.randn(nodes, -1), torch.randn(edges, 3)
-    src, dst = torch.randint(0, nodes, (edges,)), torch.randint(0, nodes, (edges,))
-    R = torch.randn(edges, tp.weight_numel)
-    Y = o3.spherical_harmonics(sh_irreps, vec, normalize=True, normalization="component")
-    expected = torch.zeros(nodes, h_irreps.dim).index_add(0, dst, tp(h[src], Y, R))
-    got = module(h, vec, R, src, dst)
+    inputs, messages = e3nn_messages(4, "uvw", "4x0e + 4x1o + 4x2e", nodes=5, edges=12)
+    expected = torch.zeros(5, messages.shape[1]).index_add(0, inputs["dst"], messages)
+    got = module(**inputs)
     assert got.dtype == torch.float32
     torch.testing.assert_close(got, expected, atol=1e-5, rtol=1e-5)
