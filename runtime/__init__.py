@@ -9,9 +9,10 @@ Depends only on torch: e3nn is a test-only reference.
 9
 """
 
+from typing import TYPE_CHECKING, Any
+
 from .irreps import Irrep, Irreps, MulIr
 from .module import FdgModule, load_source
-from .sh import spherical_harmonics
 from .wigner import (
     angles_to_matrix,
     matrix_to_angles,
@@ -37,3 +38,17 @@ __all__ = [
     "wigner_3j",
     "wigner_D",
 ]
+
+if TYPE_CHECKING:
+    from .sh import spherical_harmonics
+
+
+def __getattr__(name: str) -> Any:
+    # sh.py marks its tables constant for torch.compile, which imports all of torch._dynamo (about 2 s); the compiler
+    # and `fdg check` never need it, so it loads on first use.
+    if name == "spherical_harmonics":
+        from .sh import spherical_harmonics
+
+        globals()[name] = spherical_harmonics
+        return spherical_harmonics
+    raise AttributeError(f"module 'fdg.runtime' has no attribute {name!r}")

@@ -69,7 +69,7 @@ def spherical_harmonics(lmax: int, vec: Tensor, normalize: bool = True) -> Tenso
         raise ValueError(f"spherical_harmonics expects vectors of shape [..., 3], got {list(vec.shape)}")
     batch_shape = vec.shape[:-1]
     # Component-major layout [3, n]: on CPU, element-wise ops on long contiguous rows are many times faster than on
-    # [n, 3] rows of three, and the transpose back at the end costs less than what it saves.
+    # [n, 3] rows of three, and transposing in and out costs less than what it saves.
     xyz = vec.reshape(-1, 3).T.contiguous()
     if normalize:
         # torch.nn.functional.normalize's formula, x / max(|x|, 1e-12), so zero vectors give zeros. Clamping |x|^2
@@ -84,4 +84,5 @@ def spherical_harmonics(lmax: int, vec: Tensor, normalize: bool = True) -> Tenso
         product = (current[:, None, :] * xyz[None, :, :]).reshape(3 * (2 * l + 1), -1)
         current = matrix.to(dtype=vec.dtype, device=vec.device) @ product
         blocks.append(current)
-    return torch.cat(blocks, dim=0).T.contiguous().view(*batch_shape, (lmax + 1) ** 2)
+    # One concatenation straight into the [n, (lmax+1)^2] layout (no separate transpose copy).
+    return torch.cat([block.T for block in blocks], dim=1).view(*batch_shape, (lmax + 1) ** 2)

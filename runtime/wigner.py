@@ -277,9 +277,11 @@ def _rotation_about_y(l: int, angle: Tensor) -> Tensor:
 
 
 def _as_float_tensors(*values: Tensor | float) -> tuple[Tensor, ...]:
-    tensors = [torch.as_tensor(v) for v in values]
-    dtype = next((t.dtype for t in tensors if t.is_floating_point()), torch.get_default_dtype())
-    return tuple(torch.broadcast_tensors(*(t.to(dtype) for t in tensors)))
+    """Broadcast float tensors; Python numbers take the tensors' dtype and device (default dtype if none)."""
+    floats = [v.dtype for v in values if isinstance(v, Tensor) and v.is_floating_point()]
+    dtype = functools.reduce(torch.promote_types, floats) if floats else torch.get_default_dtype()
+    device = next((v.device for v in values if isinstance(v, Tensor)), None)
+    return tuple(torch.broadcast_tensors(*(torch.as_tensor(v, dtype=dtype, device=device) for v in values)))
 
 
 def wigner_D(l: int, alpha: Tensor | float, beta: Tensor | float, gamma: Tensor | float) -> Tensor:

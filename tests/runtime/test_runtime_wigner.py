@@ -162,6 +162,8 @@ def test_wigner_D_properties() -> None:
     assert wigner_D(2, 0.1, torch.zeros(5), 0.3).shape == (5, 5, 5)
     assert wigner_D(2, 0.1, 0.2, 0.3).dtype == torch.get_default_dtype()
     assert wigner_D(1, *(torch.zeros(2, dtype=torch.float32) for _ in range(3))).dtype == torch.float32
+    assert wigner_D(1, 0.5, torch.zeros(2, dtype=torch.float64), 1).dtype == torch.float64  # numbers follow tensors
+    assert angles_to_matrix(0.5, torch.zeros(2, dtype=torch.float64), 1).dtype == torch.float64
 
 
 def test_wigner_D_is_twice_differentiable() -> None:
