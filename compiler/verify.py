@@ -7,11 +7,15 @@ raises :class:`IRError` with the text dump attached rather than a diagnostic.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 
 import networkx as nx
 
 from fdg import ir, rules
 from fdg.runtime import Irreps
+
+#: ``need(condition, what)`` raises :class:`IRError` naming the vertex when ``condition`` is false
+Need = Callable[[bool, str], None]
 
 
 class IRError(AssertionError):
@@ -103,7 +107,7 @@ def _check_vertex(diagram: ir.Diagram, node: str, op: ir.Vertex, out: ir.WireTyp
             need(len(ins) >= 1 and isinstance(out, ir.Feature) and out.irreps == op.irreps_out, "many-body output")
 
 
-def _check_couple(op: ir.Couple, ins: list[ir.WireType], out: ir.WireType | None, need) -> None:  # type: ignore[no-untyped-def]
+def _check_couple(op: ir.Couple, ins: list[ir.WireType], out: ir.WireType | None, need: Need) -> None:
     need(len(ins) in (2, 3) and isinstance(ins[0], ir.Feature) and isinstance(ins[1], ir.Feature), "couple arity")
     a, b = ins[0], ins[1]
     assert isinstance(a, ir.Feature) and isinstance(b, ir.Feature)
@@ -116,7 +120,7 @@ def _check_couple(op: ir.Couple, ins: list[ir.WireType], out: ir.WireType | None
     _check_weights(op.weights, a.axis, ins[2:], need)
 
 
-def _check_weights(weights: ir.Weights, axis: ir.Axis, extra: list[ir.WireType], need) -> None:  # type: ignore[no-untyped-def]
+def _check_weights(weights: ir.Weights, axis: ir.Axis, extra: list[ir.WireType], need: Need) -> None:
     if weights.kind == "input":
         need(len(extra) == 1 and extra[0] == ir.WeightsWire(axis, weights.numel), "external weights wire")
     elif weights.kind == "per_index":
