@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 import networkx as nx
 
-from fdg import ir, syntax, vertices
+from fdg import ir, manybody, syntax, vertices
 from fdg.errors import Diagnostic, FdgArgumentError, FdgNotSupported, FdgTypeError
 from fdg.evaluate import MAX_MUL, Number, binary, integer, irreps, number, suggest
 from fdg.ir import GENERATED
@@ -386,9 +386,9 @@ class _Lowering:
         elif call.name == "sum":
             made = vertices.scatter_sum(call, self._eval)
         elif call.name == "fuse":
-            made = vertices.fuse(call, self._eval, self._constants())
+            made = manybody.fuse(call, self._eval, self._constants())
         else:
-            made = vertices.power(call, self._eval, self._constants())
+            made = manybody.power(call, self._eval, self._constants())
         return self._add(made)
 
     # ------------------------------------------------------------ whole-diagram checks

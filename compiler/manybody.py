@@ -1,0 +1,115 @@
+"""Typing rules of the many-body vertices ``fuse`` and ``power`` (checked here; compiled in a later version).
+
+Same contract as ``vertices.py``: a rule takes the call and a ``resolve`` callback and returns a
+:class:`~fdg.vertices.Made`; it never touches the graph.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from fdg import ir, rules, syntax
+from fdg.errors import FdgTypeError, Span
+from fdg.evaluate import MAX_L, Number, integer, irreps, suggest
+from fdg.runtime import Irrep, Irreps
+from fdg.vertices import Call, Made, Resolve, Wire, feature, same_axis, weights_option
+
+
+def _uniform_mul(w: Wire, span: Span, what: str) -> int:
+    assert isinstance(w.type, ir.Feature)
+    muls = {mul for mul, _ in w.type.irreps}
+    if len(muls) != 1:
+        raise FdgTypeError(f"{what} must have one multiplicity for all its irreps, but has {w.type.irreps}", span)
+    return muls.pop()
+
+
+def _products(parts: list[Irreps]) -> set[Irrep]:
+    """Every irrep reachable by coupling one irrep of each part in turn."""
+    reach = {ir for _, ir in parts[0]}
+    for part in parts[1:]:
+        reach = {out for ir1 in reach for _, ir2 in part for out in rules.product_irreps(ir1, ir2)}
+        reach = {ir for ir in reach if ir.l <= 2 * MAX_L}
+    return reach
+
+
+def _many_body_out(call: Call, env: Mapping[str, Number], mul: int, reach: set[Irrep]) -> Irreps:
+    assert isinstance(call.target, syntax.IrrepsSum | syntax.Lmax)
+    if isinstance(call.target, syntax.Lmax):
+        raise FdgTypeError(f"{call.name} needs explicit output irreps", call.target.span)
+    out = irreps(call.target, env)
+    for mul_out, ir_out in out:
+        if mul_out != mul:
+            raise FdgTypeError(
+                f"{call.name} keeps the channels of its inputs: expected {mul}x{ir_out}, got {mul_out}x{ir_out}",
+                call.target.span,
+            )
+        if ir_out not in reach:
+            raise FdgTypeError(
+                f"{call.name} cannot produce {ir_out} from these inputs",
+                call.target.span,
+                f"reachable: {' + '.join(str(ir) for ir in sorted(reach))}",
+            )
+    return out
+
+
+def fuse(call: Call, resolve: Resolve, env: Mapping[str, Number]) -> Made:
+    wires = [feature(resolve(a.value), a.span, "an input of fuse") for a in call.positional]
+    assert isinstance(wires[0].type, ir.Feature)
+    axis = wires[0].type.axis
+    muls = []
+    for w, arg in zip(wires, call.positional, strict=True):
+        same_axis(axis, w, arg.span, "this input")
+        muls.append(_uniform_mul(w, arg.span, "each input of fuse"))
+    shared = {m for m in muls if m != 1}
+    if len(shared) > 1:
+        raise FdgTypeError(f"the inputs of fuse must share a multiplicity (or have 1), got {muls}", call.span)
+    parts = [w.type.irreps for w in wires if isinstance(w.type, ir.Feature)]
+    out = _many_body_out(call, env, shared.pop() if shared else 1, _products(parts))
+    weights, extra = weights_option(call, resolve, axis, ("learned", "none", "input", "per_index"))
+    tree = _tree(call) if "tree" in call.options else None
+    op = ir.Fuse(weights, out, tree, call.span)
+    return Made(op, ir.Feature(axis, out), (*wires, extra) if extra else tuple(wires))
+
+
+def _tree(call: Call) -> str:
+    """Validate ``tree = ((a, b), c)``: a binary tree over the inputs' names, each used once."""
+    names = [a.value.id for a in call.positional if isinstance(a.value, syntax.Name)]
+    if len(names) != len(call.positional) or len(set(names)) != len(names):
+        raise FdgTypeError("tree = ... needs the inputs of fuse to be distinct names", call.options["tree"].span)
+    seen: list[str] = []
+
+    def walk(node: syntax.Expr) -> str:
+        if isinstance(node, syntax.Name) and node.id in names:
+            seen.append(node.id)
+            return node.id
+        if isinstance(node, syntax.Tuple) and len(node.items) == 2:
+            return f"({walk(node.items[0])}, {walk(node.items[1])})"
+        if isinstance(node, syntax.Name):
+            raise FdgTypeError(
+                f"'{node.id}' is not an input of this fuse",
+                node.span,
+                suggest(node.id, names) or f"its inputs: {', '.join(names)}",
+            )
+        raise FdgTypeError("a tree is a nested pair of the inputs' names, like ((a, b), c)", node.span)
+
+    text = walk(call.options["tree"].value)
+    if sorted(seen) != sorted(names):
+        raise FdgTypeError(
+            f"the tree must use each input of fuse once: {', '.join(names)}", call.options["tree"].value.span
+        )
+    return text
+
+
+def power(call: Call, resolve: Resolve, env: Mapping[str, Number]) -> Made:
+    a_arg, nu_arg = call.positional
+    a = feature(resolve(a_arg.value), a_arg.span, "the input of power")
+    assert isinstance(a.type, ir.Feature)
+    mul = _uniform_mul(a, a_arg.span, "the input of power")
+    nu = integer(nu_arg.value, env, "the correlation order", 1, 8)
+    reach: set[Irrep] = set()
+    for order in range(1, nu + 1):
+        reach |= _products([a.type.irreps] * order)
+    out = _many_body_out(call, env, mul, reach)
+    weights, extra = weights_option(call, resolve, a.type.axis, ("learned", "per_index"))
+    op = ir.Power(nu, weights, out, call.span)
+    return Made(op, ir.Feature(a.type.axis, out), (a,) if extra is None else (a, extra))
