@@ -16,6 +16,7 @@ import torch
 from e3nn import o3
 
 import fdg
+import fdg.api  # (imported here so that the construction time below excludes module imports)
 
 SOURCE = """
 diagram Conv(mul = 32, lmax = 2) {{

@@ -10,7 +10,7 @@ assignments, output irreps no path reaches) are collected and returned.
 from __future__ import annotations
 
 import keyword
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 import networkx as nx
@@ -19,6 +19,7 @@ from fdg import ir, manybody, syntax, vertices
 from fdg.errors import Diagnostic, FdgArgumentError, FdgNotSupported, FdgTypeError
 from fdg.evaluate import MAX_MUL, Number, binary, integer, irreps, number, suggest
 from fdg.ir import GENERATED
+from fdg.order import ordered, references
 from fdg.vertices import Made, Value, Wire
 
 RESERVED = frozenset({*vertices.SIGNATURES, "learned", "none"})
@@ -65,48 +66,6 @@ def lower(program: syntax.Program, name: str | None = None, params: Mapping[str,
             "put the diagrams in one file for now",
         )
     return _Lowering(select(program, name), dict(params or {})).run()
-
-
-def _names(expr: syntax.Expr) -> Iterator[syntax.Name]:
-    """Every name an expression refers to as a value (not function names or option words)."""
-    match expr:
-        case syntax.Name():
-            yield expr
-        case syntax.BinOp(left=left, right=right):
-            yield from _names(left)
-            yield from _names(right)
-        case syntax.Neg(operand=operand):
-            yield from _names(operand)
-        case syntax.Tuple(items=items):
-            for item in items:
-                yield from _names(item)
-        case syntax.Index(value=value, index=index):
-            yield from _names(value)
-            yield from _names(index)
-        case syntax.Call(func=func, args=args, arrow=arrow):
-            if not isinstance(func, syntax.Name):
-                yield from _names(func)
-            for arg in args:
-                yield from _names(arg.value)
-            for opt in arrow.options if arrow else ():
-                if opt.name != "tree":
-                    yield from _names(opt.value)
-            if arrow is not None:
-                yield from _target_names(arrow.target)
-
-
-def _target_names(target: syntax.IrrepsSum | syntax.Lmax) -> Iterator[syntax.Name]:
-    """Names used by a call's output type: multiplicities, ``sh(L)`` and ``lmax L`` (numbers assigned in the body)."""
-    if isinstance(target, syntax.Lmax):
-        yield from _names(target.value)
-        return
-    for term in target.terms:
-        if term.mul is not None:
-            yield from _names(term.mul)
-        if isinstance(term.body, syntax.ShIrreps):
-            yield from _names(term.body.lmax)
-        elif isinstance(term.body, syntax.IrrepsSum):
-            yield from _target_names(term.body)
 
 
 class _Lowering:
@@ -194,7 +153,7 @@ class _Lowering:
         for stmt in body:
             if isinstance(stmt, syntax.Input):
                 self._input(stmt)
-        for stmt in self._ordered():
+        for stmt in ordered(self.syntax):
             assert stmt.value is not None
             value = self._eval(stmt.value)
             if isinstance(value, Wire) and value.node in self.anonymous:
@@ -220,33 +179,6 @@ class _Lowering:
         params = tuple(self.env.items())
         found = sorted(self.warnings, key=lambda d: (d.span.line, d.span.column) if d.span else (0, 0))
         return Lowered(ir.Diagram(self.syntax.name.id, params, graph), tuple(found))
-
-    def _ordered(self) -> list[syntax.Assign | syntax.Output]:
-        """Assignments (and ``output x = ...``) in dependency order, ties in source order; cycles are errors."""
-        stmts = {
-            s.name.id: s
-            for s in self.syntax.body
-            if isinstance(s, syntax.Assign) or (isinstance(s, syntax.Output) and s.value is not None)
-        }
-        deps = nx.DiGraph()
-        deps.add_nodes_from(stmts)
-        for name, stmt in stmts.items():
-            assert stmt.value is not None
-            for ref in _names(stmt.value):
-                if ref.id in stmts:
-                    deps.add_edge(ref.id, name, span=ref.span)
-        try:
-            cycle = nx.find_cycle(deps)
-        except nx.NetworkXNoCycle:
-            rank = {name: i for i, name in enumerate(stmts)}
-            return [stmts[n] for n in nx.lexicographical_topological_sort(deps, key=rank.__getitem__)]
-        path = " -> ".join([u for u, _ in cycle] + [cycle[0][0]])
-        u, v = cycle[-1]
-        raise FdgTypeError(
-            f"cycle: {path}",
-            deps.edges[u, v]["span"],
-            "a diagram is acyclic: every wire must be computed from inputs without depending on itself",
-        )
 
     def _output(self, stmt: syntax.Output, seen: set[str]) -> None:
         name = stmt.name.id
@@ -433,7 +365,7 @@ class _Lowering:
             ref.id
             for stmt in self.syntax.body
             if isinstance(stmt, syntax.Assign | syntax.Output) and stmt.value
-            for ref in _names(stmt.value)
+            for ref in references(stmt.value)
         }
         for stmt in self.syntax.body:
             if isinstance(stmt, syntax.Input | syntax.Assign) and stmt.name.id not in used:
