@@ -1,31 +1,24 @@
-"""Channel-wise convolution, fdg vs e3nn 0.6: forward + backward, side by side in one process.
+"""Channel-wise convolution: fdg vs e3nn 0.6 vs cuEquivariance (naive), side by side in one process.
 
-    .venv/bin/python benchmarks/conv.py [--edges 20000] [--mul 32] [--lmax 2] [--repeat 7]
+    .venv/bin/python benchmarks/conv.py                # headline: 32x(0e+1o+2e) x sh(2), 20000 edges
+    .venv/bin/python benchmarks/conv.py --lmax 3       # 32x(0e+1o+2e+3o) x sh(3)
+    options: [--edges 20000] [--mul 32] [--lmax 2] [--repeat 7] [--warmup 2] [--no-compile] [--no-cue]
 
-The two layers compute the same numbers (checked before timing).  Runs are interleaved (fdg, e3nn,
-fdg, e3nn, ...) and the median of each is reported, with the ratio e3nn / fdg.
+``x ⊗ sh(vec, lmax) -> every irrep with l <= lmax`` in mode uvu with external per-edge weights ``R`` (a radial
+network's output).  All peers compute the same numbers (outputs and input gradients are checked before timing);
+runs are interleaved and only ratios of medians are printed (see ``harness.py``).
 """
 
 from __future__ import annotations
 
 import argparse
-import statistics
 import time
 
-import torch
-from e3nn import o3
+from harness import run_case
+from peers import CONV_SOURCE, check_case, conv_case, has_cue
 
 import fdg
-import fdg.api  # (imported here so that the construction time below excludes module imports)
-
-SOURCE = """
-diagram Conv(mul = 32, lmax = 2) {{
-    input x : mul x sh(lmax) over edge
-    input vec : 1o over edge
-    input R : weights over edge
-    output y = couple(x, sh(vec, lmax)) -> lmax lmax [mode = uvu, weights = R]
-}}
-"""
+import fdg.api  # imported here so that the construction time below excludes module imports
 
 
 def main() -> None:
@@ -34,59 +27,20 @@ def main() -> None:
     parser.add_argument("--mul", type=int, default=32)
     parser.add_argument("--lmax", type=int, default=2)
     parser.add_argument("--repeat", type=int, default=7)
+    parser.add_argument("--warmup", type=int, default=2)
+    parser.add_argument("--no-compile", action="store_true", help="skip the torch.compile row")
+    parser.add_argument("--no-cue", action="store_true", help="leave cuEquivariance out")
     args = parser.parse_args()
-    torch.manual_seed(0)
 
     start = time.perf_counter()
-    ours = fdg.compile(SOURCE.format(), mul=args.mul, lmax=args.lmax)
+    fdg.compile(CONV_SOURCE, mul=args.mul, lmax=args.lmax)
     built = time.perf_counter() - start
-
-    irreps_x = o3.Irreps([(args.mul, (l, (-1) ** l)) for l in range(args.lmax + 1)])
-    irreps_sh = o3.Irreps.spherical_harmonics(args.lmax)
-    irreps_out = o3.Irreps(ours.outputs["y"].split(" over ")[0])
-    instructions = [
-        (i1, i2, io, "uvu", True)
-        for i1, (m1, ir1) in enumerate(irreps_x)
-        for i2, (_, ir2) in enumerate(irreps_sh)
-        for io, (mo, ir_out) in enumerate(irreps_out)
-        if ir_out in ir1 * ir2 and mo == m1
-    ]
-    theirs = o3.TensorProduct(
-        irreps_x, irreps_sh, irreps_out, instructions, shared_weights=False, internal_weights=False
-    )
-
-    x = irreps_x.randn(args.edges, -1, requires_grad=True)
-    vec = torch.randn(args.edges, 3, requires_grad=True)
-    R = torch.randn(args.edges, theirs.weight_numel, requires_grad=True)
-
-    def run_ours() -> torch.Tensor:
-        return ours(x, vec, R)
-
-    def run_theirs() -> torch.Tensor:
-        return theirs(x, o3.spherical_harmonics(irreps_sh, vec, True, normalization="component"), R)
-
-    torch.testing.assert_close(run_ours(), run_theirs(), atol=1e-4, rtol=1e-4)
-
-    def timed(f) -> float:  # type: ignore[no-untyped-def]
-        start = time.perf_counter()
-        f().pow(2).sum().backward()
-        return time.perf_counter() - start
-
-    for f in (run_ours, run_theirs):  # warm-up
-        timed(f)
-    times: dict[str, list[float]] = {"fdg": [], "e3nn": []}
-    for _ in range(args.repeat):
-        times["fdg"].append(timed(run_ours))
-        times["e3nn"].append(timed(run_theirs))
-    med = {k: statistics.median(v) for k, v in times.items()}
-    print(
-        f"uvu conv {irreps_x} x sh({args.lmax}) -> {irreps_out}, {args.edges} edges, "
-        f"{torch.get_num_threads()} threads, forward+backward, median of {args.repeat}"
-    )
-    print(f"  fdg construction: {built * 1e3:.0f} ms")
-    print(
-        f"  time fdg / e3nn: {med['fdg'] / med['e3nn']:.2f}   (fdg is {med['e3nn'] / med['fdg']:.2f}x as fast as e3nn)"
-    )
+    case = conv_case(args.mul, args.lmax, args.edges, cue=not args.no_cue)
+    check_case(case)
+    print(f"checked: {', '.join(case.runners)} give the same outputs and input gradients")
+    if not args.no_cue and not has_cue():
+        print("cuEquivariance not installed (pip install -e '.[bench]'): no cue row")
+    run_case(case, args.repeat, args.warmup, compile_=not args.no_compile, build_seconds=built)
 
 
 if __name__ == "__main__":

@@ -1,0 +1,159 @@
+"""Side-by-side timing in one process: interleaved rounds, warm-up, medians, ratios to fdg.
+
+Timings on a shared machine drift (other processes, frequency scaling, caches).  Running the peers in turn inside
+each round (fdg, e3nn, cue, fdg, e3nn, cue, ...) exposes all of them to the same drift, so their *ratios* are
+meaningful where absolute times are not; that is why only ratios are printed.  Each ratio is
+``median(peer) / median(fdg)`` — above 1 means fdg is faster — followed by the range of the per-round ratios, which
+shows how much to trust it.
+
+This module needs only torch, so that ``power.py`` can use it in the MACE environment.
+"""
+
+from __future__ import annotations
+
+import gc
+import statistics
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+
+import torch
+
+Runner = Callable[[], torch.Tensor]
+
+
+@dataclass
+class Case:
+    """One benchmark case: runners computing the same function, and what they need.
+
+    ``runners`` maps a peer's name ("fdg", "e3nn", "cue", ...) to a closure over the prepared inputs that returns
+    the output.  ``fdg_inputs`` are the fdg module's arguments (for ``torch.compile``); ``shared`` are the inputs
+    every runner reads, whose gradients ``peers.check_case`` compares; ``leaves`` are all tensors a backward pass
+    fills (inputs and parameters), which the harness clears between calls so that no run pays for accumulating into
+    another's gradients.
+    """
+
+    title: str
+    fdg_module: torch.nn.Module | None
+    fdg_inputs: tuple[torch.Tensor, ...]
+    runners: dict[str, Runner]
+    shared: tuple[torch.Tensor, ...]
+    leaves: list[torch.Tensor] = field(default_factory=list)
+
+
+def describe_machine() -> str:
+    """The facts a reader needs to compare two runs: device, threads, torch version, dtype."""
+    device = torch.cuda.get_device_name() if torch.cuda.is_available() else "cpu"
+    return (
+        f"device {device}, {torch.get_num_threads()} threads, torch {torch.__version__}, "
+        f"{str(torch.get_default_dtype()).removeprefix('torch.')}"
+    )
+
+
+def _clear(leaves: Sequence[torch.Tensor]) -> None:
+    for leaf in leaves:
+        leaf.grad = None
+
+
+def _sync() -> None:
+    if torch.cuda.is_available():
+        torch.cuda.synchronize()
+
+
+def _once(run: Runner, backward: bool) -> float:
+    """Seconds for one call: forward and ``out.pow(2).sum().backward()``, or forward alone without autograd."""
+    _sync()
+    start = time.perf_counter()
+    if backward:
+        run().pow(2).sum().backward()
+    else:
+        with torch.no_grad():
+            run()
+    _sync()
+    return time.perf_counter() - start
+
+
+def interleaved(
+    runners: dict[str, Runner], leaves: Sequence[torch.Tensor], repeat: int, warmup: int, backward: bool
+) -> dict[str, list[float]]:
+    """Per-runner lists of ``repeat`` times, taken round-robin after ``warmup`` untimed rounds."""
+    times: dict[str, list[float]] = {name: [] for name in runners}
+    for round_ in range(warmup + repeat):
+        for name, run in runners.items():
+            _clear(leaves)
+            gc.collect()  # a collection triggered inside a timed call would bill one peer for another's garbage
+            seconds = _once(run, backward)
+            if round_ >= warmup:
+                times[name].append(seconds)
+    _clear(leaves)
+    return times
+
+
+def compile_fdg(case: Case, backends: Sequence[str] = ("inductor", "aot_eager")) -> tuple[Runner, str, float] | None:
+    """``torch.compile(fdg_module, fullgraph=True)``: the runner, the backend that worked and its first-call seconds.
+
+    Inductor needs a C++ compiler and can fail on a bare CPU box; then the next backend is tried.  Returns None
+    (after printing why) when no backend works.
+    """
+    if case.fdg_module is None:
+        return None
+    for backend in backends:
+        torch._dynamo.reset()
+        compiled = torch.compile(case.fdg_module, fullgraph=True, backend=backend)
+
+        def run(compiled: Callable[..., torch.Tensor] = compiled) -> torch.Tensor:
+            return compiled(*case.fdg_inputs)
+
+        try:
+            seconds = _once(run, backward=True)
+            _once(run, backward=False)  # the no-grad graph is a second compilation; keep it out of the timings
+        except Exception as exc:  # any backend failure: report it and try the next one
+            print(f"  torch.compile backend {backend} failed: {type(exc).__name__}: {str(exc).splitlines()[0][:200]}")
+            continue
+        finally:
+            _clear(case.leaves)
+        return run, backend, seconds
+    return None
+
+
+def first_call(run: Runner, leaves: Sequence[torch.Tensor]) -> float:
+    """Seconds of the first forward+backward call (lazy initialisation, allocator warm-up and all)."""
+    seconds = _once(run, backward=True)
+    _clear(leaves)
+    return seconds
+
+
+def _ratio_line(name: str, times: dict[str, list[float]]) -> str:
+    base = times["fdg"]
+    mine = times[name]
+    ratio = statistics.median(mine) / statistics.median(base)
+    rounds = [m / b for m, b in zip(mine, base, strict=True)]
+    return f"{ratio:5.2f} ({min(rounds):.2f}-{max(rounds):.2f})"
+
+
+def print_ratios(runners: dict[str, Runner], leaves: Sequence[torch.Tensor], repeat: int, warmup: int) -> None:
+    """Time forward+backward and forward-only, interleaved, and print each peer's median time over fdg's."""
+    both = interleaved(runners, leaves, repeat, warmup, backward=True)
+    forward = interleaved(runners, leaves, repeat, warmup, backward=False)
+    print(f"  time / fdg time: median of {repeat} interleaved rounds after {warmup} warm-up (per-round range)")
+    print(f"  {'':22} {'forward+backward':>20}   {'forward only':>20}")
+    for name in runners:
+        print(f"  {name:22} {_ratio_line(name, both):>20}   {_ratio_line(name, forward):>20}")
+    print("  (above 1: fdg is faster)")
+
+
+def run_case(case: Case, repeat: int, warmup: int, compile_: bool, build_seconds: float | None = None) -> None:
+    """Print the whole comparison for one case: machine, fdg construction, compile row, ratios."""
+    print(case.title)
+    print(f"  {describe_machine()}")
+    first = first_call(case.runners["fdg"], case.leaves)
+    built = f"construction {build_seconds * 1e3:.0f} ms (first in this process), " if build_seconds is not None else ""
+    print(f"  fdg: {built}first forward+backward {first * 1e3:.0f} ms")
+    runners = dict(case.runners)
+    if compile_:
+        compiled = compile_fdg(case)
+        if compiled is not None:
+            run, backend, seconds = compiled
+            print(f"  torch.compile(fdg, fullgraph=True): backend {backend}, first forward+backward {seconds:.1f} s")
+            runners = {"fdg": runners.pop("fdg"), f"fdg compiled ({backend})": run, **runners}
+    print_ratios(runners, case.leaves, repeat, warmup)
