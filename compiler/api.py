@@ -16,12 +16,11 @@ import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
-from fdg import ir, passes
+from fdg import ir, passes, uses
 from fdg.codegen import emit_module
 from fdg.errors import Diagnostic, FdgArgumentError, FdgError, Source
 from fdg.evaluate import Number
 from fdg.lower import lower
-from fdg.parser import parse
 from fdg.plan import Plan, make_plan
 from fdg.runtime.module import FdgModule, load_source
 from fdg.verify import check_ir
@@ -53,31 +52,35 @@ def read(program: str | Path) -> Source:
         raise FdgArgumentError(f"cannot read {program}: {exc.strerror if isinstance(exc, OSError) else exc}") from None
 
 
+def library(program: str | Path) -> uses.Library:
+    """The program and every file it uses (``use "other.fdg"``), read and parsed."""
+    return uses.load(uses.parsed(read(program)))
+
+
 def lower_source(program: str | Path, diagram: str | None = None, **params: Number) -> ir.Diagram:
     """Parse, check and lower one diagram, then run the passes: the IR ``fdg compile --dump-ir`` prints."""
-    return _lowered(read(program), diagram, params)[0]
+    return _lowered(library(program), diagram, params)[0]
 
 
 def _lowered(
-    source: Source, diagram: str | None, params: dict[str, Number]
+    files: uses.Library, diagram: str | None, params: dict[str, Number]
 ) -> tuple[ir.Diagram, tuple[Diagnostic, ...]]:
-    result = lower(parse(source.text, source.name), diagram, params)
+    result = lower(files.root, diagram, params, files)
     check_ir(result.diagram)
     return passes.run(result.diagram, check_ir), result.warnings
 
 
 @functools.lru_cache(maxsize=128)
-def _build(name: str, text: str, diagram: str | None, params: tuple[tuple[str, Number], ...]) -> Built:
-    source = Source(name, text)
-    lowered, found = _lowered(source, diagram, dict(params))
+def _build(files: uses.Library, diagram: str | None, params: tuple[tuple[str, Number], ...]) -> Built:
+    # keyed by the text of every file involved: editing a used file compiles afresh
+    lowered, found = _lowered(files, diagram, dict(params))
     plan = make_plan(lowered)
-    return Built(plan, emit_module(plan, name), found)
+    return Built(plan, emit_module(plan, files.root.span.source.name), found)
 
 
 def build(program: str | Path, diagram: str | None = None, **params: Number) -> Built:
     """Run the whole pipeline once; warnings about the program are issued as :class:`FdgWarning`."""
-    source = read(program)
-    built = _build(source.name, source.text, diagram, tuple(sorted(params.items())))
+    built = _build(library(program), diagram, tuple(sorted(params.items())))
     for diagnostic in built.warnings:
         warnings.warn(FdgWarning(diagnostic.format()), stacklevel=3)
     return built
@@ -105,19 +108,31 @@ def emit(program: str | Path, diagram: str | None = None, **params: Number) -> s
     return build(program, diagram, **params).source
 
 
+def draw(program: str | Path, diagram: str | None = None, *, output: str | Path, **params: Number) -> Path:
+    """Draw a diagram (every diagram of the file when ``diagram`` is None) to ``output``, an ``.svg`` or ``.png``.
+
+    >>> import fdg, tempfile
+    >>> out = tempfile.mkdtemp() + "/lin.svg"
+    >>> fdg.draw("diagram Lin() { input x : 0e\\n output y = linear(x) -> 0e }", output=out).read_text()[:5]
+    '<?xml'
+    """
+    from fdg.drawing import draw as draw_program  # matplotlib loads only here
+
+    return draw_program(program, diagram, output, params)
+
+
 def check(program: str | Path) -> list[Diagnostic]:
     """Check every diagram of a file with its default parameters; returns the warnings, raises the first error.
 
     Constructs that parse and type-check but cannot be compiled yet (``fuse``, ``power``) pass.
     """
-    source = read(program)
-    tree = parse(source.text, source.name)
+    files = library(program)
     found: list[Diagnostic] = []
-    for d in tree.diagrams:
-        result = lower(tree, d.name.id, {})
+    for d in files.root.diagrams:
+        result = lower(files.root, d.name.id, {}, files)
         check_ir(result.diagram)
         found.extend(result.warnings)
     return found
 
 
-__all__ = ["Built", "FdgError", "FdgWarning", "build", "check", "compile", "emit", "lower_source", "read"]
+__all__ = ["Built", "FdgError", "FdgWarning", "build", "check", "compile", "draw", "emit", "lower_source", "read"]

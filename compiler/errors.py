@@ -13,7 +13,7 @@ Anything that is not an :class:`FdgError` escaping the compiler is a bug in fdg,
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 
 @dataclass(frozen=True, eq=False)
@@ -50,12 +50,17 @@ class Span:
 class Diagnostic:
     """One message about a program: an error or a warning, located by a span."""
 
-    severity: str  # "error" | "warning"
+    severity: str  # "error" | "warning" | "note"
     message: str
     span: Span | None
     hint: str | None = None
+    #: where else to look, innermost first: the `use` line that brought a file in, the call that instantiated a body
+    notes: tuple[Diagnostic, ...] = ()
 
     def format(self) -> str:
+        return "\n".join([self._format_self(), *(note.format() for note in self.notes)])
+
+    def _format_self(self) -> str:
         if self.span is None:
             head = f"{self.severity}: {self.message}"
             return head if self.hint is None else f"{head}\nhint: {self.hint}"
@@ -78,6 +83,12 @@ class FdgError(Exception):
     def __init__(self, message: str, span: Span | None = None, hint: str | None = None) -> None:
         super().__init__(message)
         self.diagnostic = Diagnostic("error", message, span, hint)
+
+    def noted(self, message: str, span: Span | None) -> FdgError:
+        """Append a ``note:`` (e.g. the call that instantiated the body where the error is) and return self."""
+        note = Diagnostic("note", message, span)
+        self.diagnostic = replace(self.diagnostic, notes=(*self.diagnostic.notes, note))
+        return self
 
     @property
     def message(self) -> str:

@@ -15,8 +15,8 @@ from dataclasses import dataclass
 
 import networkx as nx
 
-from fdg import ir, manybody, syntax, vertices
-from fdg.errors import Diagnostic, FdgArgumentError, FdgNotSupported, FdgTypeError
+from fdg import inline, ir, manybody, syntax, uses, vertices
+from fdg.errors import Diagnostic, FdgArgumentError, FdgTypeError
 from fdg.evaluate import MAX_MUL, Number, binary, integer, irreps, number, suggest
 from fdg.ir import GENERATED
 from fdg.order import ordered, references
@@ -48,29 +48,32 @@ def select(program: syntax.Program, name: str | None) -> syntax.Diagram:
     )
 
 
-def lower(program: syntax.Program, name: str | None = None, params: Mapping[str, Number] | None = None) -> Lowered:
-    """Check one diagram of a program with the given parameter overrides and lower it to the IR."""
-    first: dict[str, syntax.Name] = {}
-    for d in program.diagrams:
-        if d.name.id in first:
-            raise FdgTypeError(
-                f"diagram {d.name.id} is already defined at line {first[d.name.id].span.line}",
-                d.name.span,
-                "give each diagram of a file its own name",
-            )
-        first[d.name.id] = d.name
-    for use in program.uses:
-        raise FdgNotSupported(
-            "`use` of other files is not supported yet in this version of fdg",
-            use.span,
-            "put the diagrams in one file for now",
-        )
-    return _Lowering(select(program, name), dict(params or {})).run()
+def lower(
+    program: syntax.Program,
+    name: str | None = None,
+    params: Mapping[str, Number] | None = None,
+    library: uses.Library | None = None,
+) -> Lowered:
+    """Check one diagram of a program with the given parameter overrides and lower it to the IR.
+
+    ``library`` is what ``uses.load(program)`` returns, for a caller that loaded it already;
+    without it the files ``program`` uses are read now.
+    """
+    library = library or uses.load(program)
+    diagram = select(program, name)
+    scope = library.scope(program.span.source)
+    return _lower(diagram, dict(params or {}), inline.Calls(library, scope, (diagram,), _lower))
+
+
+def _lower(diagram: syntax.Diagram, overrides: dict[str, Number], calls: inline.Calls) -> Lowered:
+    return _Lowering(diagram, overrides, calls).run()
 
 
 class _Lowering:
-    def __init__(self, diagram: syntax.Diagram, overrides: dict[str, Number]) -> None:
+    def __init__(self, diagram: syntax.Diagram, overrides: dict[str, Number], calls: inline.Calls) -> None:
         self.syntax = diagram
+        self.calls = calls
+        self.statement = ""  # the name the statement being evaluated assigns (prefixes inlined vertices)
         self.graph = nx.MultiDiGraph()
         self.env: dict[str, Number] = {}
         self.values: dict[str, Value] = {}
@@ -155,6 +158,7 @@ class _Lowering:
                 self._input(stmt)
         for stmt in ordered(self.syntax):
             assert stmt.value is not None
+            self.statement = stmt.name.id
             value = self._eval(stmt.value)
             if isinstance(value, Wire) and value.node in self.anonymous:
                 value = self._rename(value, stmt.name.id)
@@ -246,6 +250,8 @@ class _Lowering:
                 raise FdgTypeError("a tuple is only meaningful as a fuse tree: tree = ((a, b), c)", span)
             case syntax.Index(value=syntax.Name(id="learned"), span=span):
                 raise FdgTypeError("learned[...] is only meaningful as an option: weights = learned[z]", span)
+            case syntax.Index(value=syntax.Call() as call) if self.calls.several_outputs(call):
+                return self.calls.call(call, expr.index, self._eval, self)  # Block()(x)[1]
             case syntax.Index():
                 return self._add(vertices.gather(expr, self._eval))
             case syntax.Call():
@@ -301,8 +307,9 @@ class _Lowering:
     def _call(self, expr: syntax.Call) -> Value:
         func = expr.func
         if not isinstance(func, syntax.Name):
-            raise FdgNotSupported("calling another diagram is not supported yet in this version of fdg", expr.span)
+            return self.calls.call(expr, None, self._eval, self)  # Other(mul = 8)(a, b), inline.py
         if func.id not in vertices.SIGNATURES:
+            self.calls.reject_single_call(func, expr)
             raise FdgTypeError(
                 f"unknown function '{func.id}'",
                 func.span,

@@ -3,8 +3,9 @@
 ``errors/check/NAME.fdg`` is a small realistic diagram with one mistake; ``NAME.expected`` is the
 diagnostic fdg reports (``str`` of the raised :class:`FdgError`).  Files named ``compile_*.fdg``
 check cleanly and fail only in ``fdg.compile`` (constructs without code generation yet).
-``errors/warnings/NAME.fdg`` compile, and ``NAME.expected`` holds the warnings ``fdg.check``
-returns.  Paths in the diagnostics are relative to the repository root, where these tests run.
+``errors/use/NAME.fdg`` are the same for programs that ``use`` other files, which live in
+``errors/use/lib/`` (some broken on purpose).  ``errors/warnings/NAME.fdg`` compile, and
+``NAME.expected`` holds the warnings ``fdg.check`` returns.  Paths in the diagnostics are relative to the repository root, where these tests run.
 ``FDG_UPDATE_GOLDEN=1`` rewrites the golden files.
 """
 
@@ -21,6 +22,7 @@ from fdg.errors import FdgError, FdgNotSupported
 
 ROOT = Path(__file__).parent.parent
 ERRORS = Path("tests/errors/check")
+USES = Path("tests/errors/use")
 WARNINGS = Path("tests/errors/warnings")
 
 
@@ -37,7 +39,7 @@ def relative(path: Path) -> Path:
     return path.relative_to(ROOT)
 
 
-@pytest.mark.parametrize("path", cases(ERRORS), ids=lambda p: p.stem)
+@pytest.mark.parametrize("path", cases(ERRORS) + cases(USES), ids=lambda p: p.stem)
 def test_error_golden(path: Path) -> None:
     file = relative(path)
     if path.stem.startswith("compile_"):
