@@ -58,7 +58,12 @@ def _parser() -> argparse.ArgumentParser:
         choices=["lower", *(n for n, _ in passes.PASSES)],
         help="print the IR after this pass ('lower' for before any pass)",
     )
-    for name, text in (("report", "the contraction cost report"), ("draw", "a picture of the diagram")):
+    draw = sub.add_parser("draw", help="a picture of the diagram (.svg or .png)")
+    draw.add_argument("file", metavar="FILE")
+    draw.add_argument("-d", "--diagram", metavar="NAME", help="which diagram (default: all of FILE, one under another)")
+    draw.add_argument("-p", "--param", type=_param, action="append", default=[], metavar="NAME=VALUE")
+    draw.add_argument("-o", "--output", required=True, metavar="PATH", help="the picture: a .svg or .png file")
+    for name, text in (("report", "the contraction cost report"),):
         later = sub.add_parser(name, help=f"{text} (not available in this version)")
         later.add_argument("rest", nargs=argparse.REMAINDER)
     return parser
@@ -136,6 +141,14 @@ def _compile(args: argparse.Namespace) -> int:
     return 0
 
 
+def _draw(args: argparse.Namespace) -> int:
+    from fdg.api import draw
+
+    path = draw(Path(args.file), args.diagram, output=args.output, **dict(args.param))
+    print(f"{args.file} -> {path}")
+    return 0
+
+
 def _summary(d: ir.Diagram, source: str) -> str:
     vertices = sum(1 for n in d.graph if not isinstance(d.op(n), ir.Input | ir.Output))
     paths = sum(len(op.paths) for _, op in d.graph.nodes(data="op") if isinstance(op, ir.Couple | ir.Linear))
@@ -164,6 +177,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _check(args.files)
         if args.command == "compile":
             return _compile(args)
+        if args.command == "draw":
+            return _draw(args)
         print(
             f"fdg {args.command}: not available in this version of fdg (it comes with the optimizer and drawing work)",
             file=sys.stderr,
