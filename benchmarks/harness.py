@@ -123,23 +123,22 @@ def first_call(run: Runner, leaves: Sequence[torch.Tensor]) -> float:
     return seconds
 
 
-def _ratio_line(name: str, times: dict[str, list[float]]) -> str:
-    base = times["fdg"]
-    mine = times[name]
-    ratio = statistics.median(mine) / statistics.median(base)
-    rounds = [m / b for m, b in zip(mine, base, strict=True)]
+def _ratio_line(name: str, times: dict[str, list[float]], base: str) -> str:
+    ratio = statistics.median(times[name]) / statistics.median(times[base])
+    rounds = [mine / theirs for mine, theirs in zip(times[name], times[base], strict=True)]
     return f"{ratio:5.2f} ({min(rounds):.2f}-{max(rounds):.2f})"
 
 
 def print_ratios(runners: dict[str, Runner], leaves: Sequence[torch.Tensor], repeat: int, warmup: int) -> None:
-    """Time forward+backward and forward-only, interleaved, and print each peer's median time over fdg's."""
+    """Time forward+backward and forward-only, interleaved, and print each median over the first runner's."""
+    base = next(iter(runners))
     both = interleaved(runners, leaves, repeat, warmup, backward=True)
     forward = interleaved(runners, leaves, repeat, warmup, backward=False)
-    print(f"  time / fdg time: median of {repeat} interleaved rounds after {warmup} warm-up (per-round range)")
-    print(f"  {'':22} {'forward+backward':>20}   {'forward only':>20}")
+    print(f"  time / {base} time: median of {repeat} interleaved rounds after {warmup} warm-up (per-round range)")
+    print(f"  {'':34} {'forward+backward':>18}   {'forward only':>18}")
     for name in runners:
-        print(f"  {name:22} {_ratio_line(name, both):>20}   {_ratio_line(name, forward):>20}")
-    print("  (above 1: fdg is faster)")
+        print(f"  {name:34} {_ratio_line(name, both, base):>18}   {_ratio_line(name, forward, base):>18}")
+    print(f"  (above 1: {base} is faster)")
 
 
 def run_case(case: Case, repeat: int, warmup: int, compile_: bool, build_seconds: float | None = None) -> None:

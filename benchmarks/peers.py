@@ -96,7 +96,7 @@ def conv_case(mul: int = 32, lmax: int = 2, edges: int = 20000, cue: bool = True
 
         peer = CueChannelWise(irreps_x, lmax, irreps_out, instructions)
         R_cue = peer.map_weights(R.detach()).requires_grad_()
-        runners["cue"] = lambda: peer(x, vec, R_cue)
+        runners["cue naive"] = lambda: peer(x, vec, R_cue)
         leaves.append(R_cue)
     title = f"uvu conv {irreps_x} x sh({lmax}) -> {irreps_out}, {edges} edges, per-edge weights"
     return Case(title, ours, (x, vec, R), runners, (x, vec), leaves)
@@ -126,7 +126,7 @@ def node_case(mul: int = 128, lmax: int = 2, nodes: int = 5000, cue: bool = True
         from cue_peers import CueFullyConnected
 
         peer = CueFullyConnected(irreps_h, lmax, irreps_out, weight.detach())
-        runners["cue"] = lambda: peer(h, vec)
+        runners["cue naive"] = lambda: peer(h, vec)
         leaves.extend(peer.parameters())
     title = f"uvw node layer {irreps_h} x sh({lmax}) -> {irreps_out}, {nodes} nodes, learned weights"
     return Case(title, ours, (h, vec), runners, (h, vec), leaves)
