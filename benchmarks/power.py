@@ -20,8 +20,6 @@ import warnings
 
 # e3nn 0.4.4 torch.load()s its constants with pickled slices, which torch >= 2.6 refuses by default.
 os.environ.setdefault("TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD", "1")
-warnings.filterwarnings("ignore", message="Environment variable TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD")
-warnings.filterwarnings("ignore", message="The TorchScript type system")  # raised inside MACE's own modules
 
 import torch
 from e3nn import o3
@@ -30,8 +28,10 @@ from mace.modules.blocks import EquivariantProductBasisBlock
 from mace.modules.symmetric_contraction import SymmetricContraction
 
 import fdg
-import fdg.api
+import fdg.api  # imported here so that the construction time below excludes module imports
 from fdg.errors import FdgNotSupported
+
+warnings.filterwarnings("ignore", message="The TorchScript type system")  # raised inside MACE's own modules
 
 POWER_SOURCE = """
 diagram MACEProduct(mul = 64, nu = 3, species = 4) {
