@@ -35,3 +35,27 @@ test: lint typecheck
 
 clean:
 	rm -rf build .mypy_cache .ruff_cache .pytest_cache .hypothesis
+
+# Benchmarks: fdg side by side with e3nn 0.6 and cuEquivariance's pure-PyTorch path (the optional extra `bench`).
+.PHONY: bench venv-mace bench-mace
+$(VENV)/.installed-bench: pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install --quiet -e '.[bench]'
+	touch $@ $(VENV)/.installed
+
+bench: $(VENV)/.installed-bench
+	$(BIN)/python benchmarks/conv.py
+	$(BIN)/python benchmarks/conv.py --lmax 3
+	$(BIN)/python benchmarks/node.py
+
+# MACE pins e3nn 0.4.4, so it gets its own environment, kept out of git and of `make test`.
+MACE_VENV := .venv-mace
+$(MACE_VENV)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(MACE_VENV)
+	$(MACE_VENV)/bin/python -m pip install --quiet torch==2.13.0
+	$(MACE_VENV)/bin/python -m pip install --quiet mace-torch==0.3.16 -e .
+	touch $@
+
+venv-mace: $(MACE_VENV)/.installed
+
+bench-mace: $(MACE_VENV)/.installed
+	$(MACE_VENV)/bin/python benchmarks/power.py
