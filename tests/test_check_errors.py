@@ -5,7 +5,8 @@ diagnostic fdg reports (``str`` of the raised :class:`FdgError`).  Files named `
 check cleanly and fail only in ``fdg.compile`` (constructs without code generation yet).
 ``errors/use/NAME.fdg`` are the same for programs that ``use`` other files, which live in
 ``errors/use/lib/`` (some broken on purpose).  ``errors/warnings/NAME.fdg`` compile, and
-``NAME.expected`` holds the warnings ``fdg.check`` returns.  Paths in the diagnostics are relative to the repository root, where these tests run.
+``NAME.expected`` holds the warnings ``fdg.check`` returns.  Paths in the diagnostics are relative
+to the repository root, where these tests run.
 ``FDG_UPDATE_GOLDEN=1`` rewrites the golden files.
 """
 
