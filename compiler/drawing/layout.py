@@ -3,10 +3,10 @@
 The classic Sugiyama scheme, kept small: vertices go into columns by longest path from the inputs
 (outputs all in the last column), a wire that skips columns passes through one *dummy* point per
 skipped column (shared by every wire of the same producer, so a fan-out splits late instead of
-running in parallel), columns are ordered by barycenter sweeps that keep the order with the fewest
-crossings, and heights come from repeated order-preserving least-squares fits of each column to its
-neighbours' wire heights.  Everything is deterministic: ties fall back to the order the vertices
-were created in.
+running in parallel), columns are ordered by barycenter sweeps and then swaps of neighbours, keeping
+the order with the fewest crossings, and heights come from repeated order-preserving least-squares
+fits of each column to its neighbours' wire heights.  Everything is deterministic: ties fall back to
+the order the vertices were created in.
 
 The module knows nothing about drawing: sizes come in as :class:`Slot` values (measured by the
 renderer) and the result is plain geometry, in points, with ``y`` growing downwards.
@@ -18,10 +18,9 @@ import itertools
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
-#: space between two slots of one column, and the horizontal room a wire gets to bend between columns
-GAP = 12.0
-BEND = 44.0
-SWEEPS = 6
+GAP = 12.0  # between two slots of one column
+BEND = 44.0  # the horizontal room wires get to bend between two columns
+SWEEPS = 6  # of barycenter ordering (and at most as many of swaps), and twice as many of height fitting
 
 
 @dataclass(frozen=True)
@@ -37,7 +36,7 @@ Key = str | Dummy
 
 @dataclass(frozen=True)
 class Slot:
-    """The room a vertex takes: its shape's width, the extent above and below its wire's height, its label's width."""
+    """The room a vertex takes: its width, its extent above and below its wire's height, its wire's label."""
 
     width: float
     above: float
@@ -73,8 +72,8 @@ class Layout:
     def route(self, wire: Wire, slots: Mapping[str, Slot]) -> list[tuple[float, float]]:
         """The points of a wire: horizontal runs inside columns joined by bends between columns.
 
-        Returned as ``[p0, p1, c1, c2, p2, p3, ...]``: a straight run ``p0 -> p1``, then a cubic bend with
-        control points ``c1, c2`` to ``p2``, a straight run ``p2 -> p3``, and so on (see :func:`bend_codes`).
+        Returned as ``[p0, p1, c1, c2, p2, p3, ...]``: a straight run ``p0 -> p1``, then a cubic Bézier bend
+        with control points ``c1, c2`` to ``p2``, a straight run ``p2 -> p3``, and so on: 2 + 4k points.
         """
         src, dst = slots[wire.source], slots[wire.target]
         first = self._layer(wire.source)

@@ -147,6 +147,7 @@ def slot(diagram: ir.Diagram, node: str, item: Look) -> Slot:
         above, below = max(above, STUB), max(below, STUB)
         irreps, axis = wire_labels(out)
         label = max(text_width(irreps, SMALL_SIZE, MONO), text_width(axis, SMALL_SIZE)) + 12
+    # feature operands take the first ports (check_ir's arity rules), index and weights operands come after
     count = sum(1 for _, _, w in diagram.graph.in_edges(node, data="wire") if isinstance(w, ir.Feature))
     spacing = min(10.0, (item.height - 8) / max(count - 1, 1))
     offsets = [(i - (count - 1) / 2) * spacing for i in range(count)]
