@@ -61,16 +61,24 @@ def _sync() -> None:
 
 
 def _once(run: Runner, backward: bool) -> float:
-    """Seconds for one call: forward and ``out.pow(2).sum().backward()``, or forward alone without autograd."""
+    """Seconds for one call: forward and ``out.pow(2).sum().backward()``, or forward alone without autograd.
+
+    The cyclic garbage collector is off during the call, so that a collection triggered by one peer's garbage is
+    not billed to another (tensors are freed by reference counting either way).
+    """
     _sync()
-    start = time.perf_counter()
-    if backward:
-        run().pow(2).sum().backward()
-    else:
-        with torch.no_grad():
-            run()
-    _sync()
-    return time.perf_counter() - start
+    gc.disable()
+    try:
+        start = time.perf_counter()
+        if backward:
+            run().pow(2).sum().backward()
+        else:
+            with torch.no_grad():
+                run()
+        _sync()
+        return time.perf_counter() - start
+    finally:
+        gc.enable()
 
 
 def interleaved(
@@ -79,9 +87,9 @@ def interleaved(
     """Per-runner lists of ``repeat`` times, taken round-robin after ``warmup`` untimed rounds."""
     times: dict[str, list[float]] = {name: [] for name in runners}
     for round_ in range(warmup + repeat):
+        gc.collect()
         for name, run in runners.items():
             _clear(leaves)
-            gc.collect()  # a collection triggered inside a timed call would bill one peer for another's garbage
             seconds = _once(run, backward)
             if round_ >= warmup:
                 times[name].append(seconds)

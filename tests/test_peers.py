@@ -1,0 +1,109 @@
+"""The benchmark peers compute fdg's function, and the harness times what it says it times.
+
+A benchmark that compares different functions is worthless, so the equalities the benchmarks assert before timing
+are tested here in float64 to 1e-10, at small sizes.  The e3nn peers always run; the cuEquivariance peers need
+the optional ``bench`` extra and are skipped without it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import harness
+import peers
+import pytest
+import torch
+from e3nn import o3
+
+needs_cue = pytest.mark.skipif(not peers.has_cue(), reason="cuequivariance_torch not installed (extra 'bench')")
+
+
+@pytest.fixture(autouse=True)
+def float64() -> Iterator[None]:
+    default = torch.get_default_dtype()
+    torch.set_default_dtype(torch.float64)
+    yield
+    torch.set_default_dtype(default)
+
+
+@pytest.mark.parametrize("lmax", [1, 2, 3])
+def test_conv_e3nn_equals_fdg(lmax: int) -> None:
+    case = peers.conv_case(mul=3, lmax=lmax, edges=17, cue=False)
+    assert list(case.runners) == ["fdg", "e3nn"]
+    peers.check_case(case, rtol=1e-10)
+
+
+def test_node_e3nn_equals_fdg() -> None:
+    case = peers.node_case(mul=5, nodes=13, cue=False)
+    peers.check_case(case, rtol=1e-10)
+
+
+@needs_cue
+@pytest.mark.parametrize(("mul", "lmax"), [(4, 2), (2, 3)])
+def test_conv_cue_equals_fdg(mul: int, lmax: int) -> None:
+    case = peers.conv_case(mul=mul, lmax=lmax, edges=17)
+    assert "cue naive" in case.runners
+    peers.check_case(case, rtol=1e-10)
+
+
+@needs_cue
+@pytest.mark.parametrize("lmax", [1, 2])
+def test_node_cue_equals_fdg(lmax: int) -> None:
+    case = peers.node_case(mul=6, lmax=lmax, nodes=13)
+    assert "cue naive" in case.runners
+    peers.check_case(case, rtol=1e-10)
+
+
+@needs_cue
+def test_cue_weight_map_is_a_scaled_permutation() -> None:
+    """Every e3nn weight lands in exactly one cuEquivariance slot, scaled by 1/sqrt(paths into its irrep)."""
+    from cue_peers import CueChannelWise
+
+    irreps_x, irreps_out = o3.Irreps("2x0e+2x1o+2x2e"), o3.Irreps("2x0e+2x1o+2x1e+2x2o+2x2e")
+    instructions = [
+        (i1, i2, io, "uvu", True)
+        for i1, (_, ir1) in enumerate(irreps_x)
+        for i2, (_, ir2) in enumerate(o3.Irreps.spherical_harmonics(2))
+        for io, (_, ir_out) in enumerate(irreps_out)
+        if ir_out in ir1 * ir2
+    ]
+    peer = CueChannelWise(irreps_x, 2, irreps_out, instructions)
+    assert sorted(peer.weight_index.tolist()) == list(range(2 * len(instructions)))
+    into = [sum(1 for ins in instructions if ins[2] == io) for io in range(len(irreps_out))]
+    assert set(peer.weight_scale.tolist()) == {1 / n**0.5 for n in into}
+
+
+def test_check_case_catches_a_different_function() -> None:
+    """The pre-timing check fails for a peer off by one part in a million (so it can fail at all)."""
+    case = peers.conv_case(mul=2, lmax=2, edges=5, cue=False)
+    right = case.runners["e3nn"]
+    case.runners["e3nn"] = lambda: right() * (1 + 1e-6)
+    with pytest.raises(AssertionError, match="e3nn"):
+        peers.check_case(case, rtol=1e-10)
+
+
+def test_interleaved_runs_round_robin_and_clears_gradients() -> None:
+    calls: list[str] = []
+    leaf = torch.ones(3, requires_grad=True)
+
+    def runner(name: str) -> harness.Runner:
+        def run() -> torch.Tensor:
+            assert leaf.grad is None, "gradients of the previous call were not cleared"
+            calls.append(name)
+            return leaf * 2
+
+        return run
+
+    times = harness.interleaved({"a": runner("a"), "b": runner("b")}, [leaf], repeat=3, warmup=1, backward=True)
+    assert calls == ["a", "b"] * 4
+    assert {name: len(t) for name, t in times.items()} == {"a": 3, "b": 3}
+    assert all(t > 0 for ts in times.values() for t in ts)
+
+
+def test_print_ratios_is_relative_to_the_first_runner(capsys: pytest.CaptureFixture[str]) -> None:
+    x = torch.randn(200, 200, requires_grad=True)
+    harness.print_ratios({"one": lambda: x @ x, "many": lambda: (x @ x) @ (x @ x) @ x}, [x], repeat=2, warmup=1)
+    out = capsys.readouterr().out
+    assert "time / one time" in out
+    one, many = (line.split() for line in out.splitlines() if line.strip().startswith(("one ", "many ")))
+    assert one[1] == "1.00" and float(many[1]) > 1
