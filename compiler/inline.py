@@ -19,7 +19,6 @@ Errors in the callee's body are located in the callee's file, with a note at the
 from __future__ import annotations
 
 import dataclasses
-import itertools
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Protocol
 
@@ -85,18 +84,20 @@ class Calls:
         try:
             lowered = self.lower(callee, overrides, child)
         except FdgError as error:
-            given = "".join(f"{' with' if not n else ','} {k}={v!r}" for n, (k, v) in enumerate(overrides.items()))
-            raise error.noted(f"in {callee.name.id}{given}, called here", call.span) from None
+            given = ", ".join(f"{k}={v!r}" for k, v in overrides.items())
+            where = f"in {callee.name.id} with {given}" if given else f"in {callee.name.id}"
+            raise error.noted(f"{where}, called here", call.span) from None
         body = lowered.diagram
         axes = _bind(callee, body, inputs, args)
         outputs = body.outputs()
         chosen = _select(callee, call, outputs, select, resolve)
+        seen = {w.format() for w in host.warnings}
         for warning in lowered.warnings:
-            noted = dataclasses.replace(
-                warning, notes=(*warning.notes, Diagnostic("note", f"in {callee.name.id}, called here", call.span))
-            )
-            if noted not in host.warnings:
+            note = Diagnostic("note", f"in {callee.name.id}, called here", call.span)
+            noted = dataclasses.replace(warning, notes=(*warning.notes, note))
+            if noted.format() not in seen:  # a callee called twice warns once
                 host.warnings.append(noted)
+                seen.add(noted.format())
         return _splice(host, body, {i.name.id: arg for i, (arg, _) in zip(inputs, args, strict=True)}, axes, chosen)
 
     def _head(self, call: syntax.Call, resolve: Resolve) -> tuple[syntax.Diagram, dict[str, Number]]:
@@ -109,18 +110,11 @@ class Calls:
         name = head.func
         found = self.scope.get(name.id)
         if found is None:
-            known = sorted(self.scope)
-            hint = suggest(name.id, known) or (
-                f"diagrams callable here: {', '.join(known)}"
-                if known
-                else "define it in this file, or `use` the file that holds it"
-            )
-            if name.id in vertices.SIGNATURES:
-                hint = f"{name.id} is a built-in function: {vertices.USAGE[name.id]}"
-            raise FdgTypeError(f"unknown diagram '{name.id}'", name.span, hint)
+            raise FdgTypeError(f"unknown diagram '{name.id}'", name.span, self._unknown_hint(name.id))
         callee = found.diagram
         if any(d is callee for d in self.stack):
-            chain = " -> ".join(d.name.id for d in self.stack[[d is callee for d in self.stack].index(True) :])
+            start = next(i for i, d in enumerate(self.stack) if d is callee)
+            chain = " -> ".join(d.name.id for d in self.stack[start:])
             raise FdgTypeError(
                 f"recursive call: {chain} -> {name.id}",
                 name.span,
@@ -154,6 +148,14 @@ class Calls:
                 )
             overrides[arg.name] = value
         return callee, overrides
+
+    def _unknown_hint(self, name: str) -> str:
+        if name in vertices.SIGNATURES:
+            return f"{name} is a built-in function: {vertices.USAGE[name]}"
+        known = sorted(self.scope)
+        if not known:
+            return "define it in this file, or `use` the file that holds it"
+        return suggest(name, known) or f"diagrams callable here: {', '.join(known)}"
 
 
 def _usage(callee: syntax.Diagram) -> str:
@@ -276,11 +278,11 @@ def _splice(host: Host, body: ir.Diagram, args: dict[str, Wire], axes: dict[ir.A
 def _prefix(host: Host, inner: list[str]) -> str:
     """The caller's variable, numbered on a clash (``y``, ``y2``, ...), so that ``{prefix}_{node}`` names are new."""
     taken = set(host.graph) | set(host.defined) | host.anonymous
-    for n in itertools.count(1):
-        prefix = host.statement if n == 1 else f"{host.statement}{n}"
-        if all(f"{prefix}_{node}" not in taken for node in inner):
-            return prefix
-    raise AssertionError("unreachable")
+    prefix, n = host.statement, 1
+    while any(f"{prefix}_{node}" in taken for node in inner):
+        n += 1
+        prefix = f"{host.statement}{n}"
+    return prefix
 
 
 def _retype(wire: ir.WireType, axes: dict[ir.Axis, ir.Axis]) -> ir.WireType:

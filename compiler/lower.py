@@ -4,7 +4,8 @@ It resolves parameters (defaults, then overrides), declares inputs, orders the a
 their dependencies (reporting cycles), evaluates every expression to a number or a wire, types
 each vertex by the rules of ``vertices.py`` and builds the :class:`~fdg.ir.Diagram`.  The first
 error raises :class:`~fdg.errors.FdgTypeError` at its span; warnings (unused inputs, unused
-assignments, output irreps no path reaches) are collected and returned.
+assignments, output irreps no path reaches) are collected and returned.  A call of another
+diagram, ``Other(mul = 8)(a, b)``, is handed to ``inline.py``, which splices the callee in.
 """
 
 from __future__ import annotations
@@ -59,7 +60,7 @@ def lower(
     ``library`` is what ``uses.load(program)`` returns, for a caller that loaded it already;
     without it the files ``program`` uses are read now.
     """
-    library = library or uses.load(program)
+    library = library if library is not None else uses.load(program)
     diagram = select(program, name)
     scope = library.scope(program.span.source)
     return _lower(diagram, dict(params or {}), inline.Calls(library, scope, (diagram,), _lower))
