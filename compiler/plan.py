@@ -2,26 +2,32 @@
 
 It fixes the Python name of every value, the CG buffers (one per ``(l1, l2, l3)``, named
 ``cg_{l1}_{l2}_{l3}``), the learned parameters and their shapes, where each axis size comes from,
-and for every CG path the pairwise contraction order.  The order comes from
-``opt_einsum.contract_path`` ("optimal") on the path's shapes with a representative batch size;
-it does not depend on the batch size for these networks, where the batch index is carried by
-every data operand.  Codegen only reads this value; it never searches again.
+for every CG path the pairwise contraction order, and for every coupling its *lowering*: ``dense``
+(one einsum per path) or ``grouped`` (batched matmuls per block of paths, ``grouping.py``), whichever
+the cost model (``cost.py``) estimates faster at :data:`REPRESENTATIVE_ROWS` rows.  The pairwise order
+comes from ``opt_einsum.contract_path`` ("optimal") on the path's shapes; it does not depend on the
+batch size for these networks, where the batch index is carried by every data operand.  The plan
+also keeps the priced steps of the chosen lowering and of the naive baseline, which the report
+reads.  Codegen only reads this value; it never searches again.
 """
 
 from __future__ import annotations
 
 import keyword
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import opt_einsum
 
-from fdg import ir
+from fdg import cost, ir, steps
 from fdg.errors import FdgNotSupported
+from fdg.grouping import Grouped, group
 from fdg.ir import GENERATED
 
 #: batch size used to choose contraction orders
 REPRESENTATIVE_BATCH = 1024
+#: rows (of every axis) at which lowerings are compared
+REPRESENTATIVE_ROWS = 10000
 
 
 @dataclass(frozen=True)
@@ -63,6 +69,19 @@ class Plan:
     parameters: dict[str, Parameter]  # node id -> its learned parameter
     contractions: dict[str, tuple[Contraction, ...]]  # node id -> per path
     sizes: dict[str, str]  # axis name -> expression giving its size in forward
+    grouped: dict[str, Grouped]  # couple node id -> its blocks, when lowered grouped
+    steps: dict[str, tuple[cost.Step, ...]]  # node id -> priced steps of the chosen lowering
+    baseline: dict[str, tuple[cost.Step, ...]]  # node id -> priced steps of the naive baseline
+    choices: dict[str, Choice]  # couple node id -> why its lowering was chosen
+
+
+@dataclass(frozen=True)
+class Choice:
+    """The lowering chosen for a coupling, the estimated time of each candidate, and where the choice flips."""
+
+    lowering: str
+    seconds: dict[str, float]  # candidate -> estimated forward + backward seconds at REPRESENTATIVE_ROWS rows
+    crossover: int | None  # the chosen lowering is estimated faster from this many rows on (None: at every size)
 
 
 # einsum letters: z batch; u, v, w channels; i, j, k the m indices of a, b and the output
@@ -173,6 +192,10 @@ def make_plan(diagram: ir.Diagram) -> Plan:
     parameters: dict[str, Parameter] = {}
     contractions: dict[str, tuple[Contraction, ...]] = {}
     sizes: dict[str, str] = {}
+    grouped: dict[str, Grouped] = {}
+    priced: dict[str, tuple[cost.Step, ...]] = {}
+    baseline: dict[str, tuple[cost.Step, ...]] = {}
+    choices: dict[str, Choice] = {}
     for node in inputs:
         out = diagram.out(node)
         axis = out.axis
@@ -191,21 +214,73 @@ def make_plan(diagram: ir.Diagram) -> Plan:
             assert isinstance(target, ir.Feature)
             if target.axis.size is not None:
                 sizes.setdefault(target.axis.name, str(target.axis.size))
+        out = diagram.out(node)
+        operands = [diagram.out(n) for n in diagram.operands(node)]
         if isinstance(op, ir.Couple | ir.Linear):
+            assert isinstance(out, ir.Feature)
+            axis = out.axis.name
             batched = op.weights.kind in ("input", "per_index")
-            operands = [diagram.out(n) for n in diagram.operands(node)]
+            features = [t for t in operands if isinstance(t, ir.Feature)][: 2 if isinstance(op, ir.Couple) else 1]
             if isinstance(op, ir.Couple):
-                a, b = operands[0], operands[1]
-                assert isinstance(a, ir.Feature) and isinstance(b, ir.Feature)
+                a, b = features
                 contractions[node] = _couple(op, a, b, batched)
-                for c in contractions[node]:
-                    assert c.cg is not None
-                    cg[c.cg] = (a.irreps[c.i_in[0]].ir.l, b.irreps[c.i_in[1]].ir.l, op.irreps_out[c.i_out].ir.l)
+                dense = steps.dense(names[node], op, features, contractions[node], axis)
+                candidate = group(op, a, b)
+                lowered = None
+                if candidate is not None:
+                    choice = _choose({"dense": dense, "grouped": steps.grouped(names[node], op, candidate, axis)})
+                    choices[node] = choice
+                    if choice.lowering == "grouped":
+                        lowered = replace(
+                            candidate,
+                            method=namer(f"{names[node]}_slice"),
+                            matrix=namer(f"{names[node]}_cg"),
+                            order=namer(f"{names[node]}_order") if candidate.weight_runs is not None else "",
+                        )
+                if lowered is not None:
+                    grouped[node] = lowered
+                    priced[node] = steps.grouped(names[node], op, lowered, axis)
+                else:
+                    priced[node] = dense
+                    for c in contractions[node]:
+                        assert c.cg is not None
+                        cg[c.cg] = (a.irreps[c.i_in[0]].ir.l, b.irreps[c.i_in[1]].ir.l, op.irreps_out[c.i_out].ir.l)
             else:
-                x = operands[0]
-                assert isinstance(x, ir.Feature)
-                contractions[node] = _linear(op, x, batched)
+                contractions[node] = _linear(op, features[0], batched)
+                priced[node] = steps.dense(names[node], op, features, contractions[node], axis)
+            baseline[node] = steps.baseline(names[node], op, features, contractions[node], axis)
             if op.weights.kind in ("learned", "per_index"):
                 shape = (op.weights.numel,) if op.weights.kind == "learned" else (op.weights.count, op.weights.numel)
                 parameters[node] = Parameter(namer(f"{names[node]}_weight"), shape)
-    return Plan(diagram, tuple(order), names, dict(sorted(cg.items())), parameters, contractions, sizes)
+        elif isinstance(out, ir.Feature) and not isinstance(op, ir.Input):
+            priced[node] = baseline[node] = steps.simple(names[node], op, out, operands)
+    return Plan(
+        diagram,
+        tuple(order),
+        names,
+        dict(sorted(cg.items())),
+        parameters,
+        contractions,
+        sizes,
+        grouped,
+        priced,
+        baseline,
+        choices,
+    )
+
+
+def _choose(candidates: dict[str, tuple[cost.Step, ...]]) -> Choice:
+    """The candidate with the least estimated time at REPRESENTATIVE_ROWS rows, and from how many rows it wins."""
+
+    def estimate(name: str, rows: int) -> float:
+        sizes = {s.axis: rows for s in candidates[name]}
+        return sum(cost.seconds(s, sizes) for s in candidates[name])
+
+    times = {name: estimate(name, REPRESENTATIVE_ROWS) for name in candidates}
+    best = min(times, key=lambda name: (times[name], name))
+    crossover = None
+    for rows in (2**e for e in range(21)):
+        if all(estimate(best, rows) <= estimate(other, rows) for other in candidates):
+            crossover = rows if rows > 1 else None
+            break
+    return Choice(best, times, crossover)

@@ -11,6 +11,7 @@ Depends only on torch: e3nn is a test-only reference.
 
 from typing import TYPE_CHECKING, Any
 
+from .grouped import chunked, concat_ranges
 from .irreps import Irrep, Irreps, MulIr
 from .module import FdgModule, load_source
 from .wigner import (
@@ -29,6 +30,8 @@ __all__ = [
     "Irreps",
     "MulIr",
     "angles_to_matrix",
+    "chunked",
+    "concat_ranges",
     "load_source",
     "matrix_to_angles",
     "rand_angles",

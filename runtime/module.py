@@ -1,11 +1,12 @@
 """``FdgModule``: the base class of every generated module, and loading generated source.
 
 A generated module is a plain ``torch.nn.Module`` plus three class-level tables (``inputs``,
-``outputs``, ``weight_numel``) and CG buffers registered with :meth:`FdgModule.register_cg`.
+``outputs``, ``weight_numel``) and constant buffers registered with :meth:`FdgModule.register_cg` (a Wigner 3j
+tensor) or :meth:`FdgModule.register_coupling` (CG tensors of several paths arranged for the grouped lowering).
 
 Two details matter for users:
 
-* CG buffers are re-derived from the exact float64 tables whenever the module changes dtype or
+* Constant buffers are re-derived from the exact float64 tables whenever the module changes dtype or
   device (``.double()``, ``.to("cuda")``), so a module built in float32 and moved to float64 has
   float64-exact CG tensors rather than float32 values widened.
 * A generated class is created from source at run time, so pickle cannot find it by import path.
@@ -15,6 +16,7 @@ Two details matter for users:
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import linecache
 import types
@@ -23,7 +25,11 @@ from typing import Any, ClassVar
 
 import torch
 
+from fdg.runtime.grouped import BlockPath, coupling_matrix
 from fdg.runtime.wigner import wigner_3j
+
+#: builds a constant buffer exactly at a dtype and device
+_Exact = Callable[..., torch.Tensor]
 
 
 class FdgModule(torch.nn.Module):
@@ -40,19 +46,26 @@ class FdgModule(torch.nn.Module):
 
     def __init__(self) -> None:
         super().__init__()
-        self._cg_keys: dict[str, tuple[int, int, int]] = {}
+        self._exact: dict[str, _Exact] = {}
 
     def register_cg(self, name: str, l1: int, l2: int, l3: int) -> None:
         """Register the e3nn-convention Wigner 3j tensor ``(l1, l2, l3)`` as buffer ``name``."""
-        self._cg_keys[name] = (l1, l2, l3)
-        self.register_buffer(name, wigner_3j(l1, l2, l3, dtype=torch.get_default_dtype()))
+        self._register_exact(name, functools.partial(wigner_3j, l1, l2, l3))
+
+    def register_coupling(self, name: str, rows: int, blocks: tuple[tuple[BlockPath, ...], ...]) -> None:
+        """Register :func:`fdg.runtime.grouped.coupling_matrix` ``(rows, blocks)`` as buffer ``name``."""
+        self._register_exact(name, functools.partial(coupling_matrix, rows, blocks))
+
+    def _register_exact(self, name: str, make: _Exact) -> None:
+        self._exact[name] = make
+        self.register_buffer(name, make(dtype=torch.get_default_dtype()))
 
     def _apply(self, fn: Callable[[torch.Tensor], torch.Tensor], recurse: bool = True) -> FdgModule:
         super()._apply(fn, recurse)
-        for name, key in self._cg_keys.items():
+        for name, make in self._exact.items():
             old = self._buffers[name]
             if old is not None:  # re-derive rather than cast: exact at the new dtype
-                self._buffers[name] = wigner_3j(*key, dtype=old.dtype, device=old.device)
+                self._buffers[name] = make(dtype=old.dtype, device=old.device)
         return self
 
     def __reduce__(self) -> tuple[Callable[..., FdgModule], tuple[Any, ...]]:

@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 from fdg import __version__, ir
+from fdg.codegen import grouped
 from fdg.codegen.vertex import emit_vertex
 from fdg.plan import Plan
 
@@ -42,10 +43,12 @@ def emit_module(plan: Plan, origin: str) -> str:
     ]
     for name, (l1, l2, l3) in plan.cg.items():
         lines.append(f"        self.register_cg({_literal(name)}, {l1}, {l2}, {l3})")
+    for g in plan.grouped.values():
+        lines += ["        " + line for line in grouped.emit_buffers(g)]
     for param in plan.parameters.values():
         shape = ", ".join(map(str, param.shape))
         lines.append(f"        self.{param.name} = torch.nn.Parameter(torch.randn({shape}))")
-    if not plan.cg and not plan.parameters:
+    if not plan.cg and not plan.parameters and not plan.grouped:
         lines.append("        # this diagram has no CG tensors and no learned weights")
     signature = ", ".join(f"{n}: torch.Tensor" for n in d.inputs())
     results = [plan.names[d.operands(n)[0]] for n in d.outputs()]
@@ -56,6 +59,8 @@ def emit_module(plan: Plan, origin: str) -> str:
         if not isinstance(op, ir.Input | ir.Output):
             lines += ["        " + line for line in emit_vertex(plan, node)]
     lines.append(f"        return {results[0] if len(results) == 1 else '(' + ', '.join(results) + ')'}")
+    for node in plan.grouped:
+        lines += grouped.emit_method(plan, node)
     return "\n".join(lines) + "\n"
 
 

@@ -9,6 +9,7 @@ weights, never a batched tensor.
 from __future__ import annotations
 
 from fdg import ir
+from fdg.codegen import grouped
 from fdg.plan import Contraction, Plan
 from fdg.runtime import Irreps
 
@@ -48,6 +49,8 @@ def emit_vertex(plan: Plan, node: str) -> list[str]:
             lines.append(f"{var} = {' + '.join(args)}")
         case ir.Scale(factor=factor):
             lines.append(f"{var} = {args[0]} * {factor!r}")
+        case ir.Couple() if node in plan.grouped:
+            lines += grouped.emit_call(plan, node, args)
         case ir.Couple() | ir.Linear():
             lines += _contract(plan, node, op, args)
         case _:
@@ -55,15 +58,9 @@ def emit_vertex(plan: Plan, node: str) -> list[str]:
     return lines
 
 
-def _blocks(irreps: Irreps, source: str, rows: str) -> list[str]:
-    """Per irrep of a wire, the expression viewing its block as ``[n, mul, 2l+1]``."""
-    exprs = []
-    start = 0
-    for mul, ir_ in irreps:
-        stop = start + mul * ir_.dim
-        exprs.append(f"{source}[:, {start}:{stop}].reshape({rows}, {mul}, {ir_.dim})")
-        start = stop
-    return exprs
+def _split(irreps: Irreps) -> str:
+    """The sizes of a wire's irrep blocks; ``split`` (not slicing) so that the backward is one ``cat``."""
+    return str([mul * ir_.dim for mul, ir_ in irreps])
 
 
 def _contract(plan: Plan, node: str, op: ir.Couple | ir.Linear, args: list[str]) -> list[str]:
@@ -75,12 +72,19 @@ def _contract(plan: Plan, node: str, op: ir.Couple | ir.Linear, args: list[str])
     data = [t for t in operands if isinstance(t, ir.Feature)][: 2 if isinstance(op, ir.Couple) else 1]
     views: list[dict[int, str]] = [{} for _ in data]
 
+    parts: dict[int, str] = {}
+
     def block(which: int, i: int) -> str:
         if i not in views[which]:
             t = data[which]
             assert isinstance(t, ir.Feature)
-            name = temp(f"{'ab'[which] if isinstance(op, ir.Couple) else 'x'}{i}")
-            lines.append(f"{name} = {_blocks(t.irreps, args[which], n)[i]}")
+            letter = "ab"[which] if isinstance(op, ir.Couple) else "x"
+            if which not in parts:
+                parts[which] = temp(letter)
+                lines.append(f"{parts[which]} = {args[which]}.split({_split(t.irreps)}, dim=1)")
+            name = temp(f"{letter}{i}")
+            mul, ir_ = t.irreps[i]
+            lines.append(f"{name} = {parts[which]}[{i}].reshape({n}, {mul}, {ir_.dim})")
             views[which][i] = name
         return views[which][i]
 
@@ -92,6 +96,11 @@ def _contract(plan: Plan, node: str, op: ir.Couple | ir.Linear, args: list[str])
         table = temp("w")
         param = plan.parameters[node].name
         lines.append(f"{table} = self.{param}.index_select(0, {args[-1]})  # one weight set per {weights.source}")
+    if table is not None:  # one split, whose backward is a single cat (slices would each zero-fill a full gradient)
+        sizes = [_numel(c.weight_shape) for c in plan.contractions[node]]
+        split = temp("ws")
+        lines.append(f"{split} = {table}.split({sizes}, dim=1)")
+        table = split
 
     slots: dict[int, list[str]] = {}
     for k, c in enumerate(plan.contractions[node]):
@@ -135,7 +144,7 @@ def _weight(plan: Plan, node: str, c: Contraction, table: str | None, n: str, sc
     if table is None:
         view = f"self.{plan.parameters[node].name}[{start}:{stop}].view({shape})"
         return f"({view} * {c.alpha!r})" if scale else view
-    return f"{table}[:, {start}:{stop}].reshape({n}, {shape})"
+    return f"{table}[{plan.contractions[node].index(c)}].reshape({n}, {shape})"
 
 
 def _numel(shape: tuple[int, ...]) -> int:

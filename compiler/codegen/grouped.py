@@ -1,0 +1,104 @@
+"""Codegen for the grouped lowering (``fdg.grouping``): a method computing one slice of rows, and its call.
+
+The method reads top to bottom as the algorithm: coupling matrices of ``b`` (one matmul with a constant), weights
+regrouped block by block, the channels of ``a`` with components first, then per output irrep one ``bmm`` and a
+``baddbmm`` per further block, and the output blocks back in ``mul_ir`` layout.
+"""
+
+from __future__ import annotations
+
+from fdg import ir
+from fdg.grouping import Grouped
+from fdg.plan import Plan
+
+
+def emit_call(plan: Plan, node: str, args: list[str]) -> list[str]:
+    """The line of ``forward`` computing a grouped vertex through its method, slice by slice."""
+    op = plan.diagram.op(node)
+    assert isinstance(op, ir.Couple)
+    g = plan.grouped[node]
+    rows = args[:2]
+    if op.weights.kind == "input":
+        rows.append(args[2])
+    lines = []
+    if op.weights.kind == "per_index":
+        table = f"{plan.names[node]}_w"
+        param = plan.parameters[node].name
+        lines.append(f"{table} = self.{param}.index_select(0, {args[2]})  # one weight set per {op.weights.source}")
+        rows.append(table)
+    lines.append(f"{plan.names[node]} = fdg.runtime.chunked(self.{g.method}, {g.chunk}, {', '.join(rows)})")
+    return lines
+
+
+def emit_method(plan: Plan, node: str) -> list[str]:
+    """The method computing a grouped vertex on a slice of rows (indented for the class body)."""
+    d = plan.diagram
+    op = d.op(node)
+    assert isinstance(op, ir.Couple)
+    g = plan.grouped[node]
+    a, b = (d.out(n) for n in d.operands(node)[:2])
+    assert isinstance(a, ir.Feature) and isinstance(b, ir.Feature)
+    per_row = op.weights.kind in ("input", "per_index")
+    signature = "self, a: torch.Tensor, b: torch.Tensor" + (", w: torch.Tensor" if per_row else "")
+    args = ", ".join(plan.names[n] for n in d.operands(node)[:2])
+    body = [
+        f'"""{plan.names[node]} = couple({args}) [mode = uvu] on a slice of rows: one batched matmul per block."""',
+        "n = a.shape[0]",
+        "# per-row coupling matrices: CG tensors of all paths contracted with b, one block per matmul",
+        f"cg = (b @ self.{g.matrix}).split({[blk.d_out * blk.width for blk in g.blocks]}, dim=1)",
+    ]
+    sizes = [len(blk.paths) * blk.mul for blk in g.blocks]
+    source = "w" if per_row else f"self.{plan.parameters[node].name}"
+    regroup = f".index_select({1 if per_row else 0}, self.{g.order})" if g.weight_runs is not None else ""
+    body.append("# weights, block by block")
+    body.append(f"w = {source}{regroup}.split({sizes}, dim={1 if per_row else 0})")
+    used = sorted({blk.i_in for blk in g.blocks})
+    names = [f"a{i}" for i in range(len(a.irreps))]
+    body.append(
+        f"{', '.join(names)}{',' if len(names) == 1 else ''} = a.split({[m * r.dim for m, r in a.irreps]}, dim=1)"
+    )
+    for i in used:
+        mul, ir_ = a.irreps[i]
+        body.append(f"a{i} = a{i}.view(n, {mul}, {ir_.dim}).transpose(1, 2).unsqueeze(1)  # [n, 1, {ir_.dim}, {mul}]")
+    started: set[int] = set()
+    for k, blk in enumerate(g.blocks):
+        lhs = f"cg[{k}].view(n, {blk.d_out}, {blk.width})"
+        rows = "n" if per_row else "1"
+        rhs = f"(w[{k}].view({rows}, {len(blk.paths)}, 1, {blk.mul}) * a{blk.i_in}).reshape(n, {blk.width}, {blk.mul})"
+        paths = ", ".join(_path(a, b, op, op.paths[p]) for p in blk.paths)
+        body.append(f"# {op.irreps_out[blk.i_out].ir} <- {paths}")
+        y = f"y{blk.i_out}"
+        if blk.i_out in started:
+            body.append(f"{y} = torch.baddbmm({y}, {lhs}, {rhs})")
+        else:
+            body.append(f"{y} = torch.bmm({lhs}, {rhs})")
+            started.add(blk.i_out)
+    pieces = []
+    for i, (mul, ir_) in enumerate(op.irreps_out):
+        if i in started:
+            pieces.append(f"y{i}.transpose(1, 2).reshape(n, {mul * ir_.dim})")
+        else:
+            pieces.append(f"a.new_zeros(n, {mul * ir_.dim})")
+    if len(pieces) == 1:
+        body.append(f"return {pieces[0]}")
+    else:
+        body += ["return torch.cat(", "    [", *(f"        {p}," for p in pieces), "    ],", "    dim=1,", ")"]
+    return ["", f"    def {g.method}({signature}) -> torch.Tensor:", *("        " + line for line in body)]
+
+
+def _path(a: ir.Feature, b: ir.Feature, op: ir.Couple, p: ir.CouplePath) -> str:
+    return f"{a.irreps[p.i1].ir} x {b.irreps[p.i2].ir}"
+
+
+def emit_buffers(g: Grouped) -> list[str]:
+    """``__init__`` lines registering the coupling matrix and the weight regrouping of a grouped vertex."""
+    lines = [f'self.register_coupling("{g.matrix}", {g.rows}, (']
+    lines += [f"    {paths!r}," for paths in g.recipe]
+    lines.append("))  # per block: (l1, l2, l3, offset of l2 in b, path normalization)")
+    if g.weight_runs is not None:
+        lines.append(f"{g.order} = fdg.runtime.concat_ranges((  # weights of each path (start, size), block by block")
+        runs = [f"({start}, {size})," for start, size in g.weight_runs]
+        lines += ["    " + " ".join(runs[k : k + 8]) for k in range(0, len(runs), 8)]
+        lines.append("))")
+        lines.append(f'self.register_buffer("{g.order}", {g.order}, persistent=False)')
+    return lines

@@ -1,0 +1,90 @@
+"""The grouped lowering of a channel-wise coupling: which paths share a batched matmul.
+
+``couple(a, b) [mode = uvu]`` with every irrep of ``b`` of multiplicity one (spherical harmonics, edge attributes)
+is, per row, ``y[k] = sum_p w_p * (M_p @ a[i1(p)])`` where ``M_p = b . CG_p`` is a small matrix.  Paths from the
+same input irrep to the same output irrep form a *block*: one batched matmul
+``[2l3+1, n*(2l1+1)] @ [n*(2l1+1), mul]`` per block, with the weights multiplied into the channels of ``a`` first.
+Compared with one dense einsum per path (e3nn's way) this never forms the outer product of ``a`` and ``b``, never
+multiplies by CG zeros across ``l2`` and touches each channel of ``a`` once per block instead of once per path.
+This module decides the blocks; ``cost.py`` prices them and ``codegen/grouped.py`` writes them out.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+from fdg import ir
+from fdg.runtime.grouped import BlockPath
+
+#: rows per slice: the intermediates of one slice (a few MB) stay in the L2/L3 cache of a CPU core
+CHUNK = 1024
+
+
+@dataclass(frozen=True)
+class Block:
+    """Paths of one input irrep of ``a`` into one output irrep: one batched matmul."""
+
+    i_in: int
+    i_out: int
+    paths: tuple[int, ...]  # indices into the vertex's paths, in e3nn order
+    mul: int
+    d_in: int
+    d_out: int
+
+    @property
+    def width(self) -> int:
+        """The contracted size ``paths * (2l1+1)`` of the block's matmul."""
+        return len(self.paths) * self.d_in
+
+
+@dataclass(frozen=True)
+class Grouped:
+    blocks: tuple[Block, ...]  # sorted by (output irrep, input irrep)
+    rows: int  # b.irreps.dim
+    recipe: tuple[tuple[BlockPath, ...], ...]  # the coupling matrix, see fdg.runtime.grouped.coupling_matrix
+    weight_runs: (
+        tuple[tuple[int, int], ...] | None
+    )  # (start, size) of each path's weights, block by block; None: in order
+    chunk: int
+    # Python names the plan gives: the method computing one slice of rows, the coupling-matrix buffer, the buffer of
+    # weight_runs' column order
+    method: str = ""
+    matrix: str = ""
+    order: str = ""
+
+
+def group(op: ir.Couple, a: ir.Feature, b: ir.Feature) -> Grouped | None:
+    """The blocks of a coupling that the grouped lowering can compute, or ``None``."""
+    if op.mode != "uvu" or op.weights.kind == "none" or any(mul != 1 for mul, _ in b.irreps):
+        return None
+    members: dict[tuple[int, int], list[int]] = {}
+    for n, p in enumerate(op.paths):
+        members.setdefault((p.i_out, p.i1), []).append(n)
+    blocks = []
+    recipe = []
+    runs: list[tuple[int, int]] = []
+    starts = [0]
+    for p in op.paths:
+        starts.append(starts[-1] + math.prod(p.shape))
+    offsets = [0]
+    for _, ir_ in b.irreps:
+        offsets.append(offsets[-1] + ir_.dim)
+    for (i_out, i_in), paths in sorted(members.items()):
+        mul, ir_in = a.irreps[i_in]
+        blocks.append(Block(i_in, i_out, tuple(paths), mul, ir_in.dim, op.irreps_out[i_out].ir.dim))
+        recipe.append(
+            tuple(
+                (
+                    ir_in.l,
+                    b.irreps[op.paths[n].i2].ir.l,
+                    op.irreps_out[i_out].ir.l,
+                    offsets[op.paths[n].i2],
+                    op.paths[n].alpha,
+                )
+                for n in paths
+            )
+        )
+        runs += [(starts[n], starts[n + 1] - starts[n]) for n in paths]
+    in_order = [start for start, _ in runs] == starts[:-1]
+    return Grouped(tuple(blocks), b.irreps.dim, tuple(recipe), None if in_order else tuple(runs), CHUNK)

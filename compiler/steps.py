@@ -1,0 +1,222 @@
+"""The steps of each vertex, priced by the cost model: the chosen lowering, the alternatives, and the naive baseline.
+
+The *naive baseline* is what a straightforward implementation does: one einsum per path with the dense CG tensor,
+contracted left to right in the order ``a, b, CG, weights`` (so the outer product of ``a`` and ``b`` is formed
+first).  The *dense* lowering is one einsum per path in opt_einsum's optimal pairwise order; the *grouped* lowering
+is described in ``grouping.py``.  All three compute the same numbers.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from fdg import ir
+from fdg.cost import ELEMENT, Step, contraction
+from fdg.grouping import Grouped
+
+if TYPE_CHECKING:
+    from fdg.plan import Contraction
+
+
+def _dims(c: Contraction, op: ir.Couple | ir.Linear, operands: list[ir.Feature]) -> dict[str, int]:
+    if isinstance(op, ir.Linear):
+        (x,) = operands
+        mul, ir_ = x.irreps[c.i_in[0]]
+        return {"z": 1, "u": mul, "w": op.irreps_out[c.i_out].mul, "i": ir_.dim}
+    a, b = operands
+    (m1, ir1), (m2, ir2), (m3, ir3) = a.irreps[c.i_in[0]], b.irreps[c.i_in[1]], op.irreps_out[c.i_out]
+    return {"z": 1, "u": m1, "v": m2, "w": m3, "i": ir1.dim, "j": ir2.dim, "k": ir3.dim}
+
+
+def _grads(roles: list[str], learned: bool) -> list[int]:
+    """Per operand role, 1 when its gradient is computed (data and weights, never CG)."""
+    return [0 if role == "cg" or (role == "w" and not learned) else 1 for role in roles]
+
+
+def dense(
+    value: str, op: ir.Couple | ir.Linear, operands: list[ir.Feature], contractions: tuple[Contraction, ...], axis: str
+) -> tuple[Step, ...]:
+    """One einsum per path in the planned pairwise order, plus the sum of paths into each output irrep."""
+    steps = []
+    for c in contractions:
+        dims = _dims(c, op, operands)
+        live = list(c.roles)
+        for p in c.steps:
+            left, right = live[p.left], live[p.right]
+            grads = sum(_grads([left, right], op.weights.kind != "none"))
+            steps.append(contraction(value, p.spec, dims, grads, axis=axis))
+            live = [r for n, r in enumerate(live) if n not in (p.left, p.right)] + ["x"]
+    return (*steps, _assemble(value, op, axis))
+
+
+def baseline(
+    value: str, op: ir.Couple | ir.Linear, operands: list[ir.Feature], contractions: tuple[Contraction, ...], axis: str
+) -> tuple[Step, ...]:
+    """Dense CG, left to right: ``((a b) CG) w`` per path."""
+    steps = []
+    for c in contractions:
+        dims = _dims(c, op, operands)
+        terms, output = c.spec.split("->")
+        live = list(zip(c.roles, terms.split(","), strict=True))
+        while len(live) > 1:
+            (r1, t1), (r2, t2) = live[0], live[1]
+            rest = "".join(t for _, t in live[2:])
+            result = output if len(live) == 2 else "".join(x for x in dict.fromkeys(t1 + t2) if x in rest + output)
+            grads = sum(_grads([r1, r2], op.weights.kind != "none"))
+            steps.append(contraction(value, f"{t1},{t2}->{result}", dims, grads, axis=axis))
+            live = [("x", result), *live[2:]]
+    return (*steps, _assemble(value, op, axis))
+
+
+def _assemble(value: str, op: ir.Couple | ir.Linear, axis: str) -> Step:
+    """Summing paths into their output irrep and concatenating the output blocks."""
+    dim = op.irreps_out.dim
+    adds = sum(op.irreps_out[p.i_out].mul * op.irreps_out[p.i_out].ir.dim for p in op.paths) - dim
+    return Step(
+        value,
+        f"sum paths, cat -> [{dim}]",
+        "elementwise",
+        axis,
+        max(adds, 0),
+        2 * ELEMENT * dim,
+        dim,
+        max(adds, 0),
+        2 * ELEMENT * dim,
+        launches=len(op.irreps_out),
+    )
+
+
+def grouped(value: str, op: ir.Couple, g: Grouped, axis: str) -> tuple[Step, ...]:
+    """The grouped lowering: coupling matrices of ``b``, then per block weights times channels and one bmm."""
+    cols = sum(blk.d_out * blk.width for blk in g.blocks)
+    per_row = op.weights.kind in ("input", "per_index")
+    steps = [
+        Step(
+            value,
+            f"b @ K [{g.rows}x{cols}]",
+            "mm",
+            axis,
+            2 * g.rows * cols,
+            ELEMENT * (g.rows + cols),
+            cols,
+            2 * g.rows * cols,
+            ELEMENT * (g.rows + cols),
+            chunk=g.chunk,
+        )
+    ]
+    if g.weight_runs is not None and per_row:
+        numel = op.weights.numel
+        steps.append(
+            Step(
+                value,
+                f"regroup weights [{numel}]",
+                "gather",
+                axis,
+                0,
+                2 * ELEMENT * numel,
+                numel,
+                0,
+                3 * ELEMENT * numel,
+                chunk=g.chunk,
+            )
+        )
+    for blk in g.blocks:
+        xw = blk.width * blk.mul
+        mm = 2 * blk.d_out * xw
+        io = ELEMENT * (blk.d_in * blk.mul + (len(blk.paths) * blk.mul if per_row else 0) + blk.d_out * blk.mul)
+        steps.append(
+            Step(
+                value,
+                f"bmm [{blk.d_out}x{blk.width}] @ [{blk.width}x{blk.mul}] <- w * a{blk.i_in}",
+                "grouped",
+                axis,
+                xw + mm,
+                io,
+                blk.d_out * blk.mul + xw,
+                2 * xw + 2 * mm,
+                2 * io,
+                launches=2,
+                chunk=g.chunk,
+            )
+        )
+    dim = op.irreps_out.dim
+    steps.append(
+        Step(
+            value,
+            f"cat -> [{dim}]",
+            "elementwise",
+            axis,
+            0,
+            2 * ELEMENT * dim,
+            dim,
+            0,
+            2 * ELEMENT * dim,
+            launches=1,
+            chunk=g.chunk,
+        )
+    )
+    return tuple(steps)
+
+
+def simple(value: str, op: ir.Vertex, out: ir.Feature, operands: list[ir.WireType]) -> tuple[Step, ...]:
+    """Steps of the vertices that are not contractions: sh, gather, scatter-sum, add, scale."""
+    dim, axis = out.irreps.dim, out.axis.name
+    match op:
+        case ir.SphericalHarmonics(lmax=lmax):
+            # the CG recursion: one (l-1) x 1 -> l coupling per degree, dense over its small table
+            flops = sum(2 * (2 * l - 1) * 3 * (2 * l + 1) for l in range(2, lmax + 1)) + 3
+            return (
+                Step(
+                    value,
+                    f"sh(lmax={lmax})",
+                    "elementwise",
+                    axis,
+                    flops,
+                    ELEMENT * (3 + dim),
+                    dim,
+                    2 * flops,
+                    2 * ELEMENT * (3 + dim),
+                    launches=2 * lmax,
+                ),
+            )
+        case ir.Gather():
+            return (
+                Step(value, f"index_select [{dim}]", "gather", axis, 0, 2 * ELEMENT * dim, dim, dim, 3 * ELEMENT * dim),
+            )
+        case ir.ScatterSum():
+            source = operands[0]
+            assert isinstance(source, ir.Feature)
+            # priced per row of the source axis: one add per element scattered
+            return (
+                Step(
+                    value,
+                    f"index_add [{dim}]",
+                    "scatter",
+                    source.axis.name,
+                    dim,
+                    3 * ELEMENT * dim,
+                    0,
+                    0,
+                    2 * ELEMENT * dim,
+                ),
+            )
+        case ir.Add():
+            k = len(operands)
+            return (
+                Step(
+                    value,
+                    f"add x{k} [{dim}]",
+                    "elementwise",
+                    axis,
+                    (k - 1) * dim,
+                    (k + 1) * ELEMENT * dim,
+                    dim,
+                    0,
+                    (k + 1) * ELEMENT * dim,
+                ),
+            )
+        case ir.Scale():
+            return (
+                Step(value, f"scale [{dim}]", "elementwise", axis, dim, 2 * ELEMENT * dim, dim, dim, 2 * ELEMENT * dim),
+            )
+    raise AssertionError(f"no steps for {op!r}")

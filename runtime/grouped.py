@@ -1,0 +1,77 @@
+"""Run-time pieces of the grouped lowering of channel-wise couplings (see ``docs/performance.md``).
+
+A channel-wise (``uvu``) coupling of ``a`` with a wire ``b`` of multiplicity one — the spherical harmonics of a
+convolution — is computed per row as a few small batched matrix products: the CG tensors of all paths are first
+contracted with ``b`` into per-row *coupling matrices* (one block per pair of input and output irrep), and each
+block multiplies the weighted channels of ``a``.  :func:`coupling_matrix` builds the constant that turns ``b`` into
+those blocks; :func:`chunked` runs such a computation over slices of rows so that its intermediates stay in cache.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable
+
+import torch
+from torch import Tensor
+
+from fdg.runtime.wigner import wigner_3j
+
+#: one path of a block: ``(l1, l2, l3, offset of b's irrep l2 in b, normalization)``
+BlockPath = tuple[int, int, int, int, float]
+
+
+@functools.cache
+def _coupling_float64(rows: int, blocks: tuple[tuple[BlockPath, ...], ...]) -> Tensor:
+    columns = []
+    for paths in blocks:
+        l1, _, l3, _, _ = paths[0]
+        block = torch.zeros(rows, 2 * l3 + 1, len(paths), 2 * l1 + 1, dtype=torch.float64)
+        for p, (_, l2, _, offset, alpha) in enumerate(paths):
+            # wigner_3j is [i, j, k]; the block is indexed [j (row of b), k, path, i]
+            block[offset : offset + 2 * l2 + 1, :, p, :] = wigner_3j(l1, l2, l3, dtype=torch.float64).permute(1, 2, 0)
+            block[offset : offset + 2 * l2 + 1, :, p, :] *= alpha
+        columns.append(block.reshape(rows, -1))
+    return torch.cat(columns, dim=1)
+
+
+def coupling_matrix(
+    rows: int,
+    blocks: tuple[tuple[BlockPath, ...], ...],
+    dtype: torch.dtype | None = None,
+    device: torch.device | str | None = None,
+) -> Tensor:
+    """The ``[rows, columns]`` matrix ``K`` with ``(b @ K)`` = the coupling-matrix blocks of ``b``, concatenated.
+
+    Block ``n`` collects paths ``(l1, l2, l3)`` that share ``l1`` and ``l3``; its columns are indexed
+    ``(k, path, i)`` (``k`` the output component, ``i`` the component of ``a``), so that ``(b @ K)[:, block]`` viewed as
+    ``[batch, 2l3+1, paths * (2l1+1)]`` is the left factor of one batched matmul.  Path normalizations are folded in.
+
+    >>> K = coupling_matrix(4, (((1, 1, 0, 1, 1.0),),), dtype=torch.float64)  # b = 0e+1o; 1o x 1o -> 0e
+    >>> K.shape, bool(torch.allclose(K[1:, :], torch.eye(3, dtype=torch.float64) / 3**0.5))
+    (torch.Size([4, 3]), True)
+    """
+    table = _coupling_float64(rows, blocks)
+    return table.to(dtype=dtype or torch.get_default_dtype(), device=device, copy=True)
+
+
+def concat_ranges(runs: tuple[tuple[int, int], ...]) -> Tensor:
+    """The indices ``start, start+1, ..., start+size-1`` of every ``(start, size)`` run, concatenated.
+
+    >>> concat_ranges(((4, 2), (0, 3))).tolist()
+    [4, 5, 0, 1, 2]
+    """
+    return torch.cat([torch.arange(start, start + size) for start, size in runs])
+
+
+def chunked(fn: Callable[..., Tensor], size: int, *rows: Tensor) -> Tensor:
+    """``fn(*rows)`` computed on slices of at most ``size`` rows and concatenated.
+
+    Slicing keeps the intermediates of one slice in cache, which is what makes the grouped lowering fast on CPU.
+    Under ``torch.compile`` the whole batch goes through at once: the compiler fuses the intermediates away and a
+    loop over a symbolic batch size would not trace.
+    """
+    if torch.compiler.is_compiling() or rows[0].shape[0] <= size:
+        return fn(*rows)
+    parts = zip(*(t.split(size) for t in rows), strict=True)
+    return torch.cat([fn(*part) for part in parts])
