@@ -1,0 +1,143 @@
+"""Monomials in the ``d`` components of a vector, in colex order, and their Gaussian moments.
+
+A degree-``n`` monomial ``x[i1] x[i2] ... x[in]`` is named by its sorted indices ``i1 <= i2 <= ... <= in``; there are
+``C(d + n - 1, n)`` of them. They are listed in *colex* order: by last index first, then by the monomial of the first
+``n - 1`` indices, recursively. Two consequences make this the right order for evaluation:
+
+* every degree-``n`` monomial is a degree-``(n-1)`` monomial (its *parent*) times one component (its *last* index),
+  so all monomials of degree ``n`` are ``previous[parent] * x[last]``: two gathers and one product;
+* the monomials whose indices are all ``< k`` form a prefix of the list, so a contraction can stop early.
+
+The position of a sorted index tuple is ``sum_k C(i_k + k - 1, k)`` (``k = 1..n``), the rank of the strictly
+increasing combination ``i_k + k - 1`` in the combinatorial number system.
+
+The Gaussian inner product ``<p, q> = E[p(x) q(x)]`` for ``x ~ N(0, I_d)`` is what fixes the normalization of the
+symmetric-power basis. Its Gram matrix on monomials holds the moments ``E[x^a] = prod_i (a_i - 1)!!`` (zero when an
+exponent is odd), so two monomials meet only when their exponents have the same parities: the matrix is block
+diagonal over parity classes, very sparse, and built exactly from integers.
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+from typing import NamedTuple
+
+import torch
+
+Tensor = torch.Tensor
+
+
+class MonomialTable(NamedTuple):
+    """The degree-``degree`` monomials in ``dim`` variables, in colex order.
+
+    ``indices[r]`` are the sorted component indices of monomial ``r``; for ``degree >= 2``, monomial ``r`` is monomial
+    ``parent[r]`` of degree ``degree - 1`` times component ``last[r]`` (for ``degree == 1``, ``parent`` is all zeros:
+    the empty monomial 1).
+    """
+
+    dim: int
+    degree: int
+    indices: Tensor  # [count, degree] int64
+    parent: Tensor  # [count] int64
+    last: Tensor  # [count] int64
+
+    @property
+    def count(self) -> int:
+        return self.indices.shape[0]
+
+
+def monomial_count(dim: int, degree: int) -> int:
+    """Number of monomials of degree ``degree`` in ``dim`` variables.
+
+    >>> monomial_count(16, 3)
+    816
+    """
+    return math.comb(dim + degree - 1, degree)
+
+
+@functools.cache
+def monomial_table(dim: int, degree: int) -> MonomialTable:
+    """The colex table of degree-``degree`` monomials in ``dim`` variables (cached; do not modify its tensors).
+
+    >>> monomial_table(3, 2).indices.tolist()
+    [[0, 0], [0, 1], [1, 1], [0, 2], [1, 2], [2, 2]]
+    """
+    if dim < 1 or degree < 1:
+        raise ValueError(f"monomials need dim >= 1 and degree >= 1, got dim={dim}, degree={degree}")
+    if degree == 1:
+        index = torch.arange(dim)
+        return MonomialTable(dim, 1, index[:, None], torch.zeros(dim, dtype=torch.int64), index)
+    previous = monomial_table(dim, degree - 1)
+    parents, lasts = [], []
+    for last in range(dim):
+        # the parents whose indices are all <= last: a prefix of the previous list, by the colex order
+        size = monomial_count(last + 1, degree - 1)
+        parents.append(torch.arange(size))
+        lasts.append(torch.full((size,), last))
+    parent, last_index = torch.cat(parents), torch.cat(lasts)
+    indices = torch.cat([previous.indices[parent], last_index[:, None]], dim=1)
+    return MonomialTable(dim, degree, indices, parent, last_index)
+
+
+def monomial_rank(sorted_indices: Tensor) -> Tensor:
+    """Colex position of each row of ``sorted_indices`` (``[..., degree]``, non-decreasing along the last axis).
+
+    >>> monomial_rank(torch.tensor([[0, 2], [2, 2]])).tolist()
+    [3, 5]
+    """
+    degree = sorted_indices.shape[-1]
+    k = torch.arange(1, degree + 1)
+    top = int(sorted_indices.max()) + degree if sorted_indices.numel() else degree
+    binomial = torch.tensor([[math.comb(j, i) for i in range(degree + 1)] for j in range(top + 1)])
+    return binomial[sorted_indices + k - 1, k].sum(-1)
+
+
+def exponents(table: MonomialTable) -> Tensor:
+    """``[count, dim]`` exponent of each variable in each monomial."""
+    out = torch.zeros(table.count, table.dim, dtype=torch.int64)
+    return out.scatter_add_(1, table.indices, torch.ones_like(table.indices))
+
+
+class SparseGram(NamedTuple):
+    """A symmetric ``[count, count]`` matrix as its nonzero entries ``values[t]`` at ``(rows[t], cols[t])``."""
+
+    count: int
+    rows: Tensor
+    cols: Tensor
+    values: Tensor
+
+    def apply(self, vectors: Tensor) -> Tensor:
+        """``G @ vectors`` for ``vectors`` of shape ``[count, ...]``."""
+        terms = vectors[self.cols] * self.values.view(-1, *[1] * (vectors.dim() - 1))
+        return torch.zeros_like(vectors).index_add_(0, self.rows, terms)
+
+    def to_dense(self) -> Tensor:
+        dense = torch.zeros(self.count, self.count, dtype=self.values.dtype)
+        return dense.index_put_((self.rows, self.cols), self.values)
+
+
+@functools.cache
+def gaussian_gram(dim: int, degree: int) -> SparseGram:
+    """``E[m_r(x) m_s(x)]`` for ``x ~ N(0, I_dim)`` and all pairs of degree-``degree`` monomials (float64, cached).
+
+    >>> gaussian_gram(2, 2).to_dense().tolist()  # x0^2, x0 x1, x1^2
+    [[3.0, 0.0, 1.0], [0.0, 1.0, 0.0], [1.0, 0.0, 3.0]]
+    """
+    powers = exponents(monomial_table(dim, degree))
+    # Parity classes: only monomials whose exponents have equal parities have a nonzero moment together.
+    _, cls = torch.unique(powers % 2, dim=0, return_inverse=True)
+    order = torch.argsort(cls, stable=True)
+    sizes = torch.bincount(cls)
+    starts = torch.cumsum(sizes, 0) - sizes
+    per_row = sizes[cls[order]]  # how many partners each monomial (in class order) has
+    rows = torch.repeat_interleave(torch.arange(len(order)), per_row)
+    within = torch.arange(len(rows)) - torch.repeat_interleave(torch.cumsum(per_row, 0) - per_row, per_row)
+    cols = starts[cls[order]][rows] + within
+    rows, cols = order[rows], order[cols]
+    # (e - 1)!! for even e, the Gaussian moment E[x^e]; odd e never occurs within a parity class.
+    double_factorial = torch.ones(2 * degree + 1, dtype=torch.float64)
+    for e in range(2, 2 * degree + 1, 2):
+        double_factorial[e] = double_factorial[e - 2] * (e - 1)
+    values = double_factorial[powers[rows] + powers[cols]].prod(1)
+    return SparseGram(powers.shape[0], rows, cols, values)
