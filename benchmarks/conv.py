@@ -2,7 +2,7 @@
 
     .venv/bin/python benchmarks/conv.py                # headline: 32x(0e+1o+2e) x sh(2), 20000 edges
     .venv/bin/python benchmarks/conv.py --lmax 3       # 32x(0e+1o+2e+3o) x sh(3)
-    options: [--edges 20000] [--mul 32] [--lmax 2] [--repeat 7] [--warmup 2] [--no-compile] [--no-cue]
+    options: [--edges 20000] [--mul 32] [--lmax 2] [--repeat 7] [--warmup 2] [--threads N] [--no-compile] [--no-cue]
 
 ``x ⊗ sh(vec, lmax) -> every irrep with l <= lmax`` in mode uvu with external per-edge weights ``R`` (a radial
 network's output).  All peers compute the same numbers (outputs and input gradients are checked before timing);
@@ -14,7 +14,7 @@ from __future__ import annotations
 import argparse
 import time
 
-from harness import run_case
+from harness import add_timing_arguments, apply_timing_arguments, run_case
 from peers import CONV_SOURCE, check_case, conv_case, has_cue
 
 import fdg
@@ -26,11 +26,11 @@ def main() -> None:
     parser.add_argument("--edges", type=int, default=20000)
     parser.add_argument("--mul", type=int, default=32)
     parser.add_argument("--lmax", type=int, default=2)
-    parser.add_argument("--repeat", type=int, default=7)
-    parser.add_argument("--warmup", type=int, default=2)
+    add_timing_arguments(parser)
     parser.add_argument("--no-compile", action="store_true", help="skip the torch.compile row")
     parser.add_argument("--no-cue", action="store_true", help="leave cuEquivariance out")
     args = parser.parse_args()
+    apply_timing_arguments(args)
 
     start = time.perf_counter()
     fdg.compile(CONV_SOURCE, mul=args.mul, lmax=args.lmax)

@@ -11,6 +11,7 @@ This module needs only torch, so that ``power.py`` can use it in the MACE enviro
 
 from __future__ import annotations
 
+import argparse
 import gc
 import statistics
 import time
@@ -39,6 +40,19 @@ class Case:
     runners: dict[str, Runner]
     shared: tuple[torch.Tensor, ...]
     leaves: list[torch.Tensor] = field(default_factory=list)
+
+
+def add_timing_arguments(parser: argparse.ArgumentParser) -> None:
+    """The options every benchmark script shares."""
+    parser.add_argument("--repeat", type=int, default=7, help="timed rounds (the median is reported)")
+    parser.add_argument("--warmup", type=int, default=2, help="untimed rounds first")
+    parser.add_argument("--threads", type=int, help="torch.set_num_threads (default: torch's choice, printed)")
+
+
+def apply_timing_arguments(args: argparse.Namespace) -> None:
+    """Fix the thread count before anything runs: ratios taken with different counts do not compare."""
+    if args.threads is not None:
+        torch.set_num_threads(args.threads)
 
 
 def describe_machine() -> str:

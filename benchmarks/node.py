@@ -1,7 +1,7 @@
 """Fully connected (uvw) node layer: fdg vs e3nn 0.6 vs cuEquivariance (naive), side by side in one process.
 
     .venv/bin/python benchmarks/node.py                # 128x(0e+1o+2e) x sh(2) -> 128x(0e+1o+2e), 5000 nodes
-    options: [--nodes 5000] [--mul 128] [--lmax 2] [--repeat 7] [--warmup 2] [--no-compile] [--no-cue]
+    options: [--nodes 5000] [--mul 128] [--lmax 2] [--repeat 7] [--warmup 2] [--threads N] [--no-compile] [--no-cue]
 
 ``couple(h, sh(vec, lmax)) -> mul x (0e + 1o + 2e) [mode = uvw]`` with learned weights shared by all nodes
 (e3nn's ``FullyConnectedTensorProduct``).  All peers compute the same numbers (outputs and input gradients are
@@ -13,7 +13,7 @@ from __future__ import annotations
 import argparse
 import time
 
-from harness import run_case
+from harness import add_timing_arguments, apply_timing_arguments, run_case
 from peers import NODE_SOURCE, check_case, has_cue, node_case
 
 import fdg
@@ -25,11 +25,11 @@ def main() -> None:
     parser.add_argument("--nodes", type=int, default=5000)
     parser.add_argument("--mul", type=int, default=128)
     parser.add_argument("--lmax", type=int, default=2)
-    parser.add_argument("--repeat", type=int, default=7)
-    parser.add_argument("--warmup", type=int, default=2)
+    add_timing_arguments(parser)
     parser.add_argument("--no-compile", action="store_true", help="skip the torch.compile row")
     parser.add_argument("--no-cue", action="store_true", help="leave cuEquivariance out")
     args = parser.parse_args()
+    apply_timing_arguments(args)
 
     start = time.perf_counter()
     fdg.compile(NODE_SOURCE, mul=args.mul, lmax=args.lmax)

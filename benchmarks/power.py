@@ -2,7 +2,7 @@
 
     make venv-mace                                      # once: .venv-mace with torch 2.13.0, mace-torch, fdg
     .venv-mace/bin/python benchmarks/power.py           # 64x(0e+1o+2e+3o) -> 64x(0e+1o), correlation 3, 4 species
-    options: [--nodes 2000] [--mul 64] [--species 4] [--correlation 3] [--repeat 7] [--warmup 2]
+    options: [--nodes 2000] [--mul 64] [--species 4] [--correlation 3] [--repeat 7] [--warmup 2] [--threads N]
 
 mace-torch pins e3nn 0.4.4, which is why it lives in its own environment, away from fdg's tests (e3nn 0.6).
 Rows: MACE's ``SymmetricContraction`` (what ``power`` replaces), MACE's ``EquivariantProductBasisBlock`` (the same
@@ -23,7 +23,7 @@ os.environ.setdefault("TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD", "1")
 
 import torch
 from e3nn import o3
-from harness import Runner, describe_machine, first_call, print_ratios
+from harness import Runner, add_timing_arguments, apply_timing_arguments, describe_machine, first_call, print_ratios
 from mace.modules.blocks import EquivariantProductBasisBlock
 from mace.modules.symmetric_contraction import SymmetricContraction
 
@@ -76,9 +76,9 @@ def main() -> None:
     parser.add_argument("--mul", type=int, default=64)
     parser.add_argument("--species", type=int, default=4)
     parser.add_argument("--correlation", type=int, default=3)
-    parser.add_argument("--repeat", type=int, default=7)
-    parser.add_argument("--warmup", type=int, default=2)
+    add_timing_arguments(parser)
     args = parser.parse_args()
+    apply_timing_arguments(args)
     torch.manual_seed(0)
 
     start = time.perf_counter()
