@@ -15,7 +15,7 @@ __version__ = "0.1.0"
 
 # The API is imported on first use, so that `import fdg.parser` (or the CLI's `fdg check`) does not
 # pay for torch and the runtime.
-_API = {"FdgWarning", "build", "check", "compile", "draw", "emit", "lower_source"}
+_API = {"FdgWarning", "build", "check", "compile", "draw", "emit", "lower_source", "report"}
 
 __all__ = ["FdgError", "__version__", *sorted(_API)]
 

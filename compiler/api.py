@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import functools
 import warnings
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -22,6 +23,7 @@ from fdg.errors import Diagnostic, FdgArgumentError, FdgError, Source
 from fdg.evaluate import Number
 from fdg.lower import lower
 from fdg.plan import Plan, make_plan
+from fdg.reporting import Report, make_report
 from fdg.runtime.module import FdgModule, load_source
 from fdg.verify import check_ir
 
@@ -100,7 +102,22 @@ def compile(program: str | Path, diagram: str | None = None, **params: Number) -
     torch.Size([10, 8])
     """
     built = build(program, diagram, **params)
-    return _module_class(built.source, built.plan.diagram.name)()
+    module = _module_class(built.source, built.plan.diagram.name)()
+    module.report = make_report(built.plan)
+    return module
+
+
+def report(
+    program: str | Path, diagram: str | None = None, sizes: Mapping[str, int] | None = None, **params: Number
+) -> Report:
+    """The cost report of a diagram at the given axis sizes (``fdg report``); ``print`` it or call ``to_json()``.
+
+    >>> import fdg
+    >>> r = fdg.report("diagram D() { input x : 0e + 1o\n output y = linear(x) -> 0e + 1o }", sizes={"batch": 10})
+    >>> r.sizes, r.plan.flops  # two 1 x 1 blocks (0e, and 1o on 3 components) per row: 4 multiply-adds x 2 FLOPs
+    ({'batch': 10}, 80.0)
+    """
+    return make_report(build(program, diagram, **params).plan, sizes)
 
 
 def emit(program: str | Path, diagram: str | None = None, **params: Number) -> str:

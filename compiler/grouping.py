@@ -11,7 +11,6 @@ This module decides the blocks; ``cost.py`` prices them and ``codegen/grouped.py
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 
 from fdg import ir
@@ -43,15 +42,10 @@ class Grouped:
     blocks: tuple[Block, ...]  # sorted by (output irrep, input irrep)
     rows: int  # b.irreps.dim
     recipe: tuple[tuple[BlockPath, ...], ...]  # the coupling matrix, see fdg.runtime.grouped.coupling_matrix
-    weight_runs: (
-        tuple[tuple[int, int], ...] | None
-    )  # (start, size) of each path's weights, block by block; None: in order
     chunk: int
-    # Python names the plan gives: the method computing one slice of rows, the coupling-matrix buffer, the buffer of
-    # weight_runs' column order
+    # Python names the plan gives: the method computing one slice of rows and the coupling-matrix buffer
     method: str = ""
     matrix: str = ""
-    order: str = ""
 
 
 def group(op: ir.Couple, a: ir.Feature, b: ir.Feature) -> Grouped | None:
@@ -63,10 +57,6 @@ def group(op: ir.Couple, a: ir.Feature, b: ir.Feature) -> Grouped | None:
         members.setdefault((p.i_out, p.i1), []).append(n)
     blocks = []
     recipe = []
-    runs: list[tuple[int, int]] = []
-    starts = [0]
-    for p in op.paths:
-        starts.append(starts[-1] + math.prod(p.shape))
     offsets = [0]
     for _, ir_ in b.irreps:
         offsets.append(offsets[-1] + ir_.dim)
@@ -85,6 +75,4 @@ def group(op: ir.Couple, a: ir.Feature, b: ir.Feature) -> Grouped | None:
                 for n in paths
             )
         )
-        runs += [(starts[n], starts[n + 1] - starts[n]) for n in paths]
-    in_order = [start for start, _ in runs] == starts[:-1]
-    return Grouped(tuple(blocks), b.irreps.dim, tuple(recipe), None if in_order else tuple(runs), CHUNK)
+    return Grouped(tuple(blocks), b.irreps.dim, tuple(recipe), CHUNK)

@@ -235,7 +235,6 @@ def make_plan(diagram: ir.Diagram) -> Plan:
                             candidate,
                             method=namer(f"{names[node]}_slice"),
                             matrix=namer(f"{names[node]}_cg"),
-                            order=namer(f"{names[node]}_order") if candidate.weight_runs is not None else "",
                         )
                 if lowered is not None:
                     grouped[node] = lowered

@@ -104,22 +104,6 @@ def grouped(value: str, op: ir.Couple, g: Grouped, axis: str) -> tuple[Step, ...
             chunk=g.chunk,
         )
     ]
-    if g.weight_runs is not None and per_row:
-        numel = op.weights.numel
-        steps.append(
-            Step(
-                value,
-                f"regroup weights [{numel}]",
-                "gather",
-                axis,
-                0,
-                2 * ELEMENT * numel,
-                numel,
-                0,
-                3 * ELEMENT * numel,
-                chunk=g.chunk,
-            )
-        )
     for blk in g.blocks:
         xw = blk.width * blk.mul
         mm = 2 * blk.d_out * xw

@@ -47,32 +47,41 @@ def emit_method(plan: Plan, node: str) -> list[str]:
         "# per-row coupling matrices: CG tensors of all paths contracted with b, one block per matmul",
         f"cg = (b @ self.{g.matrix}).split({[blk.d_out * blk.width for blk in g.blocks]}, dim=1)",
     ]
-    sizes = [len(blk.paths) * blk.mul for blk in g.blocks]
     source = "w" if per_row else f"self.{plan.parameters[node].name}"
-    regroup = f".index_select({1 if per_row else 0}, self.{g.order})" if g.weight_runs is not None else ""
-    body.append("# weights, block by block")
-    body.append(f"w = {source}{regroup}.split({sizes}, dim={1 if per_row else 0})")
-    used = sorted({blk.i_in for blk in g.blocks})
+    body.append(f"w = {source}.split({[p.shape[0] for p in op.paths]}, dim={1 if per_row else 0})  # per path")
     names = [f"a{i}" for i in range(len(a.irreps))]
     body.append(
         f"{', '.join(names)}{',' if len(names) == 1 else ''} = a.split({[m * r.dim for m, r in a.irreps]}, dim=1)"
     )
-    for i in used:
+    for i in sorted({blk.i_in for blk in g.blocks}):
         mul, ir_ = a.irreps[i]
         body.append(f"a{i} = a{i}.view(n, {mul}, {ir_.dim}).transpose(1, 2).unsqueeze(1)  # [n, 1, {ir_.dim}, {mul}]")
     started: set[int] = set()
+    rows = "n" if per_row else "1"
     for k, blk in enumerate(g.blocks):
-        lhs = f"cg[{k}].view(n, {blk.d_out}, {blk.width})"
-        rows = "n" if per_row else "1"
-        rhs = f"(w[{k}].view({rows}, {len(blk.paths)}, 1, {blk.mul}) * a{blk.i_in}).reshape(n, {blk.width}, {blk.mul})"
-        paths = ", ".join(_path(a, b, op, op.paths[p]) for p in blk.paths)
+        paths = ", ".join(_path(a, b, op.paths[p]) for p in blk.paths)
         body.append(f"# {op.irreps_out[blk.i_out].ir} <- {paths}")
+        if len(blk.paths) == 1:
+            weights = f"w[{blk.paths[0]}].view({rows}, 1, 1, {blk.mul})"
+        else:  # the block's paths are not adjacent in e3nn's weight layout
+            stacked = ", ".join(f"w[{p}]" for p in blk.paths)
+            weights = (
+                f"torch.stack([{stacked}], dim={1 if per_row else 0}).view({rows}, {len(blk.paths)}, 1, {blk.mul})"
+            )
+        channels = f"({weights} * a{blk.i_in}).reshape(n, {blk.width}, {blk.mul})"
         y = f"y{blk.i_out}"
-        if blk.i_out in started:
-            body.append(f"{y} = torch.baddbmm({y}, {lhs}, {rhs})")
+        if blk.width == 1:  # an outer product: broadcasting beats a matmul with one term
+            term = f"cg[{k}].view(n, {blk.d_out}, 1) * {channels}"
+            body.append(f"{y} = {y} + {term}" if blk.i_out in started else f"{y} = {term}")
         else:
-            body.append(f"{y} = torch.bmm({lhs}, {rhs})")
-            started.add(blk.i_out)
+            matrix = f"cg[{k}].view(n, {blk.d_out}, {blk.width})"
+            call = (
+                f"torch.baddbmm({y}, {matrix}, {channels})"
+                if blk.i_out in started
+                else f"torch.bmm({matrix}, {channels})"
+            )
+            body.append(f"{y} = {call}")
+        started.add(blk.i_out)
     pieces = []
     for i, (mul, ir_) in enumerate(op.irreps_out):
         if i in started:
@@ -86,19 +95,13 @@ def emit_method(plan: Plan, node: str) -> list[str]:
     return ["", f"    def {g.method}({signature}) -> torch.Tensor:", *("        " + line for line in body)]
 
 
-def _path(a: ir.Feature, b: ir.Feature, op: ir.Couple, p: ir.CouplePath) -> str:
+def _path(a: ir.Feature, b: ir.Feature, p: ir.CouplePath) -> str:
     return f"{a.irreps[p.i1].ir} x {b.irreps[p.i2].ir}"
 
 
 def emit_buffers(g: Grouped) -> list[str]:
-    """``__init__`` lines registering the coupling matrix and the weight regrouping of a grouped vertex."""
+    """``__init__`` lines registering the coupling matrix of a grouped vertex."""
     lines = [f'self.register_coupling("{g.matrix}", {g.rows}, (']
     lines += [f"    {paths!r}," for paths in g.recipe]
     lines.append("))  # per block: (l1, l2, l3, offset of l2 in b, path normalization)")
-    if g.weight_runs is not None:
-        lines.append(f"{g.order} = fdg.runtime.concat_ranges((  # weights of each path (start, size), block by block")
-        runs = [f"({start}, {size})," for start, size in g.weight_runs]
-        lines += ["    " + " ".join(runs[k : k + 8]) for k in range(0, len(runs), 8)]
-        lines.append("))")
-        lines.append(f'self.register_buffer("{g.order}", {g.order}, persistent=False)')
     return lines

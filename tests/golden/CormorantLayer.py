@@ -37,17 +37,19 @@ class CormorantLayer(fdg.runtime.FdgModule):
     def forward(self, f: torch.Tensor) -> torch.Tensor:
         # prod = couple[uvuv, weights=none, paths=15](f, f): 64x0e+64x1o+64x1e+64x2o+64x2e over node
         prod_n = f.shape[0]
-        prod_a0 = f[:, 0:8].reshape(prod_n, 8, 1)
-        prod_b0 = f[:, 0:8].reshape(prod_n, 8, 1)
+        prod_a = f.split([8, 24, 40], dim=1)
+        prod_a0 = prod_a[0].reshape(prod_n, 8, 1)
+        prod_b = f.split([8, 24, 40], dim=1)
+        prod_b0 = prod_b[0].reshape(prod_n, 8, 1)
         prod_p0_3 = torch.einsum("zui,ijk->zujk", prod_a0, (self.cg_0_0_0 * 0.5773502691896257))
         prod_p0 = torch.einsum("zvj,zujk->zuvk", prod_b0, prod_p0_3)
-        prod_b1 = f[:, 8:32].reshape(prod_n, 8, 3)
+        prod_b1 = prod_b[1].reshape(prod_n, 8, 3)
         prod_p1_3 = torch.einsum("zvj,ijk->zvik", prod_b1, (self.cg_0_1_1 * 0.8660254037844386))
         prod_p1 = torch.einsum("zui,zvik->zuvk", prod_a0, prod_p1_3)
-        prod_b2 = f[:, 32:72].reshape(prod_n, 8, 5)
+        prod_b2 = prod_b[2].reshape(prod_n, 8, 5)
         prod_p2_3 = torch.einsum("zvj,ijk->zvik", prod_b2, (self.cg_0_2_2 * 1.118033988749895))
         prod_p2 = torch.einsum("zui,zvik->zuvk", prod_a0, prod_p2_3)
-        prod_a1 = f[:, 8:32].reshape(prod_n, 8, 3)
+        prod_a1 = prod_a[1].reshape(prod_n, 8, 3)
         prod_p3_3 = torch.einsum("zui,ijk->zujk", prod_a1, (self.cg_1_0_1 * 0.8660254037844386))
         prod_p3 = torch.einsum("zvj,zujk->zuvk", prod_b0, prod_p3_3)
         prod_p4_3 = torch.einsum("zui,ijk->zujk", prod_a1, (self.cg_1_1_0 * 0.5773502691896257))
@@ -60,7 +62,7 @@ class CormorantLayer(fdg.runtime.FdgModule):
         prod_p7 = torch.einsum("zui,zvik->zuvk", prod_a1, prod_p7_3)
         prod_p8_3 = torch.einsum("zvj,ijk->zvik", prod_b2, (self.cg_1_2_2 * 1.5811388300841898))
         prod_p8 = torch.einsum("zui,zvik->zuvk", prod_a1, prod_p8_3)
-        prod_a2 = f[:, 32:72].reshape(prod_n, 8, 5)
+        prod_a2 = prod_a[2].reshape(prod_n, 8, 5)
         prod_p9_3 = torch.einsum("zui,ijk->zujk", prod_a2, (self.cg_2_0_2 * 1.118033988749895))
         prod_p9 = torch.einsum("zvj,zujk->zuvk", prod_b0, prod_p9_3)
         prod_p10_3 = torch.einsum("zui,ijk->zujk", prod_a2, (self.cg_2_1_1 * 0.8660254037844386))
@@ -82,11 +84,12 @@ class CormorantLayer(fdg.runtime.FdgModule):
         ], dim=1)
         # mixed = linear[weights=learned, paths=3](prod): 8x0e+8x1o+8x2e over node
         mixed_n = prod.shape[0]
-        mixed_x0 = prod[:, 0:64].reshape(mixed_n, 64, 1)
+        mixed_x = prod.split([64, 192, 192, 320, 320], dim=1)
+        mixed_x0 = mixed_x[0].reshape(mixed_n, 64, 1)
         mixed_p0 = torch.einsum("zui,uw->zwi", mixed_x0, (self.mixed_weight[0:512].view(64, 8) * 0.125))
-        mixed_x1 = prod[:, 64:256].reshape(mixed_n, 64, 3)
+        mixed_x1 = mixed_x[1].reshape(mixed_n, 64, 3)
         mixed_p1 = torch.einsum("zui,uw->zwi", mixed_x1, (self.mixed_weight[512:1024].view(64, 8) * 0.125))
-        mixed_x4 = prod[:, 768:1088].reshape(mixed_n, 64, 5)
+        mixed_x4 = mixed_x[4].reshape(mixed_n, 64, 5)
         mixed_p2 = torch.einsum("zui,uw->zwi", mixed_x4, (self.mixed_weight[1024:1536].view(64, 8) * 0.125))
         mixed = torch.cat([
             mixed_p0.reshape(mixed_n, 8),
@@ -95,11 +98,12 @@ class CormorantLayer(fdg.runtime.FdgModule):
         ], dim=1)
         # t_1 = linear[weights=learned, paths=3](f): 8x0e+8x1o+8x2e over node
         t_1_n = f.shape[0]
-        t_1_x0 = f[:, 0:8].reshape(t_1_n, 8, 1)
+        t_1_x = f.split([8, 24, 40], dim=1)
+        t_1_x0 = t_1_x[0].reshape(t_1_n, 8, 1)
         t_1_p0 = torch.einsum("zui,uw->zwi", t_1_x0, (self.t_1_weight[0:64].view(8, 8) * 0.35355339059327373))
-        t_1_x1 = f[:, 8:32].reshape(t_1_n, 8, 3)
+        t_1_x1 = t_1_x[1].reshape(t_1_n, 8, 3)
         t_1_p1 = torch.einsum("zui,uw->zwi", t_1_x1, (self.t_1_weight[64:128].view(8, 8) * 0.35355339059327373))
-        t_1_x2 = f[:, 32:72].reshape(t_1_n, 8, 5)
+        t_1_x2 = t_1_x[2].reshape(t_1_n, 8, 5)
         t_1_p2 = torch.einsum("zui,uw->zwi", t_1_x2, (self.t_1_weight[128:192].view(8, 8) * 0.35355339059327373))
         t_1 = torch.cat([
             t_1_p0.reshape(t_1_n, 8),

@@ -22,21 +22,21 @@ class NequIPConv(fdg.runtime.FdgModule):
 
     def __init__(self) -> None:
         super().__init__()
-        self.register_cg("cg_0_0_0", 0, 0, 0)
-        self.register_cg("cg_0_1_1", 0, 1, 1)
-        self.register_cg("cg_0_2_2", 0, 2, 2)
-        self.register_cg("cg_1_0_1", 1, 0, 1)
-        self.register_cg("cg_1_1_0", 1, 1, 0)
-        self.register_cg("cg_1_1_1", 1, 1, 1)
-        self.register_cg("cg_1_1_2", 1, 1, 2)
-        self.register_cg("cg_1_2_1", 1, 2, 1)
-        self.register_cg("cg_1_2_2", 1, 2, 2)
-        self.register_cg("cg_2_0_2", 2, 0, 2)
-        self.register_cg("cg_2_1_1", 2, 1, 1)
-        self.register_cg("cg_2_1_2", 2, 1, 2)
-        self.register_cg("cg_2_2_0", 2, 2, 0)
-        self.register_cg("cg_2_2_1", 2, 2, 1)
-        self.register_cg("cg_2_2_2", 2, 2, 2)
+        self.register_coupling("m_cg", 9, (
+            ((0, 0, 0, 0, 0.5773502691896257),),
+            ((1, 1, 0, 1, 0.5773502691896257),),
+            ((2, 2, 0, 4, 0.5773502691896257),),
+            ((0, 1, 1, 1, 0.8660254037844386),),
+            ((1, 0, 1, 0, 0.8660254037844386), (1, 2, 1, 4, 0.8660254037844386)),
+            ((2, 1, 1, 1, 0.8660254037844386),),
+            ((0, 2, 2, 4, 1.118033988749895),),
+            ((1, 1, 2, 1, 1.118033988749895),),
+            ((2, 0, 2, 0, 1.118033988749895), (2, 2, 2, 4, 1.118033988749895)),
+            ((1, 1, 1, 1, 1.224744871391589),),
+            ((2, 2, 1, 4, 1.224744871391589),),
+            ((1, 2, 2, 4, 1.5811388300841898),),
+            ((2, 1, 2, 1, 1.5811388300841898),),
+        ))  # per block: (l1, l2, l3, offset of l2 in b, path normalization)
         self.out_weight = torch.nn.Parameter(torch.randn(3072))
 
     def forward(self, h: torch.Tensor, vec: torch.Tensor, R: torch.Tensor, src: torch.Tensor, dst: torch.Tensor) -> torch.Tensor:
@@ -45,76 +45,19 @@ class NequIPConv(fdg.runtime.FdgModule):
         # t_1 = gather(h, src): 32x0e+32x1o+32x2e over edge
         t_1 = h.index_select(0, src)
         # m = couple[uvu, weights=R, paths=15](t_1, Y, R): 32x0e+32x1o+32x2e+32x1e+32x2o over edge
-        m_n = t_1.shape[0]
-        m_a0 = t_1[:, 0:32].reshape(m_n, 32, 1)
-        m_b0 = Y[:, 0:1].reshape(m_n, 1, 1)
-        m_p0_4 = torch.einsum("zui,zuv->zuiv", m_a0, R[:, 0:32].reshape(m_n, 32, 1))
-        m_p0_3 = torch.einsum("zvj,ijk->zvik", m_b0, (self.cg_0_0_0 * 0.5773502691896257))
-        m_p0 = torch.einsum("zuiv,zvik->zuk", m_p0_4, m_p0_3)
-        m_b1 = Y[:, 1:4].reshape(m_n, 1, 3)
-        m_p1_4 = torch.einsum("zui,zuv->zuiv", m_a0, R[:, 32:64].reshape(m_n, 32, 1))
-        m_p1_3 = torch.einsum("zvj,ijk->zvik", m_b1, (self.cg_0_1_1 * 0.8660254037844386))
-        m_p1 = torch.einsum("zuiv,zvik->zuk", m_p1_4, m_p1_3)
-        m_b2 = Y[:, 4:9].reshape(m_n, 1, 5)
-        m_p2_4 = torch.einsum("zui,zuv->zuiv", m_a0, R[:, 64:96].reshape(m_n, 32, 1))
-        m_p2_3 = torch.einsum("zvj,ijk->zvik", m_b2, (self.cg_0_2_2 * 1.118033988749895))
-        m_p2 = torch.einsum("zuiv,zvik->zuk", m_p2_4, m_p2_3)
-        m_a1 = t_1[:, 32:128].reshape(m_n, 32, 3)
-        m_p3_4 = torch.einsum("zui,zuv->zuiv", m_a1, R[:, 96:128].reshape(m_n, 32, 1))
-        m_p3_3 = torch.einsum("zvj,ijk->zvik", m_b0, (self.cg_1_0_1 * 0.8660254037844386))
-        m_p3 = torch.einsum("zuiv,zvik->zuk", m_p3_4, m_p3_3)
-        m_p4_4 = torch.einsum("zvj,ijk->zvik", m_b1, (self.cg_1_1_0 * 0.5773502691896257))
-        m_p4_3 = torch.einsum("zui,zvik->zuvk", m_a1, m_p4_4)
-        m_p4 = torch.einsum("zuv,zuvk->zuk", R[:, 128:160].reshape(m_n, 32, 1), m_p4_3)
-        m_p5_4 = torch.einsum("zui,zuv->zuiv", m_a1, R[:, 160:192].reshape(m_n, 32, 1))
-        m_p5_3 = torch.einsum("zvj,ijk->zvik", m_b1, (self.cg_1_1_2 * 1.118033988749895))
-        m_p5 = torch.einsum("zuiv,zvik->zuk", m_p5_4, m_p5_3)
-        m_p6_4 = torch.einsum("zui,zuv->zuiv", m_a1, R[:, 192:224].reshape(m_n, 32, 1))
-        m_p6_3 = torch.einsum("zvj,ijk->zvik", m_b1, (self.cg_1_1_1 * 1.224744871391589))
-        m_p6 = torch.einsum("zuiv,zvik->zuk", m_p6_4, m_p6_3)
-        m_p7_4 = torch.einsum("zui,zuv->zuiv", m_a1, R[:, 224:256].reshape(m_n, 32, 1))
-        m_p7_3 = torch.einsum("zvj,ijk->zvik", m_b2, (self.cg_1_2_1 * 0.8660254037844386))
-        m_p7 = torch.einsum("zuiv,zvik->zuk", m_p7_4, m_p7_3)
-        m_p8_4 = torch.einsum("zui,zuv->zuiv", m_a1, R[:, 256:288].reshape(m_n, 32, 1))
-        m_p8_3 = torch.einsum("zvj,ijk->zvik", m_b2, (self.cg_1_2_2 * 1.5811388300841898))
-        m_p8 = torch.einsum("zuiv,zvik->zuk", m_p8_4, m_p8_3)
-        m_a2 = t_1[:, 128:288].reshape(m_n, 32, 5)
-        m_p9_4 = torch.einsum("zui,zuv->zuiv", m_a2, R[:, 288:320].reshape(m_n, 32, 1))
-        m_p9_3 = torch.einsum("zvj,ijk->zvik", m_b0, (self.cg_2_0_2 * 1.118033988749895))
-        m_p9 = torch.einsum("zuiv,zvik->zuk", m_p9_4, m_p9_3)
-        m_p10_4 = torch.einsum("zui,zuv->zuiv", m_a2, R[:, 320:352].reshape(m_n, 32, 1))
-        m_p10_3 = torch.einsum("zvj,ijk->zvik", m_b1, (self.cg_2_1_1 * 0.8660254037844386))
-        m_p10 = torch.einsum("zuiv,zvik->zuk", m_p10_4, m_p10_3)
-        m_p11_4 = torch.einsum("zui,zuv->zuiv", m_a2, R[:, 352:384].reshape(m_n, 32, 1))
-        m_p11_3 = torch.einsum("zvj,ijk->zvik", m_b1, (self.cg_2_1_2 * 1.5811388300841898))
-        m_p11 = torch.einsum("zuiv,zvik->zuk", m_p11_4, m_p11_3)
-        m_p12_4 = torch.einsum("zvj,ijk->zvik", m_b2, (self.cg_2_2_0 * 0.5773502691896257))
-        m_p12_3 = torch.einsum("zui,zvik->zuvk", m_a2, m_p12_4)
-        m_p12 = torch.einsum("zuv,zuvk->zuk", R[:, 384:416].reshape(m_n, 32, 1), m_p12_3)
-        m_p13_4 = torch.einsum("zui,zuv->zuiv", m_a2, R[:, 416:448].reshape(m_n, 32, 1))
-        m_p13_3 = torch.einsum("zvj,ijk->zvik", m_b2, (self.cg_2_2_2 * 1.118033988749895))
-        m_p13 = torch.einsum("zuiv,zvik->zuk", m_p13_4, m_p13_3)
-        m_p14_4 = torch.einsum("zui,zuv->zuiv", m_a2, R[:, 448:480].reshape(m_n, 32, 1))
-        m_p14_3 = torch.einsum("zvj,ijk->zvik", m_b2, (self.cg_2_2_1 * 1.224744871391589))
-        m_p14 = torch.einsum("zuiv,zvik->zuk", m_p14_4, m_p14_3)
-        m = torch.cat([
-            (m_p0 + m_p4 + m_p12).reshape(m_n, 32),
-            (m_p1 + m_p3 + m_p7 + m_p10).reshape(m_n, 96),
-            (m_p2 + m_p5 + m_p9 + m_p13).reshape(m_n, 160),
-            (m_p6 + m_p14).reshape(m_n, 96),
-            (m_p8 + m_p11).reshape(m_n, 160),
-        ], dim=1)
+        m = fdg.runtime.chunked(self.m_slice, 1024, t_1, Y, R)
         # t_2 = scatter_sum(m, dst): 32x0e+32x1o+32x2e+32x1e+32x2o over node
         t_2 = m.new_zeros((h.shape[0], 544)).index_add(0, dst, m)
         # agg = scale[0.1](t_2): 32x0e+32x1o+32x2e+32x1e+32x2o over node
         agg = t_2 * 0.1
         # out = linear[weights=learned, paths=3](agg): 32x0e+32x1o+32x2e over node
         out_n = agg.shape[0]
-        out_x0 = agg[:, 0:32].reshape(out_n, 32, 1)
+        out_x = agg.split([32, 96, 160, 96, 160], dim=1)
+        out_x0 = out_x[0].reshape(out_n, 32, 1)
         out_p0 = torch.einsum("zui,uw->zwi", out_x0, (self.out_weight[0:1024].view(32, 32) * 0.17677669529663687))
-        out_x1 = agg[:, 32:128].reshape(out_n, 32, 3)
+        out_x1 = out_x[1].reshape(out_n, 32, 3)
         out_p1 = torch.einsum("zui,uw->zwi", out_x1, (self.out_weight[1024:2048].view(32, 32) * 0.17677669529663687))
-        out_x2 = agg[:, 128:288].reshape(out_n, 32, 5)
+        out_x2 = out_x[2].reshape(out_n, 32, 5)
         out_p2 = torch.einsum("zui,uw->zwi", out_x2, (self.out_weight[2048:3072].view(32, 32) * 0.17677669529663687))
         out = torch.cat([
             out_p0.reshape(out_n, 32),
@@ -122,3 +65,50 @@ class NequIPConv(fdg.runtime.FdgModule):
             out_p2.reshape(out_n, 160),
         ], dim=1)
         return out
+
+    def m_slice(self, a: torch.Tensor, b: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
+        """m = couple(t_1, Y) [mode = uvu] on a slice of rows: one batched matmul per block."""
+        n = a.shape[0]
+        # per-row coupling matrices: CG tensors of all paths contracted with b, one block per matmul
+        cg = (b @ self.m_cg).split([1, 3, 5, 3, 18, 15, 5, 15, 50, 9, 15, 15, 25], dim=1)
+        w = w.split([32, 32, 32, 32, 32, 32, 32, 32, 32, 32, 32, 32, 32, 32, 32], dim=1)  # per path
+        a0, a1, a2 = a.split([32, 96, 160], dim=1)
+        a0 = a0.view(n, 32, 1).transpose(1, 2).unsqueeze(1)  # [n, 1, 1, 32]
+        a1 = a1.view(n, 32, 3).transpose(1, 2).unsqueeze(1)  # [n, 1, 3, 32]
+        a2 = a2.view(n, 32, 5).transpose(1, 2).unsqueeze(1)  # [n, 1, 5, 32]
+        # 0e <- 0e x 0e
+        y0 = cg[0].view(n, 1, 1) * (w[0].view(n, 1, 1, 32) * a0).reshape(n, 1, 32)
+        # 0e <- 1o x 1o
+        y0 = torch.baddbmm(y0, cg[1].view(n, 1, 3), (w[4].view(n, 1, 1, 32) * a1).reshape(n, 3, 32))
+        # 0e <- 2e x 2e
+        y0 = torch.baddbmm(y0, cg[2].view(n, 1, 5), (w[12].view(n, 1, 1, 32) * a2).reshape(n, 5, 32))
+        # 1o <- 0e x 1o
+        y1 = cg[3].view(n, 3, 1) * (w[1].view(n, 1, 1, 32) * a0).reshape(n, 1, 32)
+        # 1o <- 1o x 0e, 1o x 2e
+        y1 = torch.baddbmm(y1, cg[4].view(n, 3, 6), (torch.stack([w[3], w[7]], dim=1).view(n, 2, 1, 32) * a1).reshape(n, 6, 32))
+        # 1o <- 2e x 1o
+        y1 = torch.baddbmm(y1, cg[5].view(n, 3, 5), (w[10].view(n, 1, 1, 32) * a2).reshape(n, 5, 32))
+        # 2e <- 0e x 2e
+        y2 = cg[6].view(n, 5, 1) * (w[2].view(n, 1, 1, 32) * a0).reshape(n, 1, 32)
+        # 2e <- 1o x 1o
+        y2 = torch.baddbmm(y2, cg[7].view(n, 5, 3), (w[5].view(n, 1, 1, 32) * a1).reshape(n, 3, 32))
+        # 2e <- 2e x 0e, 2e x 2e
+        y2 = torch.baddbmm(y2, cg[8].view(n, 5, 10), (torch.stack([w[9], w[13]], dim=1).view(n, 2, 1, 32) * a2).reshape(n, 10, 32))
+        # 1e <- 1o x 1o
+        y3 = torch.bmm(cg[9].view(n, 3, 3), (w[6].view(n, 1, 1, 32) * a1).reshape(n, 3, 32))
+        # 1e <- 2e x 2e
+        y3 = torch.baddbmm(y3, cg[10].view(n, 3, 5), (w[14].view(n, 1, 1, 32) * a2).reshape(n, 5, 32))
+        # 2o <- 1o x 2e
+        y4 = torch.bmm(cg[11].view(n, 5, 3), (w[8].view(n, 1, 1, 32) * a1).reshape(n, 3, 32))
+        # 2o <- 2e x 1o
+        y4 = torch.baddbmm(y4, cg[12].view(n, 5, 5), (w[11].view(n, 1, 1, 32) * a2).reshape(n, 5, 32))
+        return torch.cat(
+            [
+                y0.transpose(1, 2).reshape(n, 32),
+                y1.transpose(1, 2).reshape(n, 96),
+                y2.transpose(1, 2).reshape(n, 160),
+                y3.transpose(1, 2).reshape(n, 96),
+                y4.transpose(1, 2).reshape(n, 160),
+            ],
+            dim=1,
+        )

@@ -30,12 +30,14 @@ class SpeciesMix(fdg.runtime.FdgModule):
         # g = linear[weights=learned[z]x4, paths=3](h, z): 16x0e+16x1o+16x2e over node
         g_n = h.shape[0]
         g_w = self.g_weight.index_select(0, z)  # one weight set per z
-        g_x0 = h[:, 0:16].reshape(g_n, 16, 1)
-        g_p0 = torch.einsum("zui,zuw->zwi", g_x0, g_w[:, 0:256].reshape(g_n, 16, 16)) * 0.25
-        g_x1 = h[:, 16:64].reshape(g_n, 16, 3)
-        g_p1 = torch.einsum("zui,zuw->zwi", g_x1, g_w[:, 256:512].reshape(g_n, 16, 16)) * 0.25
-        g_x2 = h[:, 64:144].reshape(g_n, 16, 5)
-        g_p2 = torch.einsum("zui,zuw->zwi", g_x2, g_w[:, 512:768].reshape(g_n, 16, 16)) * 0.25
+        g_ws = g_w.split([256, 256, 256], dim=1)
+        g_x = h.split([16, 48, 80], dim=1)
+        g_x0 = g_x[0].reshape(g_n, 16, 1)
+        g_p0 = torch.einsum("zui,zuw->zwi", g_x0, g_ws[0].reshape(g_n, 16, 16)) * 0.25
+        g_x1 = g_x[1].reshape(g_n, 16, 3)
+        g_p1 = torch.einsum("zui,zuw->zwi", g_x1, g_ws[1].reshape(g_n, 16, 16)) * 0.25
+        g_x2 = g_x[2].reshape(g_n, 16, 5)
+        g_p2 = torch.einsum("zui,zuw->zwi", g_x2, g_ws[2].reshape(g_n, 16, 16)) * 0.25
         g = torch.cat([
             g_p0.reshape(g_n, 16),
             g_p1.reshape(g_n, 48),
@@ -44,33 +46,36 @@ class SpeciesMix(fdg.runtime.FdgModule):
         # out = couple[uuu, weights=learned[z]x4, paths=7](g, h, z): 16x0e+16x1o over node
         out_n = g.shape[0]
         out_w = self.out_weight.index_select(0, z)  # one weight set per z
-        out_a0 = g[:, 0:16].reshape(out_n, 16, 1)
-        out_b0 = h[:, 0:16].reshape(out_n, 16, 1)
+        out_ws = out_w.split([16, 16, 16, 16, 16, 16, 16], dim=1)
+        out_a = g.split([16, 48, 80], dim=1)
+        out_a0 = out_a[0].reshape(out_n, 16, 1)
+        out_b = h.split([16, 48, 80], dim=1)
+        out_b0 = out_b[0].reshape(out_n, 16, 1)
         out_p0_4 = torch.einsum("zui,zuj->zuij", out_a0, out_b0)
-        out_p0_3 = torch.einsum("ijk,zu->ijkzu", (self.cg_0_0_0 * 0.5773502691896257), out_w[:, 0:16].reshape(out_n, 16))
+        out_p0_3 = torch.einsum("ijk,zu->ijkzu", (self.cg_0_0_0 * 0.5773502691896257), out_ws[0].reshape(out_n, 16))
         out_p0 = torch.einsum("zuij,ijkzu->zuk", out_p0_4, out_p0_3)
-        out_b1 = h[:, 16:64].reshape(out_n, 16, 3)
-        out_p1_4 = torch.einsum("zui,zu->zui", out_a0, out_w[:, 16:32].reshape(out_n, 16))
+        out_b1 = out_b[1].reshape(out_n, 16, 3)
+        out_p1_4 = torch.einsum("zui,zu->zui", out_a0, out_ws[1].reshape(out_n, 16))
         out_p1_3 = torch.einsum("zuj,zui->zuji", out_b1, out_p1_4)
         out_p1 = torch.einsum("ijk,zuji->zuk", (self.cg_0_1_1 * 0.8660254037844386), out_p1_3)
-        out_a1 = g[:, 16:64].reshape(out_n, 16, 3)
-        out_p2_4 = torch.einsum("zuj,zu->zuj", out_b0, out_w[:, 32:48].reshape(out_n, 16))
+        out_a1 = out_a[1].reshape(out_n, 16, 3)
+        out_p2_4 = torch.einsum("zuj,zu->zuj", out_b0, out_ws[2].reshape(out_n, 16))
         out_p2_3 = torch.einsum("zui,zuj->zuij", out_a1, out_p2_4)
         out_p2 = torch.einsum("ijk,zuij->zuk", (self.cg_1_0_1 * 0.8660254037844386), out_p2_3)
         out_p3_4 = torch.einsum("zui,ijk->zujk", out_a1, (self.cg_1_1_0 * 0.5773502691896257))
         out_p3_3 = torch.einsum("zuj,zujk->zuk", out_b1, out_p3_4)
-        out_p3 = torch.einsum("zu,zuk->zuk", out_w[:, 48:64].reshape(out_n, 16), out_p3_3)
-        out_b2 = h[:, 64:144].reshape(out_n, 16, 5)
+        out_p3 = torch.einsum("zu,zuk->zuk", out_ws[3].reshape(out_n, 16), out_p3_3)
+        out_b2 = out_b[2].reshape(out_n, 16, 5)
         out_p4_4 = torch.einsum("zui,zuj->zuij", out_a1, out_b2)
         out_p4_3 = torch.einsum("ijk,zuij->kzu", (self.cg_1_2_1 * 0.8660254037844386), out_p4_4)
-        out_p4 = torch.einsum("zu,kzu->zuk", out_w[:, 64:80].reshape(out_n, 16), out_p4_3)
-        out_a2 = g[:, 64:144].reshape(out_n, 16, 5)
+        out_p4 = torch.einsum("zu,kzu->zuk", out_ws[4].reshape(out_n, 16), out_p4_3)
+        out_a2 = out_a[2].reshape(out_n, 16, 5)
         out_p5_4 = torch.einsum("zui,zuj->zuij", out_a2, out_b1)
         out_p5_3 = torch.einsum("ijk,zuij->kzu", (self.cg_2_1_1 * 0.8660254037844386), out_p5_4)
-        out_p5 = torch.einsum("zu,kzu->zuk", out_w[:, 80:96].reshape(out_n, 16), out_p5_3)
+        out_p5 = torch.einsum("zu,kzu->zuk", out_ws[5].reshape(out_n, 16), out_p5_3)
         out_p6_4 = torch.einsum("zui,ijk->zujk", out_a2, (self.cg_2_2_0 * 0.5773502691896257))
         out_p6_3 = torch.einsum("zuj,zujk->zuk", out_b2, out_p6_4)
-        out_p6 = torch.einsum("zu,zuk->zuk", out_w[:, 96:112].reshape(out_n, 16), out_p6_3)
+        out_p6 = torch.einsum("zu,zuk->zuk", out_ws[6].reshape(out_n, 16), out_p6_3)
         out = torch.cat([
             (out_p0 + out_p3 + out_p6).reshape(out_n, 16),
             (out_p1 + out_p2 + out_p4 + out_p5).reshape(out_n, 48),
