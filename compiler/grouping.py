@@ -32,6 +32,12 @@ class Block:
     d_out: int
 
     @property
+    def weights_after(self) -> bool:
+        """Multiply the weights into the matmul's result rather than into ``a``: fewer products for one path whose
+        output is smaller than its input (``2e x 2e -> 0e``), and ``a`` enters the matmul as it is."""
+        return len(self.paths) == 1 and self.d_out < self.d_in
+
+    @property
     def width(self) -> int:
         """The contracted size ``paths * (2l1+1)`` of the block's matmul."""
         return len(self.paths) * self.d_in

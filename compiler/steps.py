@@ -105,13 +105,19 @@ def grouped(value: str, op: ir.Couple, g: Grouped, axis: str) -> tuple[Step, ...
         )
     ]
     for blk in g.blocks:
-        xw = blk.width * blk.mul
-        mm = 2 * blk.d_out * xw
+        # products with the weights: on the channels of a (width x mul), or on the matmul's result (d_out x mul)
+        xw = (blk.d_out if blk.weights_after else blk.width) * blk.mul
+        mm = 2 * blk.d_out * blk.width * blk.mul
         io = ELEMENT * (blk.d_in * blk.mul + (len(blk.paths) * blk.mul if per_row else 0) + blk.d_out * blk.mul)
+        kernel = (
+            f"(bmm [{blk.d_out}x{blk.width}] @ a{blk.i_in}) * w"
+            if blk.weights_after
+            else (f"bmm [{blk.d_out}x{blk.width}] @ [{blk.width}x{blk.mul}] <- w * a{blk.i_in}")
+        )
         steps.append(
             Step(
                 value,
-                f"bmm [{blk.d_out}x{blk.width}] @ [{blk.width}x{blk.mul}] <- w * a{blk.i_in}",
+                kernel,
                 "grouped",
                 axis,
                 xw + mm,

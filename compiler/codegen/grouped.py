@@ -55,7 +55,7 @@ def emit_method(plan: Plan, node: str) -> list[str]:
     )
     for i in sorted({blk.i_in for blk in g.blocks}):
         mul, ir_ = a.irreps[i]
-        body.append(f"a{i} = a{i}.view(n, {mul}, {ir_.dim}).transpose(1, 2).unsqueeze(1)  # [n, 1, {ir_.dim}, {mul}]")
+        body.append(f"a{i} = a{i}.view(n, {mul}, {ir_.dim}).transpose(1, 2)  # [n, {ir_.dim}, {mul}]: components first")
     started: set[int] = set()
     rows = "n" if per_row else "1"
     for k, blk in enumerate(g.blocks):
@@ -68,9 +68,15 @@ def emit_method(plan: Plan, node: str) -> list[str]:
             weights = (
                 f"torch.stack([{stacked}], dim={1 if per_row else 0}).view({rows}, {len(blk.paths)}, 1, {blk.mul})"
             )
-        channels = f"({weights} * a{blk.i_in}).reshape(n, {blk.width}, {blk.mul})"
+        channels = f"({weights} * a{blk.i_in}.unsqueeze(1)).reshape(n, {blk.width}, {blk.mul})"
         y = f"y{blk.i_out}"
-        if blk.width == 1:  # an outer product: broadcasting beats a matmul with one term
+        if blk.weights_after:
+            matmul = f"torch.bmm(cg[{k}].view(n, {blk.d_out}, {blk.width}), a{blk.i_in})"
+            scale = f"w[{blk.paths[0]}].view({rows}, 1, {blk.mul})"
+            body.append(
+                f"{y} = torch.addcmul({y}, {matmul}, {scale})" if blk.i_out in started else f"{y} = {matmul} * {scale}"
+            )
+        elif blk.width == 1:  # an outer product: broadcasting beats a matmul with one term
             term = f"cg[{k}].view(n, {blk.d_out}, 1) * {channels}"
             body.append(f"{y} = {y} + {term}" if blk.i_out in started else f"{y} = {term}")
         else:

@@ -73,35 +73,35 @@ class NequIPConv(fdg.runtime.FdgModule):
         cg = (b @ self.m_cg).split([1, 3, 5, 3, 18, 15, 5, 15, 50, 9, 15, 15, 25], dim=1)
         w = w.split([32, 32, 32, 32, 32, 32, 32, 32, 32, 32, 32, 32, 32, 32, 32], dim=1)  # per path
         a0, a1, a2 = a.split([32, 96, 160], dim=1)
-        a0 = a0.view(n, 32, 1).transpose(1, 2).unsqueeze(1)  # [n, 1, 1, 32]
-        a1 = a1.view(n, 32, 3).transpose(1, 2).unsqueeze(1)  # [n, 1, 3, 32]
-        a2 = a2.view(n, 32, 5).transpose(1, 2).unsqueeze(1)  # [n, 1, 5, 32]
+        a0 = a0.view(n, 32, 1).transpose(1, 2)  # [n, 1, 32]: components first
+        a1 = a1.view(n, 32, 3).transpose(1, 2)  # [n, 3, 32]: components first
+        a2 = a2.view(n, 32, 5).transpose(1, 2)  # [n, 5, 32]: components first
         # 0e <- 0e x 0e
-        y0 = cg[0].view(n, 1, 1) * (w[0].view(n, 1, 1, 32) * a0).reshape(n, 1, 32)
+        y0 = cg[0].view(n, 1, 1) * (w[0].view(n, 1, 1, 32) * a0.unsqueeze(1)).reshape(n, 1, 32)
         # 0e <- 1o x 1o
-        y0 = torch.baddbmm(y0, cg[1].view(n, 1, 3), (w[4].view(n, 1, 1, 32) * a1).reshape(n, 3, 32))
+        y0 = torch.addcmul(y0, torch.bmm(cg[1].view(n, 1, 3), a1), w[4].view(n, 1, 32))
         # 0e <- 2e x 2e
-        y0 = torch.baddbmm(y0, cg[2].view(n, 1, 5), (w[12].view(n, 1, 1, 32) * a2).reshape(n, 5, 32))
+        y0 = torch.addcmul(y0, torch.bmm(cg[2].view(n, 1, 5), a2), w[12].view(n, 1, 32))
         # 1o <- 0e x 1o
-        y1 = cg[3].view(n, 3, 1) * (w[1].view(n, 1, 1, 32) * a0).reshape(n, 1, 32)
+        y1 = cg[3].view(n, 3, 1) * (w[1].view(n, 1, 1, 32) * a0.unsqueeze(1)).reshape(n, 1, 32)
         # 1o <- 1o x 0e, 1o x 2e
-        y1 = torch.baddbmm(y1, cg[4].view(n, 3, 6), (torch.stack([w[3], w[7]], dim=1).view(n, 2, 1, 32) * a1).reshape(n, 6, 32))
+        y1 = torch.baddbmm(y1, cg[4].view(n, 3, 6), (torch.stack([w[3], w[7]], dim=1).view(n, 2, 1, 32) * a1.unsqueeze(1)).reshape(n, 6, 32))
         # 1o <- 2e x 1o
-        y1 = torch.baddbmm(y1, cg[5].view(n, 3, 5), (w[10].view(n, 1, 1, 32) * a2).reshape(n, 5, 32))
+        y1 = torch.addcmul(y1, torch.bmm(cg[5].view(n, 3, 5), a2), w[10].view(n, 1, 32))
         # 2e <- 0e x 2e
-        y2 = cg[6].view(n, 5, 1) * (w[2].view(n, 1, 1, 32) * a0).reshape(n, 1, 32)
+        y2 = cg[6].view(n, 5, 1) * (w[2].view(n, 1, 1, 32) * a0.unsqueeze(1)).reshape(n, 1, 32)
         # 2e <- 1o x 1o
-        y2 = torch.baddbmm(y2, cg[7].view(n, 5, 3), (w[5].view(n, 1, 1, 32) * a1).reshape(n, 3, 32))
+        y2 = torch.baddbmm(y2, cg[7].view(n, 5, 3), (w[5].view(n, 1, 1, 32) * a1.unsqueeze(1)).reshape(n, 3, 32))
         # 2e <- 2e x 0e, 2e x 2e
-        y2 = torch.baddbmm(y2, cg[8].view(n, 5, 10), (torch.stack([w[9], w[13]], dim=1).view(n, 2, 1, 32) * a2).reshape(n, 10, 32))
+        y2 = torch.baddbmm(y2, cg[8].view(n, 5, 10), (torch.stack([w[9], w[13]], dim=1).view(n, 2, 1, 32) * a2.unsqueeze(1)).reshape(n, 10, 32))
         # 1e <- 1o x 1o
-        y3 = torch.bmm(cg[9].view(n, 3, 3), (w[6].view(n, 1, 1, 32) * a1).reshape(n, 3, 32))
+        y3 = torch.bmm(cg[9].view(n, 3, 3), (w[6].view(n, 1, 1, 32) * a1.unsqueeze(1)).reshape(n, 3, 32))
         # 1e <- 2e x 2e
-        y3 = torch.baddbmm(y3, cg[10].view(n, 3, 5), (w[14].view(n, 1, 1, 32) * a2).reshape(n, 5, 32))
+        y3 = torch.addcmul(y3, torch.bmm(cg[10].view(n, 3, 5), a2), w[14].view(n, 1, 32))
         # 2o <- 1o x 2e
-        y4 = torch.bmm(cg[11].view(n, 5, 3), (w[8].view(n, 1, 1, 32) * a1).reshape(n, 3, 32))
+        y4 = torch.bmm(cg[11].view(n, 5, 3), (w[8].view(n, 1, 1, 32) * a1.unsqueeze(1)).reshape(n, 3, 32))
         # 2o <- 2e x 1o
-        y4 = torch.baddbmm(y4, cg[12].view(n, 5, 5), (w[11].view(n, 1, 1, 32) * a2).reshape(n, 5, 32))
+        y4 = torch.baddbmm(y4, cg[12].view(n, 5, 5), (w[11].view(n, 1, 1, 32) * a2.unsqueeze(1)).reshape(n, 5, 32))
         return torch.cat(
             [
                 y0.transpose(1, 2).reshape(n, 32),
