@@ -33,7 +33,7 @@ TESTS = Path(__file__).parent
 CORPUS = [p.read_text() for p in sorted((TESTS.parent / "diagrams").glob("*.fdg"))] + EXAMPLES
 # the catalog of invalid programs is worth mutating too: one edit away from valid, or from another error
 CATALOG = [p.read_text() for folder in ("check", "warnings") for p in sorted((TESTS / "errors" / folder).glob("*.fdg"))]
-DEADLINE_S = 2.0
+DEADLINE_S = 5.0  # catches hangs and blow-ups; the first example also pays imports (torch._dynamo, ~2 s)
 SIZE = 3  # every named axis gets this many rows when a compiled module is run
 
 FUZZ = settings(
