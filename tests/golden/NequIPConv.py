@@ -73,9 +73,9 @@ class NequIPConv(fdg.runtime.FdgModule):
         cg = (b @ self.m_cg).split([1, 3, 5, 3, 18, 15, 5, 15, 50, 9, 15, 15, 25], dim=1)
         w = w.split([32, 32, 32, 32, 32, 32, 32, 32, 32, 32, 32, 32, 32, 32, 32], dim=1)  # per path
         a0, a1, a2 = a.split([32, 96, 160], dim=1)
-        a0 = a0.view(n, 32, 1).transpose(1, 2)  # [n, 1, 32]: components first
-        a1 = a1.view(n, 32, 3).transpose(1, 2)  # [n, 3, 32]: components first
-        a2 = a2.view(n, 32, 5).transpose(1, 2)  # [n, 5, 32]: components first
+        a0 = a0.view(n, 32, 1).transpose(1, 2).contiguous()  # [n, 1, 32]
+        a1 = a1.view(n, 32, 3).transpose(1, 2).contiguous()  # [n, 3, 32]
+        a2 = a2.view(n, 32, 5).transpose(1, 2).contiguous()  # [n, 5, 32]
         # 0e <- 0e x 0e
         y0 = cg[0].view(n, 1, 1) * (w[0].view(n, 1, 1, 32) * a0.unsqueeze(1)).reshape(n, 1, 32)
         # 0e <- 1o x 1o
