@@ -48,11 +48,9 @@ def mace_irreps(mul: int) -> tuple[o3.Irreps, o3.Irreps]:
     return o3.Irreps(f"{mul}x0e+{mul}x1o+{mul}x2e+{mul}x3o"), o3.Irreps(f"{mul}x0e+{mul}x1o")
 
 
-def mace_weight_count(mul: int, correlation: int, species: int) -> int:
-    """Learned weights of MACE's ``SymmetricContraction`` (its default, over-complete basis)."""
-    irreps_in, irreps_out = mace_irreps(mul)
-    contraction = SymmetricContraction(irreps_in, irreps_out, correlation=correlation, num_elements=species)
-    return sum(p.numel() for p in contraction.parameters() if p.requires_grad)
+def weight_count(module: torch.nn.Module) -> int:
+    """Learned weights of a module (for MACE's ``SymmetricContraction``: its default, over-complete basis)."""
+    return sum(p.numel() for p in module.parameters() if p.requires_grad)
 
 
 def fdg_power(mul: int, correlation: int, species: int) -> torch.nn.Module | None:
@@ -109,14 +107,14 @@ def main() -> None:
         A = to_mul_ir(x.detach()).requires_grad_()
         runners = {"fdg power": lambda: ours(A, z), **runners}
         leaves += [A, *ours.parameters()]
-        print(f"fdg power: construction {built_fdg * 1e3:.0f} ms, {sum(p.numel() for p in ours.parameters())} weights")
+        print(f"fdg power: construction {built_fdg * 1e3:.0f} ms, {weight_count(ours)} weights")
     # -----------------------------------------------------------------------------------------------------------
 
     print(f"MACE SymmetricContraction construction: {built_mace * 1e3:.0f} ms")
-    for mul, species in ((args.mul, args.species), (2, 2)):
-        count = mace_weight_count(mul, args.correlation, species)
+    small = SymmetricContraction(*mace_irreps(2), correlation=args.correlation, num_elements=2)
+    for mul, species, module in ((args.mul, args.species, contraction), (2, 2, small)):
         shape = f"{mul}x(0e+1o+2e+3o) -> {mul}x(0e+1o), correlation {args.correlation}, {species} species"
-        print(f"MACE weights, {shape}: {count}")
+        print(f"MACE weights, {shape}: {weight_count(module)}")
     title = (
         f"symmetric contraction {irreps_in} -> {irreps_out}, correlation {args.correlation}, "
         f"{args.species} species, {args.nodes} nodes, per-species weights"
