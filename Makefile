@@ -18,10 +18,10 @@ $(VENV)/.installed-test: pyproject.toml | $(BIN)/python
 	$(BIN)/python -m pip install --quiet -e '.[test]'
 	touch $@ $(VENV)/.installed
 
-# Compile every diagram in diagrams/ into build/ and say what each became; draw each as build/<file>.svg.
+# Compile every diagram in diagrams/ into build/, print its cost report, draw it as build/<file>.svg.
 run: $(VENV)/.installed
 	@mkdir -p build
-	@for f in diagrams/*.fdg; do $(BIN)/fdg check $$f && $(BIN)/fdg compile $$f -o build/ \
+	@for f in diagrams/*.fdg; do $(BIN)/fdg check $$f && $(BIN)/fdg compile $$f -o build/ && $(BIN)/fdg report $$f \
 		&& $(BIN)/fdg draw $$f -o build/$$(basename $$f .fdg).svg || exit 1; done
 
 lint: $(VENV)/.installed-test
