@@ -47,7 +47,7 @@ def test_flops_of_a_single_path_by_hand() -> None:
 
 def test_linear_flops_and_bytes_by_hand() -> None:
     r = fdg.report("diagram L() { input x : 8x1o over node\n output y = linear(x) -> 2x1o }", sizes={"node": 5})
-    (step, assemble) = r.steps
+    step, _ = r.steps
     assert step.what == "zui,uw->zwi"
     assert step.flops == 2 * 8 * 2 * 3  # multiply-adds u * w * i, 2 FLOPs each
     assert step.bytes == 4 * (8 * 3 + 2 * 3)  # reads x's block, writes the result; the weights are not per row
