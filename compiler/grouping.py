@@ -14,7 +14,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from fdg import ir
-from fdg.runtime.grouped import BlockPath
+from fdg.runtime.grouped import BlockPath, coupling_entries
 
 #: rows per slice: the intermediates of one slice (a few MB) stay in the L2/L3 cache of a CPU core
 CHUNK = 1024
@@ -48,7 +48,9 @@ class Grouped:
     blocks: tuple[Block, ...]  # sorted by (output irrep, input irrep)
     rows: int  # b.irreps.dim
     recipe: tuple[tuple[BlockPath, ...], ...]  # the coupling matrix, see fdg.runtime.grouped.coupling_matrix
+    nonzeros: int  # of the coupling matrix
     chunk: int
+    sparse: bool = False  # b meets the coupling matrix entry by entry (fdg.runtime.sparse_matmul), not by a matmul
     # Python names the plan gives: the method computing one slice of rows and the coupling-matrix buffer
     method: str = ""
     matrix: str = ""
@@ -81,4 +83,5 @@ def group(op: ir.Couple, a: ir.Feature, b: ir.Feature) -> Grouped | None:
                 for n in paths
             )
         )
-    return Grouped(tuple(blocks), b.irreps.dim, tuple(recipe), CHUNK)
+    index, _ = coupling_entries(b.irreps.dim, tuple(recipe))
+    return Grouped(tuple(blocks), b.irreps.dim, tuple(recipe), index.shape[1], CHUNK)

@@ -3,7 +3,8 @@
 It fixes the Python name of every value, the CG buffers (one per ``(l1, l2, l3)``, named
 ``cg_{l1}_{l2}_{l3}``), the learned parameters and their shapes, where each axis size comes from,
 for every CG path the pairwise contraction order, and for every coupling its *lowering*: ``dense``
-(one einsum per path) or ``grouped`` (batched matmuls per block of paths, ``grouping.py``), whichever
+(one einsum per path) or ``grouped`` (batched matmuls per block of paths, ``grouping.py``; its CG
+tensors meet ``b`` by a matmul or entry by entry, ``grouped+sparse``), whichever
 the cost model (``cost.py``) estimates faster at :data:`REPRESENTATIVE_ROWS` rows.  The pairwise order
 comes from ``opt_einsum.contract_path`` ("optimal") on the path's shapes; it does not depend on the
 batch size for these networks, where the batch index is carried by every data operand.  The plan
@@ -228,9 +229,13 @@ def make_plan(diagram: ir.Diagram) -> Plan:
                 candidate = group(op, a, b)
                 lowered = None
                 if candidate is not None:
-                    choice = _choose({"dense": dense, "grouped": steps.grouped(names[node], op, candidate, axis)})
+                    candidates = {"dense": dense, "grouped": steps.grouped(names[node], op, candidate, axis)}
+                    sparse = replace(candidate, sparse=True)
+                    candidates["grouped+sparse"] = steps.grouped(names[node], op, sparse, axis)
+                    choice = _choose(candidates)
+                    candidate = sparse if choice.lowering == "grouped+sparse" else candidate
                     choices[node] = choice
-                    if choice.lowering == "grouped":
+                    if choice.lowering.startswith("grouped"):
                         lowered = replace(
                             candidate,
                             method=namer(f"{names[node]}_slice"),

@@ -90,20 +90,15 @@ def grouped(value: str, op: ir.Couple, g: Grouped, axis: str) -> tuple[Step, ...
     """The grouped lowering: coupling matrices of ``b``, then per block weights times channels and one bmm."""
     cols = sum(blk.d_out * blk.width for blk in g.blocks)
     per_row = op.weights.kind in ("input", "per_index")
-    steps = [
-        Step(
-            value,
-            f"b @ K [{g.rows}x{cols}]",
-            "mm",
-            axis,
-            2 * g.rows * cols,
-            ELEMENT * (g.rows + cols),
-            cols,
-            2 * g.rows * cols,
-            ELEMENT * (g.rows + cols),
-            chunk=g.chunk,
-        )
-    ]
+    if g.sparse:  # gather b's entries, scale by the non-zeros, add into their columns
+        nnz = g.nonzeros
+        coupling = Step(value, f"b @ K sparse [{g.rows}x{cols}, {nnz} non-zeros]", "sparse", axis, 2 * nnz,
+                        ELEMENT * (g.rows + 2 * nnz + cols), cols, 2 * nnz, ELEMENT * (g.rows + 2 * nnz + cols),
+                        launches=3, chunk=g.chunk)  # fmt: skip
+    else:
+        coupling = Step(value, f"b @ K [{g.rows}x{cols}]", "mm", axis, 2 * g.rows * cols, ELEMENT * (g.rows + cols),
+                        cols, 2 * g.rows * cols, ELEMENT * (g.rows + cols), chunk=g.chunk)  # fmt: skip
+    steps = [coupling]
     for blk in g.blocks:
         # products with the weights: on the channels of a (width x mul), or on the matmul's result (d_out x mul)
         xw = (blk.d_out if blk.weights_after else blk.width) * blk.mul

@@ -11,7 +11,7 @@ Depends only on torch: e3nn is a test-only reference.
 
 from typing import TYPE_CHECKING, Any
 
-from .grouped import chunked, concat_ranges
+from .grouped import chunked, sparse_matmul
 from .irreps import Irrep, Irreps, MulIr
 from .module import FdgModule, load_source
 from .wigner import (
@@ -31,12 +31,12 @@ __all__ = [
     "MulIr",
     "angles_to_matrix",
     "chunked",
-    "concat_ranges",
     "load_source",
     "matrix_to_angles",
     "rand_angles",
     "rand_matrix",
     "so3_generators",
+    "sparse_matmul",
     "spherical_harmonics",
     "wigner_3j",
     "wigner_D",

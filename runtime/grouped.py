@@ -55,13 +55,45 @@ def coupling_matrix(
     return table.to(dtype=dtype or torch.get_default_dtype(), device=device, copy=True)
 
 
-def concat_ranges(runs: tuple[tuple[int, int], ...]) -> Tensor:
-    """The indices ``start, start+1, ..., start+size-1`` of every ``(start, size)`` run, concatenated.
+def coupling_entries(
+    rows: int,
+    blocks: tuple[tuple[BlockPath, ...], ...],
+    dtype: torch.dtype | None = None,
+    device: torch.device | str | None = None,
+) -> tuple[Tensor, Tensor]:
+    """The non-zeros of :func:`coupling_matrix`: ``(index [2, nnz] (row, column), values [nnz])``, column-major.
 
-    >>> concat_ranges(((4, 2), (0, 3))).tolist()
-    [4, 5, 0, 1, 2]
+    CG tensors are mostly zeros (exact zeros: the tables are exact), so contracting ``b`` with them entry by entry
+    (:func:`sparse_matmul`) costs ``nnz`` products instead of ``rows x columns``.
     """
-    return torch.cat([torch.arange(start, start + size) for start, size in runs])
+    table = _coupling_float64(rows, blocks)
+    index = table.T.nonzero().flip(1).T  # column-major: each column's entries together
+    values = table[index[0], index[1]]
+    return index.to(device=device), values.to(dtype=dtype or torch.get_default_dtype(), device=device)
+
+
+def coupling_values(
+    rows: int,
+    blocks: tuple[tuple[BlockPath, ...], ...],
+    dtype: torch.dtype | None = None,
+    device: torch.device | str | None = None,
+) -> Tensor:
+    """The ``values`` of :func:`coupling_entries` (a buffer re-derived exactly when a module changes dtype)."""
+    return coupling_entries(rows, blocks, dtype, device)[1]
+
+
+def sparse_matmul(b: Tensor, index: Tensor, values: Tensor, columns: int) -> Tensor:
+    """``b @ K`` for the sparse ``K`` given by its entries: gather, scale, add (unrolled sparse arithmetic).
+
+    Differentiable twice (``index_select``, ``*`` and ``index_add`` are); equal to the dense product.
+
+    >>> K = torch.tensor([[0.0, 2.0], [3.0, 0.0]], dtype=torch.float64)
+    >>> b = torch.tensor([[1.0, 1.0]], dtype=torch.float64)
+    >>> sparse_matmul(b, K.nonzero().T, K[K != 0], 2).tolist()
+    [[3.0, 2.0]]
+    """
+    terms = b.index_select(1, index[0]) * values
+    return b.new_zeros(b.shape[0], columns).index_add(1, index[1], terms)
 
 
 def chunked(fn: Callable[..., Tensor], size: int, *rows: Tensor) -> Tensor:

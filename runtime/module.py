@@ -25,7 +25,7 @@ from typing import Any, ClassVar
 
 import torch
 
-from fdg.runtime.grouped import BlockPath, coupling_matrix
+from fdg.runtime.grouped import BlockPath, coupling_entries, coupling_matrix, coupling_values
 from fdg.runtime.wigner import wigner_3j
 
 #: builds a constant buffer exactly at a dtype and device
@@ -57,6 +57,11 @@ class FdgModule(torch.nn.Module):
     def register_coupling(self, name: str, rows: int, blocks: tuple[tuple[BlockPath, ...], ...]) -> None:
         """Register :func:`fdg.runtime.grouped.coupling_matrix` ``(rows, blocks)`` as buffer ``name``."""
         self._register_exact(name, functools.partial(coupling_matrix, rows, blocks))
+
+    def register_sparse_coupling(self, name: str, rows: int, blocks: tuple[tuple[BlockPath, ...], ...]) -> None:
+        """Register the non-zeros of that matrix: values as buffer ``name``, their (row, column) as ``name_index``."""
+        self._register_exact(name, functools.partial(coupling_values, rows, blocks))
+        self.register_buffer(f"{name}_index", coupling_entries(rows, blocks)[0], persistent=False)
 
     def _register_exact(self, name: str, make: _Exact) -> None:
         self._exact[name] = make

@@ -41,11 +41,14 @@ def emit_method(plan: Plan, node: str) -> list[str]:
     per_row = op.weights.kind in ("input", "per_index")
     signature = "self, a: torch.Tensor, b: torch.Tensor" + (", w: torch.Tensor" if per_row else "")
     args = ", ".join(plan.names[n] for n in d.operands(node)[:2])
+    columns = sum(blk.d_out * blk.width for blk in g.blocks)
+    sparse = f"fdg.runtime.sparse_matmul(b, self.{g.matrix}_index, self.{g.matrix}, {columns})"
+    product = sparse if g.sparse else f"(b @ self.{g.matrix})"
     body = [
         f'"""{plan.names[node]} = couple({args}) [mode = uvu] on a slice of rows: one batched matmul per block."""',
         "n = a.shape[0]",
         "# per-row coupling matrices: CG tensors of all paths contracted with b, one block per matmul",
-        f"cg = (b @ self.{g.matrix}).split({[blk.d_out * blk.width for blk in g.blocks]}, dim=1)",
+        f"cg = {product}.split({[blk.d_out * blk.width for blk in g.blocks]}, dim=1)",
     ]
     source = "w" if per_row else f"self.{plan.parameters[node].name}"
     body.append(f"w = {source}.split({[p.shape[0] for p in op.paths]}, dim={1 if per_row else 0})  # per path")
@@ -108,7 +111,7 @@ def _path(a: ir.Feature, b: ir.Feature, p: ir.CouplePath) -> str:
 
 def emit_buffers(g: Grouped) -> list[str]:
     """``__init__`` lines registering the coupling matrix of a grouped vertex."""
-    lines = [f'self.register_coupling("{g.matrix}", {g.rows}, (']
+    lines = [f'self.register_{"sparse_" if g.sparse else ""}coupling("{g.matrix}", {g.rows}, (']
     lines += [f"    {paths!r}," for paths in g.recipe]
     lines.append("))  # per block: (l1, l2, l3, offset of l2 in b, path normalization)")
     return lines
