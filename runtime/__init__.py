@@ -11,9 +11,12 @@ Depends only on torch: e3nn is a test-only reference.
 
 from typing import TYPE_CHECKING, Any
 
+from .characters import symmetric_power_decomposition, symmetric_power_multiplicity
 from .grouped import chunked, sparse_matmul
 from .irreps import Irrep, Irreps, MulIr
 from .module import FdgModule, load_source
+from .power import SymmetricPower
+from .symmetric_basis import SymmetricBasis, symmetric_basis
 from .wigner import (
     angles_to_matrix,
     matrix_to_angles,
@@ -29,6 +32,8 @@ __all__ = [
     "Irrep",
     "Irreps",
     "MulIr",
+    "SymmetricBasis",
+    "SymmetricPower",
     "angles_to_matrix",
     "chunked",
     "load_source",
@@ -38,6 +43,9 @@ __all__ = [
     "so3_generators",
     "sparse_matmul",
     "spherical_harmonics",
+    "symmetric_basis",
+    "symmetric_power_decomposition",
+    "symmetric_power_multiplicity",
     "wigner_3j",
     "wigner_D",
 ]

@@ -43,7 +43,8 @@ class MonomialTable(NamedTuple):
     last: Tensor  # [count] int64
 
     @property
-    def count(self) -> int:
+    def size(self) -> int:
+        """Number of monomials."""
         return self.indices.shape[0]
 
 
@@ -95,25 +96,25 @@ def monomial_rank(sorted_indices: Tensor) -> Tensor:
 
 def exponents(table: MonomialTable) -> Tensor:
     """``[count, dim]`` exponent of each variable in each monomial."""
-    out = torch.zeros(table.count, table.dim, dtype=torch.int64)
+    out = torch.zeros(table.size, table.dim, dtype=torch.int64)
     return out.scatter_add_(1, table.indices, torch.ones_like(table.indices))
 
 
 class SparseGram(NamedTuple):
-    """A symmetric ``[count, count]`` matrix as its nonzero entries ``values[t]`` at ``(rows[t], cols[t])``."""
+    """A symmetric ``[size, size]`` matrix as its nonzero entries ``values[t]`` at ``(rows[t], cols[t])``."""
 
-    count: int
+    size: int
     rows: Tensor
     cols: Tensor
     values: Tensor
 
     def apply(self, vectors: Tensor) -> Tensor:
-        """``G @ vectors`` for ``vectors`` of shape ``[count, ...]``."""
+        """``G @ vectors`` for ``vectors`` of shape ``[size, ...]``."""
         terms = vectors[self.cols] * self.values.view(-1, *[1] * (vectors.dim() - 1))
         return torch.zeros_like(vectors).index_add_(0, self.rows, terms)
 
     def to_dense(self) -> Tensor:
-        dense = torch.zeros(self.count, self.count, dtype=self.values.dtype)
+        dense = torch.zeros(self.size, self.size, dtype=self.values.dtype)
         return dense.index_put_((self.rows, self.cols), self.values)
 
 

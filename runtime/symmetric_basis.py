@@ -163,7 +163,7 @@ def _basis(irreps: Irreps, degree: int, ir_out: Irrep) -> SymmetricBasis:
         raise ArithmeticError(
             f"found {len(kept)} independent trees for {ir_out} in Sym^{degree}({irreps}), expected {wanted}"
         )
-    count = monomial_table(irreps.dim, degree).count
+    count = monomial_table(irreps.dim, degree).size
     coefficients = torch.stack(kept).transpose(1, 2) if kept else torch.zeros(0, ir_out.dim, count, dtype=torch.float64)
     return SymmetricBasis(irreps, degree, ir_out, coefficients.contiguous(), tuple(names))
 

@@ -1,0 +1,80 @@
+"""fdg's run-time ``SymmetricPower`` (both strategies) vs MACE's ``SymmetricContraction``, side by side in one process.
+
+    make venv-mace                                          # once: .venv-mace with torch 2.13.0, mace-torch, fdg
+    .venv-mace/bin/python benchmarks/power_runtime.py       # 64x(0e+1o+2e+3o) -> 64x(0e+1o), nu 3, 4 species
+    options: [--nodes 2000] [--mul 64] [--species 4] [--correlation 3] [--repeat 7] [--warmup 2] [--threads N]
+
+``benchmarks/power.py`` times the compiled diagram once the compiler emits ``power``; this script times the run-time
+module that the generated code calls, so the evaluation strategy can be measured on its own: ``folded`` (weights
+folded into the basis per channel and species) and ``basis`` (one shared basis product, weights after).
+Also prints MACE's absolute median, since the brief compares against a time measured here.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import time
+import warnings
+
+os.environ.setdefault("TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD", "1")  # e3nn 0.4.4 loads pickled constants
+
+import torch
+from e3nn import o3
+from harness import Runner, add_timing_arguments, apply_timing_arguments, describe_machine, interleaved, print_ratios
+from mace.modules.symmetric_contraction import SymmetricContraction
+
+from fdg.runtime import SymmetricPower
+
+warnings.filterwarnings("ignore", message="The TorchScript type system")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--nodes", type=int, default=2000)
+    parser.add_argument("--mul", type=int, default=64)
+    parser.add_argument("--species", type=int, default=4)
+    parser.add_argument("--correlation", type=int, default=3)
+    add_timing_arguments(parser)
+    args = parser.parse_args()
+    apply_timing_arguments(args)
+    torch.manual_seed(0)
+    mul, n, species = args.mul, args.nodes, args.species
+    irreps_in, irreps_out = f"{mul}x0e+{mul}x1o+{mul}x2e+{mul}x3o", f"{mul}x0e+{mul}x1o"
+
+    start = time.perf_counter()
+    powers = {}
+    for folded in (True, False):
+        power = SymmetricPower(irreps_in, args.correlation, irreps_out, species=species)
+        power.set_strategy(folded)
+        powers["folded" if folded else "basis"] = power
+    built = time.perf_counter() - start
+    contraction = SymmetricContraction(
+        o3.Irreps(irreps_in), o3.Irreps(irreps_out), correlation=args.correlation, num_elements=species
+    )
+    x = torch.randn(n, mul, 16, requires_grad=True)  # MACE's layout [n, mul, (lmax+1)^2]
+    a = torch.cat([x.detach()[:, :, l * l : (l + 1) ** 2].reshape(n, -1) for l in range(4)], 1).requires_grad_()
+    z = torch.randint(0, species, (n,))
+    attrs = torch.nn.functional.one_hot(z, species).to(x.dtype)
+    weight = torch.randn(species, powers["folded"].weight_numel, requires_grad=True)
+    default = "folded" if SymmetricPower(irreps_in, args.correlation, irreps_out, species=species).folded else "basis"
+    runners: dict[str, Runner] = {
+        f"fdg SymmetricPower {name}{' (default)' if name == default else ''}": (lambda p=p: p(a, weight, z))
+        for name, p in powers.items()
+    }
+    runners["mace SymmetricContraction"] = lambda: contraction(x, attrs)
+    leaves = [x, a, weight, *contraction.parameters()]
+
+    print(f"power {irreps_in} -> {irreps_out}, nu {args.correlation}, {species} species, {n} nodes")
+    print(f"  {describe_machine()}")
+    print(f"  fdg construction (both strategies, tables cached after the first): {built * 1e3:.0f} ms")
+    mace_weights = sum(p.numel() for p in contraction.parameters())
+    print(f"  weights: fdg {species * powers['folded'].weight_numel}, MACE {mace_weights}")
+    print_ratios(runners, leaves, args.repeat, args.warmup)
+    times = interleaved(runners, leaves, args.repeat, args.warmup, backward=True)
+    print("  forward+backward medians (s): " + ", ".join(f"{k} {statistics.median(v):.3f}" for k, v in times.items()))
+
+
+if __name__ == "__main__":
+    main()
