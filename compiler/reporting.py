@@ -15,6 +15,7 @@ over baseline.  Numbers are model estimates (``cost.py``), not measurements: ``b
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass
 
@@ -136,7 +137,7 @@ def make_report(plan: Plan, sizes: Mapping[str, int] | None = None) -> Report:
     found = tuple(s for node in plan.order if node in plan.steps for s in plan.steps[node])
     base = tuple(s for node in plan.order if node in plan.baseline for s in plan.baseline[node])
     external = {n: t.numel for n in d.inputs() if isinstance(t := d.out(n), ir.WeightsWire)}
-    params = sum(_numel(p.shape) for p in plan.parameters.values())
+    params = sum(math.prod(p.shape) for p in plan.parameters.values())
     return Report(
         f"{d.name}({', '.join(f'{k}={v!r}' for k, v in d.params)})",
         dict(sorted(axes.items())),
@@ -148,13 +149,6 @@ def make_report(plan: Plan, sizes: Mapping[str, int] | None = None) -> Report:
         external,
         {plan.names[n]: c for n, c in plan.choices.items()},
     )
-
-
-def _numel(shape: tuple[int, ...]) -> int:
-    total = 1
-    for s in shape:
-        total *= s
-    return total
 
 
 def _table(title: str, steps: tuple[cost.Step, ...], sizes: Mapping[str, int]) -> list[str]:
