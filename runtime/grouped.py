@@ -100,10 +100,10 @@ def chunked(fn: Callable[..., Tensor], size: int, *rows: Tensor) -> Tensor:
     """``fn(*rows)`` computed on slices of at most ``size`` rows and concatenated.
 
     Slicing keeps the intermediates of one slice in cache, which is what makes the grouped lowering fast on CPU.
-    Under ``torch.compile`` the whole batch goes through at once: the compiler fuses the intermediates away and a
-    loop over a symbolic batch size would not trace.
+    Elsewhere the whole batch goes through at once: a GPU wants few large kernels, not a cache-sized loop, and under
+    ``torch.compile`` the compiler fuses the intermediates away (and a loop over a symbolic batch would not trace).
     """
-    if torch.compiler.is_compiling() or rows[0].shape[0] <= size:
+    if rows[0].device.type != "cpu" or torch.compiler.is_compiling() or rows[0].shape[0] <= size:
         return fn(*rows)
     parts = zip(*(t.split(size) for t in rows), strict=True)
     return torch.cat([fn(*part) for part in parts])
