@@ -14,7 +14,6 @@ passes are written with ordinary differentiable torch operations, so second deri
 
 from __future__ import annotations
 
-import functools
 from typing import Any, NamedTuple
 
 import torch
@@ -42,7 +41,7 @@ class _ColexProduct(torch.autograd.Function):
         blocks = _blocks(x.shape[1], degree)
         out = prev.new_empty(prev.shape[0], blocks[-1][1] + blocks[-1][2], prev.shape[2])
         for l, start, size in blocks:
-            torch.mul(prev[:, :size], x[:, l : l + 1], out=out[:, start : start + size])
+            out[:, start : start + size].copy_(prev[:, :size]).mul_(x[:, l : l + 1])  # in place: no temporary
         return out
 
     @staticmethod
@@ -67,31 +66,35 @@ class _Group(NamedTuple):
     size: int  # rows of prev they read: the block of ``last`` is the longest
 
 
-@functools.cache
 def _groups(dim: int, degree: int, count: int) -> tuple[_Group, ...]:
     """Split ``l = 0 .. dim-1`` into at most ``count`` runs, minimizing the padded rows ``sum (run length) * size``.
 
     Contracting a run of blocks as one matrix product pads each block to the longest one; one product per ``l``
     pads nothing but multiplies the number of operations (and, with several threads on a busy machine, the
-    synchronization cost of each). Exact dynamic programming over the run boundaries.
+    synchronization cost of each). Exact dynamic programming over the run boundaries (microseconds; not cached,
+    since dynamo traces through caches anyway).
     """
     sizes = [size for _, _, size in _blocks(dim, degree)]
-    best: dict[tuple[int, int], tuple[int, tuple[_Group, ...]]] = {(0, 0): (0, ())}
+    # best[end][runs]: the cheapest split of l < end into exactly `runs` runs, as (padded rows, runs); plain loops
+    # because dynamo traces this (it does not honour functools.cache)
+    best: list[list[tuple[int, tuple[_Group, ...]] | None]] = [[None] * (count + 1) for _ in range(dim + 1)]
+    best[0][0] = (0, ())
     for end in range(1, dim + 1):
         for runs in range(1, count + 1):
-            options = [
-                (
-                    best[begin, runs - 1][0] + (end - begin) * sizes[end - 1],
-                    (*best[begin, runs - 1][1], _Group(begin, end - 1, sizes[end - 1])),
-                )
-                for begin in range(end)
-                if (begin, runs - 1) in best
-            ]
-            if options:
-                best[end, runs] = min(options, key=lambda option: option[0])
-    return min((best[dim, runs] for runs in range(1, count + 1) if (dim, runs) in best), key=lambda option: option[0])[
-        1
-    ]
+            for begin in range(end):
+                before = best[begin][runs - 1]
+                if before is not None:
+                    cost = before[0] + (end - begin) * sizes[end - 1]
+                    current = best[end][runs]
+                    if current is None or cost < current[0]:
+                        best[end][runs] = (cost, (*before[1], _Group(begin, end - 1, sizes[end - 1])))
+    choice = None
+    for runs in range(1, count + 1):
+        option = best[dim][runs]
+        if option is not None and (choice is None or option[0] < choice[0]):
+            choice = option
+    assert choice is not None
+    return choice[1]
 
 
 #: most matrix products per contraction (see ``_groups``)
@@ -150,6 +153,12 @@ class _ColexContract(torch.autograd.Function):
         )
 
 
+def _distinct(prev: Tensor, x: Tensor) -> Tensor:
+    """For degree 2, ``prev`` is ``x`` itself; dynamo refuses one tensor as two inputs of an autograd function, so
+    pass a view of it instead (autograd adds the two gradients into ``x`` all the same)."""
+    return prev.view_as(prev) if prev is x else prev
+
+
 def colex_product(prev: Tensor, x: Tensor, degree: int) -> Tensor:
     """The degree-``degree`` monomials ``[B, count(d, degree), N]`` from those of degree ``degree - 1`` and ``x``.
 
@@ -159,7 +168,7 @@ def colex_product(prev: Tensor, x: Tensor, degree: int) -> Tensor:
     """
     if degree < 2 or prev.shape[1] != monomial_count(x.shape[1], degree - 1):
         raise ValueError(f"prev must hold the degree-{degree - 1} monomials of x")
-    out: Tensor = _ColexProduct.apply(prev, x, degree)
+    out: Tensor = _ColexProduct.apply(_distinct(prev, x), x, degree)
     return out
 
 
@@ -177,5 +186,5 @@ def colex_contract(weight: Tensor, prev: Tensor, x: Tensor, degree: int) -> Tens
     """
     if degree < 2 or prev.shape[1] != monomial_count(x.shape[1], degree - 1):
         raise ValueError(f"prev must hold the degree-{degree - 1} monomials of x")
-    out: Tensor = _ColexContract.apply(weight, prev, x, degree)
+    out: Tensor = _ColexContract.apply(weight, _distinct(prev, x), x, degree)
     return out
