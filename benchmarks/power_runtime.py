@@ -7,7 +7,8 @@
 ``benchmarks/power.py`` times the compiled diagram once the compiler emits ``power``; this script times the run-time
 module that the generated code calls, so the evaluation strategy can be measured on its own: ``folded`` (weights
 folded into the basis per channel and species) and ``basis`` (one shared basis product, weights after).
-Also prints MACE's absolute median, since the brief compares against a time measured here.
+Before timing, it checks (small, float64) that fdg spans exactly MACE's function space. It also prints absolute
+medians, alongside the interleaved ratios.
 """
 
 from __future__ import annotations
@@ -28,6 +29,43 @@ from mace.modules.symmetric_contraction import SymmetricContraction
 from fdg.runtime import SymmetricPower
 
 warnings.filterwarnings("ignore", message="The TorchScript type system")
+
+
+def check_same_space_as_mace(correlation: int, species: int = 2, mul: int = 2, n: int = 80) -> None:
+    """Both outputs are linear in their weights: least squares each way, in float64, must fit to rounding.
+
+    MACE's output (random weights) is reached by fdg's weights, and fdg's output by MACE's: the same function space,
+    with fdg's weight count equal to its dimension.
+    """
+    previous = torch.get_default_dtype()
+    torch.set_default_dtype(torch.float64)
+    irreps_in, irreps_out = f"{mul}x0e+{mul}x1o+{mul}x2e+{mul}x3o", f"{mul}x0e+{mul}x1o"
+    ours = SymmetricPower(irreps_in, correlation, irreps_out, species=species)
+    theirs = SymmetricContraction(o3.Irreps(irreps_in), o3.Irreps(irreps_out), correlation, num_elements=species)
+    x = torch.randn(n, mul, 16)
+    a = torch.cat([x[:, :, l * l : (l + 1) ** 2].reshape(n, -1) for l in range(4)], 1)
+    z = torch.randint(0, species, (n,))
+    attrs = torch.nn.functional.one_hot(z, species).double()
+    with torch.no_grad():
+        numel = species * ours.weight_numel
+        design = torch.stack([ours(a, e.view(species, -1), z).flatten() for e in torch.eye(numel)], 1)
+        target = theirs(x, attrs).flatten()
+        params = list(theirs.parameters())
+        flat = torch.cat([p.flatten() for p in params])
+        mace_design = []
+        for e in torch.eye(len(flat)):
+            torch.nn.utils.vector_to_parameters(e, params)
+            mace_design.append(theirs(x, attrs).flatten())
+        torch.nn.utils.vector_to_parameters(flat, params)
+        mine = ours(a, torch.randn(species, ours.weight_numel), z).flatten()
+    for name, matrix, y in (("MACE by fdg", design, target), ("fdg by MACE", torch.stack(mace_design, 1), mine)):
+        solution = torch.linalg.lstsq(matrix, y[:, None], driver="gelsd").solution  # SVD: MACE's columns are dependent
+        residual = (matrix @ solution - y[:, None]).norm() / y.norm()
+        print(f"  same function space: {name}: relative residual {residual:.1e}")
+        assert residual < 1e-8, name
+    rank = torch.linalg.matrix_rank(design)
+    print(f"  fdg weights {numel} = rank of its outputs {int(rank)}; MACE weights {len(flat)}")
+    torch.set_default_dtype(previous)
 
 
 def main() -> None:
@@ -66,6 +104,7 @@ def main() -> None:
     runners["mace SymmetricContraction"] = lambda: contraction(x, attrs)
     leaves = [x, a, weight, *contraction.parameters()]
 
+    check_same_space_as_mace(args.correlation)
     print(f"power {irreps_in} -> {irreps_out}, nu {args.correlation}, {species} species, {n} nodes")
     print(f"  {describe_machine()}")
     print(f"  fdg construction (both strategies, tables cached after the first): {built * 1e3:.0f} ms")
