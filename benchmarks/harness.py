@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import gc
+import os
 import statistics
 import time
 from collections.abc import Callable, Sequence
@@ -56,12 +57,22 @@ def apply_timing_arguments(args: argparse.Namespace) -> None:
 
 
 def describe_machine() -> str:
-    """The facts a reader needs to compare two runs: device, threads, torch version, dtype."""
+    """The facts a reader needs to compare two runs: device, threads, torch version, dtype, load.
+
+    The load matters beyond drift: when other processes hold the cores, every parallel kernel waits at its barrier
+    for a descheduled thread, so a module made of many small kernels slows down far more than one of a few large
+    ones.  Interleaving cannot correct that, hence the warning (``--threads 1`` is robust to it).
+    """
     device = torch.cuda.get_device_name() if torch.cuda.is_available() else "cpu"
-    return (
+    cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+    load = os.getloadavg()[0] if hasattr(os, "getloadavg") else 0.0
+    text = (
         f"device {device}, {torch.get_num_threads()} threads, torch {torch.__version__}, "
-        f"{str(torch.get_default_dtype()).removeprefix('torch.')}"
+        f"{str(torch.get_default_dtype()).removeprefix('torch.')}, load average {load:.1f} on {cpus} CPUs"
     )
+    if torch.get_num_threads() > 1 and load > cpus - 1:
+        text += "\n  warning: the CPUs are busy; ratios with more than one thread are unreliable (try --threads 1)"
+    return text
 
 
 def _clear(leaves: Sequence[torch.Tensor]) -> None:
