@@ -100,10 +100,13 @@ def test_interleaved_runs_round_robin_and_clears_gradients() -> None:
     assert all(t > 0 for ts in times.values() for t in ts)
 
 
-def test_print_ratios_is_relative_to_the_first_runner(capsys: pytest.CaptureFixture[str]) -> None:
-    x = torch.randn(200, 200, requires_grad=True)
-    harness.print_ratios({"one": lambda: x @ x, "many": lambda: (x @ x) @ (x @ x) @ x}, [x], repeat=2, warmup=1)
+def test_ratios_are_medians_over_the_first_runner(capsys: pytest.CaptureFixture[str]) -> None:
+    times = {"base": [1.0, 2.0, 3.0], "peer": [3.0, 2.0, 9.0]}
+    # median 3 / median 2; per-round ratios 3, 1, 3
+    assert harness._ratio_line("peer", times, "base").split() == ["1.50", "(1.00-3.00)"]
+    x = torch.randn(20, 20, requires_grad=True)
+    harness.print_ratios({"one": lambda: x @ x, "two": lambda: x @ x @ x}, [x], repeat=2, warmup=1)
     out = capsys.readouterr().out
-    assert "time / one time" in out
-    one, many = (line.split() for line in out.splitlines() if line.strip().startswith(("one ", "many ")))
-    assert one[1] == "1.00" and float(many[1]) > 1
+    assert "time / one time" in out and "above 1: one is faster" in out
+    rows = {line.split()[0]: line.split()[1:] for line in out.splitlines() if line.strip().startswith(("one", "two"))}
+    assert rows["one"][0] == "1.00" and rows["one"][2] == "1.00" and len(rows["two"]) == 4
