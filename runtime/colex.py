@@ -119,8 +119,8 @@ class _ColexContract(torch.autograd.Function):
         out = None
         for group in _groups(x.shape[1], degree, GROUPS):
             values = torch.bmm(_padded_weight(weight, group, degree, x.shape[1]), prev[:, : group.size])
-            values = values.view(batch, -1, rows, columns) * x[:, group.first : group.last + 1, None]
-            out = values.sum(1) if out is None else out + values.sum(1)
+            values = values.view(batch, -1, rows, columns).mul_(x[:, group.first : group.last + 1, None])
+            out = values.sum(1) if out is None else out.add_(values.sum(1))
         assert out is not None
         return out
 
@@ -130,25 +130,32 @@ class _ColexContract(torch.autograd.Function):
         want_weight, want_prev, want_x = ctx.needs_input_grad[:3]
         batch, rows, columns, dim = weight.shape[0], weight.shape[1], x.shape[2], x.shape[1]
         grad_weight, grad_x = [], []
-        grad_prev = torch.zeros_like(prev) if want_prev else None
-        for group in _groups(dim, ctx.degree, GROUPS):
+        grad_prev = None
+        # last group first: it reads all of prev, so its product *is* the gradient of prev; the others add to prefixes
+        for group in reversed(_groups(dim, ctx.degree, GROUPS)):
             w, p = _padded_weight(weight, group, ctx.degree, dim), prev[:, : group.size]
             scaled = (grad[:, None] * x[:, group.first : group.last + 1, None]).reshape(batch, -1, columns)
             if want_weight:
                 padded = torch.bmm(scaled, p.transpose(1, 2)).view(batch, -1, rows, group.size)
-                for i, (_, _, size) in enumerate(_blocks(dim, ctx.degree)[group.first : group.last + 1]):
+                for i, (_, _, size) in reversed(
+                    list(enumerate(_blocks(dim, ctx.degree)[group.first : group.last + 1]))
+                ):
                     grad_weight.append(padded[:, i, :, :size])
-            if grad_prev is not None and batch == 1:  # one batch: the prefix is contiguous, add in place
+            if want_prev and grad_prev is None:
+                grad_prev = torch.bmm(w.transpose(1, 2), scaled)
+            elif grad_prev is not None and batch == 1:  # one batch: the prefix is contiguous, add in place
                 grad_prev[:, : group.size].baddbmm_(w.transpose(1, 2), scaled)
             elif grad_prev is not None:  # (in place into a strided prefix, torch would loop over the batch)
                 grad_prev[:, : group.size] += torch.bmm(w.transpose(1, 2), scaled)
             if want_x:
                 values = torch.bmm(w, p).view(batch, -1, rows, columns)
-                grad_x.append((values * grad[:, None]).sum(2))
+                # in place saves a temporary, but a second derivative needs values unchanged
+                values = values * grad[:, None] if torch.is_grad_enabled() else values.mul_(grad[:, None])
+                grad_x.append(values.sum(2))
         return (
-            torch.cat(grad_weight, 2) if grad_weight else None,
+            torch.cat(grad_weight[::-1], 2) if grad_weight else None,
             grad_prev,
-            torch.cat(grad_x, 1) if grad_x else None,
+            torch.cat(grad_x[::-1], 1) if grad_x else None,
             None,
         )
 
