@@ -11,37 +11,8 @@ runs are interleaved and only ratios of medians are printed (see ``harness.py``)
 
 from __future__ import annotations
 
-import argparse
-import time
-
-from harness import add_timing_arguments, apply_timing_arguments, run_case
-from peers import CONV_SOURCE, check_case, conv_case, has_cue
-
-import fdg
-import fdg.api  # imported here so that the construction time below excludes module imports
-
-
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--edges", type=int, default=20000)
-    parser.add_argument("--mul", type=int, default=32)
-    parser.add_argument("--lmax", type=int, default=2)
-    add_timing_arguments(parser)
-    parser.add_argument("--no-compile", action="store_true", help="skip the torch.compile row")
-    parser.add_argument("--no-cue", action="store_true", help="leave cuEquivariance out")
-    args = parser.parse_args()
-    apply_timing_arguments(args)
-
-    start = time.perf_counter()
-    fdg.compile(CONV_SOURCE, mul=args.mul, lmax=args.lmax)
-    built = time.perf_counter() - start
-    case = conv_case(args.mul, args.lmax, args.edges, cue=not args.no_cue)
-    check_case(case)
-    print(f"checked: {', '.join(case.runners)} give the same outputs and input gradients")
-    if not args.no_cue and not has_cue():
-        print("cuEquivariance not installed (pip install -e '.[bench]'): no cue row")
-    run_case(case, args.repeat, args.warmup, compile_=not args.no_compile, build_seconds=built)
-
+from harness import layer_main
+from peers import CONV_SOURCE, conv_case
 
 if __name__ == "__main__":
-    main()
+    layer_main(__doc__, CONV_SOURCE, conv_case, "edges", 20000, 32)

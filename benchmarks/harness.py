@@ -189,3 +189,31 @@ def run_case(case: Case, repeat: int, warmup: int, compile_: bool, build_seconds
             print(f"  torch.compile(fdg, fullgraph=True): backend {backend}, first forward+backward {seconds:.1f} s")
             runners = {"fdg": runners.pop("fdg"), f"fdg compiled ({backend})": run, **runners}
     print_ratios(runners, case.leaves, repeat, warmup)
+
+
+def layer_main(doc: str, source: str, make_case: Callable[..., Case], rows: str, rows_default: int, mul: int) -> None:
+    """The command line of a one-layer benchmark (``conv.py``, ``node.py``): build, check peers equal, time."""
+    from peers import check_case, has_cue
+
+    import fdg
+    import fdg.api  # imported before timing, so that construction below excludes module imports
+
+    parser = argparse.ArgumentParser(description=doc.splitlines()[0])
+    parser.add_argument(f"--{rows}", type=int, default=rows_default)
+    parser.add_argument("--mul", type=int, default=mul)
+    parser.add_argument("--lmax", type=int, default=2)
+    add_timing_arguments(parser)
+    parser.add_argument("--no-compile", action="store_true", help="skip the torch.compile row")
+    parser.add_argument("--no-cue", action="store_true", help="leave cuEquivariance out")
+    args = parser.parse_args()
+    apply_timing_arguments(args)
+
+    start = time.perf_counter()
+    fdg.compile(source, mul=args.mul, lmax=args.lmax)
+    built = time.perf_counter() - start
+    case = make_case(args.mul, args.lmax, getattr(args, rows), cue=not args.no_cue)
+    check_case(case)
+    print(f"checked: {', '.join(case.runners)} give the same outputs and input gradients")
+    if not args.no_cue and not has_cue():
+        print("cuEquivariance not installed (pip install -e '.[bench]'): no cue row")
+    run_case(case, args.repeat, args.warmup, compile_=not args.no_compile, build_seconds=built)
