@@ -23,15 +23,20 @@ Weight layout: ``weight[s]`` is ``[K_total, mul]`` flattened row-major, its rows
 degree ``k = 1..nu``, then basis element ``j``; ``weight_slices`` gives the rows of each ``(block, degree)``. Without
 species the weight is the flat ``[weight_numel]`` vector.
 
-How (measured choices, see ``benchmarks/power.py``). The monomials of ``x`` of degree ``1 .. nu-1`` are built in colex
-order; the top degree is contracted without building it (``colex.colex_contract``). The weights meet the basis before
-the monomials, in one of two ways, chosen from the static shapes by multiply-add count:
+How (measured choices, see ``benchmarks/power_runtime.py``). The monomials of ``x`` of degree ``1 .. nu-1`` are built
+in colex order; the top degree is contracted without building it (``colex.colex_contract``). The weights meet the basis
+before the monomials, in one of two ways, chosen from the static shapes by multiply-add count:
 
 * ``folded``: per channel and species, the basis and the weights are combined into ``W[c, (s, M), monomial]`` and one
   batched product per degree gives the outputs of every species; each node then keeps its own species. Cost per
   ``(node, channel)``: ``species * sum(2L+1)`` rows. Best for few species (MACE's usual 1-10 elements).
 * ``basis``: the basis rows ``[sum_b K_b (2L+1), monomial]`` are shared by all channels, so the product is one large
   matrix product over ``n * mul`` columns; the per-node weights are applied after. Best for many species.
+
+Measured on MACE's case (64x(0e+1o+2e+3o) -> 64x(0e+1o), nu 3, 4 species, 2000 nodes, forward+backward, 2 shared CPU
+threads, interleaved medians): ``folded`` 0.84 s, ``basis`` 1.15 s, MACE's ``SymmetricContraction`` 1.97 s. Building
+the top-degree monomials and multiplying them (instead of ``colex_contract``) measured 2.3x slower, and autograd
+through plain slices of the monomials 1.7x slower (single thread, CPU time, prototypes), hence the custom functions.
 """
 
 from __future__ import annotations
