@@ -45,7 +45,7 @@ class NequIPConv(fdg.runtime.FdgModule):
         # t_1 = gather(h, src): 32x0e+32x1o+32x2e over edge
         t_1 = h.index_select(0, src)
         # m = couple[uvu, weights=R, paths=15](t_1, Y, R): 32x0e+32x1o+32x2e+32x1e+32x2o over edge
-        m = fdg.runtime.chunked(self.m_slice, 1024, t_1, Y, R)
+        m = fdg.runtime.chunked(self.m_slice, 4096, t_1, Y, R)
         # t_2 = scatter_sum(m, dst): 32x0e+32x1o+32x2e+32x1e+32x2o over node
         t_2 = m.new_zeros((h.shape[0], 544)).index_add(0, dst, m)
         # agg = scale[0.1](t_2): 32x0e+32x1o+32x2e+32x1e+32x2o over node
