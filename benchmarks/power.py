@@ -68,8 +68,9 @@ def to_mul_ir(x: torch.Tensor) -> torch.Tensor:
     return torch.cat(blocks, dim=1)
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+def power_arguments(doc: str) -> argparse.Namespace:
+    """The command line of the MACE product-basis case (shared with ``power_runtime.py``); seeds torch."""
+    parser = argparse.ArgumentParser(description=doc.splitlines()[0])
     parser.add_argument("--nodes", type=int, default=2000)
     parser.add_argument("--mul", type=int, default=64)
     parser.add_argument("--species", type=int, default=4)
@@ -78,6 +79,11 @@ def main() -> None:
     args = parser.parse_args()
     apply_timing_arguments(args)
     torch.manual_seed(0)
+    return args
+
+
+def main() -> None:
+    args = power_arguments(__doc__)
 
     start = time.perf_counter()
     ours = fdg_power(args.mul, args.correlation, args.species)

@@ -13,7 +13,6 @@ medians, alongside the interleaved ratios.
 
 from __future__ import annotations
 
-import argparse
 import os
 import statistics
 import time
@@ -23,8 +22,9 @@ os.environ.setdefault("TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD", "1")  # e3nn 0.4.4 loa
 
 import torch
 from e3nn import o3
-from harness import Runner, add_timing_arguments, apply_timing_arguments, describe_machine, interleaved, print_ratios
+from harness import Runner, describe_machine, interleaved, print_ratios
 from mace.modules.symmetric_contraction import SymmetricContraction
+from power import power_arguments
 
 from fdg.runtime import SymmetricPower
 
@@ -69,15 +69,7 @@ def check_same_space_as_mace(correlation: int, species: int = 2, mul: int = 2, n
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--nodes", type=int, default=2000)
-    parser.add_argument("--mul", type=int, default=64)
-    parser.add_argument("--species", type=int, default=4)
-    parser.add_argument("--correlation", type=int, default=3)
-    add_timing_arguments(parser)
-    args = parser.parse_args()
-    apply_timing_arguments(args)
-    torch.manual_seed(0)
+    args = power_arguments(__doc__)
     mul, n, species = args.mul, args.nodes, args.species
     irreps_in, irreps_out = f"{mul}x0e+{mul}x1o+{mul}x2e+{mul}x3o", f"{mul}x0e+{mul}x1o"
 
