@@ -19,6 +19,7 @@ import networkx as nx
 
 from fdg.errors import Span
 from fdg.runtime import Irreps
+from fdg.runtime.fusion_tables import Tree
 
 #: identifiers the generated module itself uses in ``forward``: no input may take them
 GENERATED = frozenset({"self", "torch", "fdg"})
@@ -187,11 +188,18 @@ class Scale:
 
 @dataclass(frozen=True)
 class Fuse:
-    """n-ary fusion vertex (checked here; code generation comes with many-body support)."""
+    """n-ary fusion vertex; ports 0..n-1 = its inputs, port n = external weights or the index of ``learned[z]``.
+
+    Its weights belong to the paths of ``basis`` (``fdg.runtime.fusion_tables``): the tree written as ``tree = ...``,
+    else the left-to-right tree.  The compiler may evaluate another tree (or none: folded) with recoupled weights.
+    """
 
     weights: Weights
     irreps_out: Irreps
-    tree: str | None
+    tree: str | None  # as written; None: the compiler chooses the tree it evaluates
+    basis: Tree
+    lmax: int | None  # cap on the degrees of irreps at internal nodes
+    labels: tuple[str, ...]  # the inputs as written, to spell trees in reports
     span: Span = field(compare=False, repr=False)
 
 
@@ -268,8 +276,8 @@ def describe(op: Vertex) -> str:
             return "add"
         case Scale(factor=factor):
             return f"scale[{factor!r}]"
-        case Fuse(weights=w, tree=tree):
-            return f"fuse[{w}, tree={tree or 'auto'}]"
+        case Fuse(weights=w, tree=tree, lmax=lmax):
+            return f"fuse[{w}, tree={tree or 'auto'}{'' if lmax is None else f', lmax={lmax}'}]"
         case Power(nu=nu, weights=w):
             return f"power[nu={nu}, {w}]"
         case Output(name=name):

@@ -326,7 +326,7 @@ class _Lowering:
         elif call.name == "sum":
             made = vertices.scatter_sum(call, self._eval)
         elif call.name == "fuse":
-            made = manybody.fuse(call, self._eval, self._constants())
+            made = manybody.fuse(call, self._eval, self._constants(), self.warnings)
         else:
             made = manybody.power(call, self._eval, self._constants())
         return self._add(made)

@@ -1,4 +1,4 @@
-"""Typing rules of the many-body vertices ``fuse`` and ``power`` (checked here; compiled in a later version).
+"""Typing rules of the many-body vertices ``fuse`` and ``power``.
 
 Same contract as ``vertices.py``: a rule takes the call and a ``resolve`` callback and returns a
 :class:`~fdg.vertices.Made`; it never touches the graph.
@@ -8,11 +8,12 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from fdg import ir, rules, syntax
-from fdg.errors import FdgTypeError, Span
+from fdg import ir, rules, syntax, trees
+from fdg.errors import Diagnostic, FdgTypeError, Span
 from fdg.evaluate import MAX_L, Number, integer, irreps, suggest
 from fdg.runtime import Irrep, Irreps
-from fdg.vertices import Call, Made, Resolve, Wire, feature, same_axis, weights_option
+from fdg.runtime.fusion_tables import FuseSpec, Tree, fuse_layout
+from fdg.vertices import Call, Made, Resolve, Wire, check_size, feature, same_axis, warn_unreached, weights_option
 
 
 def _uniform_mul(w: Wire, span: Span, what: str) -> int:
@@ -52,7 +53,7 @@ def _many_body_out(call: Call, env: Mapping[str, Number], mul: int, reach: set[I
     return out
 
 
-def fuse(call: Call, resolve: Resolve, env: Mapping[str, Number]) -> Made:
+def fuse(call: Call, resolve: Resolve, env: Mapping[str, Number], warnings: list[Diagnostic]) -> Made:
     wires = [feature(resolve(a.value), a.span, "an input of fuse") for a in call.positional]
     assert isinstance(wires[0].type, ir.Feature)
     axis = wires[0].type.axis
@@ -63,27 +64,59 @@ def fuse(call: Call, resolve: Resolve, env: Mapping[str, Number]) -> Made:
     shared = {m for m in muls if m != 1}
     if len(shared) > 1:
         raise FdgTypeError(f"the inputs of fuse must share a multiplicity (or have 1), got {muls}", call.span)
+    mul = shared.pop() if shared else 1
     parts = [w.type.irreps for w in wires if isinstance(w.type, ir.Feature)]
-    out = _many_body_out(call, env, shared.pop() if shared else 1, _products(parts))
+    out = _many_body_out(call, env, mul, _products(parts))
     weights, extra = weights_option(call, resolve, axis, ("learned", "none", "input", "per_index"))
-    tree = _tree(call) if "tree" in call.options else None
-    op = ir.Fuse(weights, out, tree, call.span)
+    text, basis = _tree(call) if "tree" in call.options else (None, trees.left_to_right(len(wires)))
+    lmax = None
+    if "lmax" in call.options:
+        lmax = integer(call.options["lmax"].value, env, "the lmax of fuse", 0, MAX_L)
+    try:
+        layout = fuse_layout(FuseSpec.of(parts, out, basis, lmax))
+    except ValueError:
+        raise FdgTypeError(
+            "this fuse has too many intermediate irreps to enumerate its paths",
+            call.span,
+            "cap the degrees at internal nodes with lmax = L, or use fewer or smaller inputs",
+        ) from None
+    if not layout.paths:
+        assert lmax is not None  # without a cap, every output irrep is reachable (checked above)
+        raise FdgTypeError(
+            f"lmax = {lmax} leaves this fuse without a path to {out}",
+            call.options["lmax"].span,
+            f"it drops {' + '.join(map(str, layout.dropped))} at the internal nodes of the tree; raise lmax",
+        )
+    warn_unreached(out, {p.i_out for p in layout.paths}, "fuse", call, warnings)
+    numel = 0 if weights.kind == "none" else len(layout.paths) * mul
+    weights = ir.Weights(weights.kind, numel, weights.count, weights.source)
+    check_size(weights, call)
+    labels = tuple(_label(a.span, k) for k, a in enumerate(call.positional))
+    op = ir.Fuse(weights, out, text, basis, lmax, labels, call.span)
     return Made(op, ir.Feature(axis, out), (*wires, extra) if extra else tuple(wires))
 
 
-def _tree(call: Call) -> str:
+def _label(span: Span, k: int) -> str:
+    """An input as written (``h[src]``), or its position when it spans several lines."""
+    if span.line != span.end_line:
+        return f"#{k}"
+    return span.source.line(span.line)[span.column - 1 : span.end_column]
+
+
+def _tree(call: Call) -> tuple[str, Tree]:
     """Validate ``tree = ((a, b), c)``: a binary tree over the inputs' names, each used once."""
     names = [a.value.id for a in call.positional if isinstance(a.value, syntax.Name)]
     if len(names) != len(call.positional) or len(set(names)) != len(names):
         raise FdgTypeError("tree = ... needs the inputs of fuse to be distinct names", call.options["tree"].span)
     seen: list[str] = []
 
-    def walk(node: syntax.Expr) -> str:
+    def walk(node: syntax.Expr) -> tuple[str, Tree]:
         if isinstance(node, syntax.Name) and node.id in names:
             seen.append(node.id)
-            return node.id
+            return node.id, names.index(node.id)
         if isinstance(node, syntax.Tuple) and len(node.items) == 2:
-            return f"({walk(node.items[0])}, {walk(node.items[1])})"
+            (a, ta), (b, tb) = walk(node.items[0]), walk(node.items[1])
+            return f"({a}, {b})", (ta, tb)
         if isinstance(node, syntax.Name):
             raise FdgTypeError(
                 f"'{node.id}' is not an input of this fuse",
@@ -92,12 +125,12 @@ def _tree(call: Call) -> str:
             )
         raise FdgTypeError("a tree is a nested pair of the inputs' names, like ((a, b), c)", node.span)
 
-    text = walk(call.options["tree"].value)
+    found = walk(call.options["tree"].value)
     if sorted(seen) != sorted(names):
         raise FdgTypeError(
             f"the tree must use each input of fuse once: {', '.join(names)}", call.options["tree"].value.span
         )
-    return text
+    return found
 
 
 def power(call: Call, resolve: Resolve, env: Mapping[str, Number]) -> Made:

@@ -16,12 +16,13 @@ from __future__ import annotations
 
 import keyword
 import math
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 
 import opt_einsum
 
 from fdg import cost, ir, steps
 from fdg.errors import FdgNotSupported
+from fdg.fusion import FusePlan, plan_fuse
 from fdg.grouping import Grouped, group
 from fdg.ir import GENERATED
 
@@ -74,6 +75,7 @@ class Plan:
     steps: dict[str, tuple[cost.Step, ...]]  # node id -> priced steps of the chosen lowering
     baseline: dict[str, tuple[cost.Step, ...]]  # node id -> priced steps of the naive baseline
     choices: dict[str, Choice]  # couple node id -> why its lowering was chosen
+    fusions: dict[str, FusePlan] = field(default_factory=dict)  # fuse node id -> its evaluation (fusion.py)
 
 
 @dataclass(frozen=True)
@@ -197,19 +199,27 @@ def make_plan(diagram: ir.Diagram) -> Plan:
     priced: dict[str, tuple[cost.Step, ...]] = {}
     baseline: dict[str, tuple[cost.Step, ...]] = {}
     choices: dict[str, Choice] = {}
+    fusions: dict[str, FusePlan] = {}
     for node in inputs:
         out = diagram.out(node)
         axis = out.axis
         sizes.setdefault(axis.name, f"{node}.shape[0]")
     for node in order:
         op = diagram.op(node)
-        if isinstance(op, ir.Fuse | ir.Power):
-            kind = "fuse" if isinstance(op, ir.Fuse) else "power"
+        if isinstance(op, ir.Power):
             raise FdgNotSupported(
-                f"code generation for {kind} is not supported yet in this version of fdg",
+                "code generation for power is not supported yet in this version of fdg",
                 op.span,
                 "fdg check accepts it; compiling it comes with many-body support",
             )
+        if isinstance(op, ir.Fuse):  # fusion.py: the tree (or folded tensor) and its products
+            operands = [diagram.out(n) for n in diagram.operands(node)]
+            fusions[node] = plan_fuse(names[node], op, operands, namer, REPRESENTATIVE_ROWS)
+            priced[node], baseline[node] = fusions[node].evaluation.steps, fusions[node].baseline
+            if op.weights.kind in ("learned", "per_index"):
+                shape = (op.weights.numel,) if op.weights.kind == "learned" else (op.weights.count, op.weights.numel)
+                parameters[node] = Parameter(namer(f"{names[node]}_weight"), shape)
+            continue
         if isinstance(op, ir.ScatterSum):
             target = diagram.out(node)
             assert isinstance(target, ir.Feature)
@@ -270,6 +280,7 @@ def make_plan(diagram: ir.Diagram) -> Plan:
         priced,
         baseline,
         choices,
+        fusions,
     )
 
 

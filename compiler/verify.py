@@ -13,6 +13,7 @@ import networkx as nx
 
 from fdg import ir, rules
 from fdg.runtime import Irreps
+from fdg.runtime.fusion_tables import FuseSpec, fuse_layout
 
 #: ``need(condition, what)`` raises :class:`IRError` naming the vertex when ``condition`` is false
 Need = Callable[[bool, str], None]
@@ -33,7 +34,8 @@ def check_ir(diagram: ir.Diagram) -> None:
        index's axes, ``add`` and ``scale`` keep their operand's type, ``sh`` maps a 1o wire to
        sh(L), ``couple``/``linear`` keep the axis and produce their declared irreps.
     5. ``couple`` paths satisfy the triangle, parity and mode multiplicity rules, in e3nn order,
-       with e3nn's normalization; ``linear`` paths join equal irreps; numel matches the paths.
+       with e3nn's normalization; ``linear`` paths join equal irreps; numel matches the paths
+       (for ``fuse``: one weight per path of its basis tree and channel).
     6. External weights wires carry the numel their consuming vertex needs, on the same axis;
        ``learned[z]`` index wires are over the vertex's axis with a fixed range equal to ``count``.
     7. Inputs and outputs have unique names; there is at least one output.
@@ -103,7 +105,9 @@ def _check_vertex(diagram: ir.Diagram, node: str, op: ir.Vertex, out: ir.WireTyp
             need(op.paths == rules.linear_paths(ins[0].irreps, op.irreps_out), "linear paths")
             need(op.weights.numel == rules.linear_numel(ins[0].irreps, op.irreps_out, op.paths), "linear numel")
             _check_weights(op.weights, ins[0].axis, ins[1:], need)
-        case ir.Fuse() | ir.Power():
+        case ir.Fuse():
+            _check_fuse(op, ins, out, need)
+        case ir.Power():
             need(len(ins) >= 1 and isinstance(out, ir.Feature) and out.irreps == op.irreps_out, "many-body output")
 
 
@@ -118,6 +122,20 @@ def _check_couple(op: ir.Couple, ins: list[ir.WireType], out: ir.WireType | None
     need(all(math.isfinite(p.alpha) and p.alpha > 0 for p in op.paths), "path normalization")
     need(op.weights.numel == rules.couple_numel(op.paths), "couple numel")
     _check_weights(op.weights, a.axis, ins[2:], need)
+
+
+def _check_fuse(op: ir.Fuse, ins: list[ir.WireType], out: ir.WireType | None, need: Need) -> None:
+    n = len(op.labels)
+    features = [t for t in ins[:n] if isinstance(t, ir.Feature)]
+    need(len(features) == n >= 2 and len(ins) in (n, n + 1), "fuse arity")
+    axis = features[0].axis
+    need(all(t.axis == axis for t in features) and out == ir.Feature(axis, op.irreps_out), "fuse typing")
+    muls = {mul for t in features for mul, _ in t.irreps} | {mul for mul, _ in op.irreps_out}
+    need(len(muls - {1}) <= 1, "fuse inputs share one multiplicity (or have 1)")
+    layout = fuse_layout(FuseSpec.of([t.irreps for t in features], op.irreps_out, op.basis, op.lmax))
+    numel = 0 if op.weights.kind == "none" else len(layout.paths) * max(muls)
+    need(op.weights.numel == numel, "fuse numel: one weight per path and channel")
+    _check_weights(op.weights, axis, ins[n:], need)
 
 
 def _check_weights(weights: ir.Weights, axis: ir.Axis, extra: list[ir.WireType], need: Need) -> None:

@@ -55,7 +55,7 @@ SIGNATURES: dict[str, tuple[int | None, tuple[str, ...], tuple[str, ...], bool]]
     "linear": (1, (), ("weights",), True),
     "sh": (2, (), (), False),
     "sum": (1, ("by",), (), False),
-    "fuse": (None, (), ("weights", "tree"), True),
+    "fuse": (None, (), ("weights", "tree", "lmax"), True),
     "power": (2, (), ("weights",), True),
 }
 
@@ -104,7 +104,7 @@ USAGE = {
     "linear": "linear(a) -> IRREPS [weights = learned]",
     "sh": "sh(vector, L)",
     "sum": "sum(x, by = index)",
-    "fuse": "fuse(a, b, c) -> IRREPS [weights = learned, tree = ((a, b), c)]",
+    "fuse": "fuse(a, b, c) -> IRREPS [weights = learned, tree = ((a, b), c), lmax = L]",
     "power": "power(a, nu) -> IRREPS [weights = learned]",
 }
 
@@ -268,15 +268,15 @@ def couple(call: Call, resolve: Resolve, env: Mapping[str, Number], warnings: li
     paths = rules.couple_paths(a.type.irreps, b.type.irreps, out, mode, weighted)
     if not paths:
         raise _no_path(a.type.irreps, b.type.irreps, out, mode, weighted, call)
-    _warn_unreached(out, {p.i_out for p in paths}, "couple", call, warnings)
+    warn_unreached(out, {p.i_out for p in paths}, "couple", call, warnings)
     weights = ir.Weights(weights.kind, rules.couple_numel(paths), weights.count, weights.source)
-    _check_size(weights, call)
+    check_size(weights, call)
     op = ir.Couple(mode, weights, out, paths, call.span)
     operands = (a, b) if extra is None else (a, b, extra)
     return Made(op, ir.Feature(axis, out), operands)
 
 
-def _check_size(weights: ir.Weights, call: Call) -> None:
+def check_size(weights: ir.Weights, call: Call) -> None:
     total = weights.numel * weights.count
     if total > MAX_WEIGHTS:
         raise FdgTypeError(
@@ -305,7 +305,7 @@ def _no_path(a: Irreps, b: Irreps, out: Irreps, mode: str, weighted: bool, call:
     return FdgTypeError(best[1], call.target.span, best[2])
 
 
-def _warn_unreached(out: Irreps, reached: set[int], name: str, call: Call, warnings: list[Diagnostic]) -> None:
+def warn_unreached(out: Irreps, reached: set[int], name: str, call: Call, warnings: list[Diagnostic]) -> None:
     assert call.target is not None
     for i, mul_ir in enumerate(out):
         if i not in reached:
@@ -334,9 +334,9 @@ def linear(call: Call, resolve: Resolve, env: Mapping[str, Number], warnings: li
             call.target.span,
             "use couple to change degrees or parities",
         )
-    _warn_unreached(out, {p.i_out for p in paths}, "linear", call, warnings)
+    warn_unreached(out, {p.i_out for p in paths}, "linear", call, warnings)
     numel = rules.linear_numel(x.type.irreps, out, paths)
-    _check_size(ir.Weights(weights.kind, numel, weights.count), call)
+    check_size(ir.Weights(weights.kind, numel, weights.count), call)
     op = ir.Linear(ir.Weights(weights.kind, numel, weights.count, weights.source), out, paths, call.span)
     return Made(op, ir.Feature(x.type.axis, out), (x,) if z is None else (x, z))
 

@@ -11,6 +11,7 @@ Depends only on torch: e3nn is a test-only reference.
 
 from typing import TYPE_CHECKING, Any
 
+from . import fusion
 from .characters import symmetric_power_decomposition, symmetric_power_multiplicity
 from .grouped import chunked, sparse_matmul
 from .irreps import Irrep, Irreps, MulIr
@@ -36,6 +37,7 @@ __all__ = [
     "SymmetricPower",
     "angles_to_matrix",
     "chunked",
+    "fusion",
     "load_source",
     "matrix_to_angles",
     "rand_angles",

@@ -2,7 +2,8 @@
 
 A generated module is a plain ``torch.nn.Module`` plus three class-level tables (``inputs``,
 ``outputs``, ``weight_numel``) and constant buffers registered with :meth:`FdgModule.register_cg` (a Wigner 3j
-tensor) or :meth:`FdgModule.register_coupling` (CG tensors of several paths arranged for the grouped lowering).
+tensor), :meth:`FdgModule.register_coupling` (CG tensors of several paths arranged for the grouped lowering) or
+:meth:`FdgModule.register_fusion` (a table of a ``fuse`` vertex).
 
 Two details matter for users:
 
@@ -25,6 +26,7 @@ from typing import Any, ClassVar
 
 import torch
 
+from fdg.runtime.fusion_tables import FuseSpec, Tree, fusion_table, fusion_values
 from fdg.runtime.grouped import BlockPath, coupling_entries, coupling_matrix, coupling_values
 from fdg.runtime.wigner import wigner_3j
 
@@ -62,6 +64,15 @@ class FdgModule(torch.nn.Module):
         """Register the non-zeros of that matrix: values as buffer ``name``, their (row, column) as ``name_index``."""
         self._register_exact(name, functools.partial(coupling_values, rows, blocks))
         self.register_buffer(f"{name}_index", coupling_entries(rows, blocks)[0], persistent=False)
+
+    def register_fusion(self, name: str, spec: FuseSpec, what: str, target: Tree | None = None) -> None:
+        """Register table ``what`` of a fuse vertex (:func:`fdg.runtime.fusion_tables.fusion_table`): its values as
+        buffer ``name`` (re-derived exactly on a dtype change), its integer index, if any, as ``name_index``."""
+        values, index = fusion_table(spec, what, target)
+        if values is not None:
+            self._register_exact(name, functools.partial(fusion_values, spec, what, target))
+        if index is not None:
+            self.register_buffer(f"{name}_index", index, persistent=False)
 
     def _register_exact(self, name: str, make: _Exact) -> None:
         self._exact[name] = make

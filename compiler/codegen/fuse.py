@@ -1,0 +1,108 @@
+"""Codegen for ``fuse``: the tables it registers in ``__init__`` and its lines of ``forward``.
+
+The lines read as the evaluation the plan chose (``fdg.fusion``): each input in channel layout, the weights as
+``[paths, mul]`` (recoupled when the evaluated tree is not the weights' tree), one product per internal node of the
+tree (or one for the folded tensor), the paths weighed for per-row weights, and the result back in ``mul_ir``.
+Tables are registered from a :class:`~fdg.runtime.fusion_tables.FuseSpec` literal, so ``__init__`` says what each
+table is rather than listing its entries; the runtime rebuilds them exactly on a dtype change.
+"""
+
+from __future__ import annotations
+
+import math
+
+from fdg import ir
+from fdg.fusion import FusePlan
+from fdg.plan import Plan
+from fdg.runtime.fusion_tables import FuseSpec
+
+_RUNTIME = "fdg.runtime.fusion"
+
+
+def _spec(spec: FuseSpec) -> str:
+    inputs = ", ".join(f'"{s}"' for s in spec.inputs)
+    lmax = "" if spec.lmax is None else f", lmax={spec.lmax}"
+    return f'{_RUNTIME}.FuseSpec(({inputs}), "{spec.outputs}", {spec.tree!r}{lmax})'
+
+
+def emit_buffers(f: FusePlan) -> list[str]:
+    """``__init__`` lines: the spec of the evaluated tree (and of the weights' tree), then every table."""
+    spec = f"{f.value}_spec"
+    lines = [f"{spec} = {_spec(f.evaluation.spec)}"]
+    if f.buffers.recouple is not None:
+        lines.append(f"{f.value}_basis = {_spec(f.basis)}  # the tree the weights belong to")
+    for b in f.buffers.all:
+        target = "" if b.target is None else f", {b.target!r}"
+        lines.append(f'self.register_fusion("{b.name}", {f"{f.value}_basis" if b.basis else spec}, "{b.what}"{target})')
+    return lines
+
+
+def emit_call(plan: Plan, node: str, args: list[str]) -> list[str]:
+    """The lines of ``forward`` computing a fuse vertex."""
+    f = plan.fusions[node]
+    op = plan.diagram.op(node)
+    assert isinstance(op, ir.Fuse)
+    ev = f.evaluation
+    taken = set(plan.names.values())
+
+    def temp(suffix: str) -> str:
+        name = f"{f.value}_{suffix}"
+        while name in taken:
+            name += "_"
+        taken.add(name)
+        return name
+
+    how = "the folded tensor" if ev.folded else f"tree {f.choice.chosen.removeprefix('tree ')}"
+    paths = f.choice.paths
+    lines = [f"# evaluates {how}; {paths} paths, weights on the paths of {f.choice.basis} (fdg report: why)"]
+    values: dict[int, str] = {}
+    n = len(f.muls)
+    for k in range(n):
+        values[k] = temp(f"x{k}")
+        dims = list(f.inputs[k])
+        lines.append(
+            f"{values[k]} = {_RUNTIME}.channels({args[k]}, {f.muls[k]}, {dims})  # [n, {f.muls[k]}, {sum(dims)}]"
+        )
+    w = None
+    if op.weights.kind != "none":
+        w = temp("w")
+        if op.weights.kind == "learned":
+            lines.append(f"{w} = self.{plan.parameters[node].name}.view({paths}, {f.mul})")
+        elif op.weights.kind == "per_index":
+            table = f"self.{plan.parameters[node].name}.index_select(0, {args[n]})"
+            lines.append(f"{w} = {table}.view(-1, {paths}, {f.mul})  # one weight set per {op.weights.source}")
+        else:
+            lines.append(f"{w} = {args[n]}.reshape(-1, {paths}, {f.mul})")
+        if f.buffers.recouple is not None:
+            r = f.buffers.recouple
+            lines.append(f"{w} = {_RUNTIME}.recouple({w}, self.{r}_index, self.{r}, {paths})  # as weights of {how}")
+    result = ""
+    for k, p in enumerate(ev.products):
+        operands = "[" + ", ".join(values[o] for o in p.operands) + "]"
+        table = f.buffers.tables[k]
+        width = math.prod(p.dims)
+        if p.weights == "shared":
+            assert w is not None
+            per_channel = temp(f"t{k}")
+            size = p.nnz if p.sparse else width * p.columns
+            fold = f"{_RUNTIME}.fold_weights({w}, self.{table}_index, self.{table}, {size})"
+            lines.append(f"{per_channel} = {fold}" + ("" if p.sparse else f".reshape({f.mul}, {width}, {p.columns})"))
+            if p.sparse:
+                call = f"sparse_product({operands}, self.{f.buffers.unions[k]}_index, {per_channel}, {p.columns})"
+            else:
+                call = f"dense_product({operands}, {per_channel})"
+        elif p.sparse:
+            call = f"sparse_product({operands}, self.{table}_index, self.{table}, {p.columns})"
+        else:
+            call = f"dense_product({operands}, self.{table})"
+        result = temp("folded" if ev.folded else f"n{n + k}")
+        values[n + k] = result  # the value of internal node n + k
+        lines.append(f"{result} = {_RUNTIME}.{call}  # {p.label}: [n, {p.channels}, {p.columns}]")
+    if op.weights.kind in ("input", "per_index"):
+        assert f.buffers.columns is not None and w is not None
+        out = sum(f.out_dims)
+        weighed = temp("paths")
+        lines.append(f"{weighed} = {_RUNTIME}.weigh_paths({result}, {w}, self.{f.buffers.columns}_index, {out})")
+        result = weighed
+    lines.append(f"{plan.names[node]} = {_RUNTIME}.mul_ir({result}, {list(f.out_dims)})")
+    return lines

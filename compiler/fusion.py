@@ -1,0 +1,250 @@
+"""The plan of one ``fuse`` vertex: which tree it evaluates (or the folded tensor), each product dense or sparse.
+
+A fuse's weights belong to the paths of its *basis* tree (``tree = ...`` as written, else left to right; see
+``fdg.runtime.fusion_tables``).  Without ``tree =`` every tree spans the same maps, so the compiler may evaluate any
+of them: the weights are recoupled once per call (``w @ R``, a sparse matrix of 6j / 9j coefficients, batch
+independent for learned weights), and a module computes the same function whichever tree the cost model picks.
+The candidates are the trees of ``trees.py`` and the folded tensor (``folding.py``); each is priced with the cost
+model at the representative size, the cheapest wins, and the plan keeps every estimate for the report.
+
+Evaluating a tree is a sequence of :class:`Product` s, one per internal node bottom-up: the outer product of the
+two children's stacked values times the node's coupling table (``dense``: one matmul; ``sparse``: entry by entry
+over its non-zeros, whichever the cost model prices lower).  The root's product brings the weights in: learned
+weights are folded into a per-channel table once per call (``shared``), per-row weights (an input, ``learned[z]``)
+multiply the root's per-path blocks (``rows``), and without weights the root's table already adds the paths
+(``sum``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from fdg import cost, ir, trees
+from fdg.folding import decision, folded
+from fdg.fusion_cost import Evaluation, evaluation_steps, price_product, seconds
+from fdg.runtime.fusion_tables import FuseSpec, Tree, fuse_layout, node_table, recoupling
+
+
+@dataclass(frozen=True)
+class Buffer:
+    """A constant table of a fuse: ``register_fusion(name, spec, what[, target])``."""
+
+    name: str
+    basis: bool  # built from the basis spec (the recoupling) rather than the evaluated one
+    what: str
+    target: Tree | None = None
+
+
+@dataclass(frozen=True)
+class Buffers:
+    """The constant tables of a fuse, and which product reads which."""
+
+    all: tuple[Buffer, ...]
+    tables: tuple[str, ...]  # per product: its table (for learned weights: the entries folding them in)
+    unions: dict[int, str]  # product -> the index of its sparse per-channel table (learned weights, sparse)
+    columns: str | None  # the root's columns: path and output column (per-row weights)
+    recouple: str | None  # the recoupling matrix of the weights
+
+
+@dataclass(frozen=True)
+class FuseChoice:
+    """What the report says about a fuse: the choice, every candidate's estimate, and why."""
+
+    chosen: str  # "tree ((a, b), c)" or "folded"
+    basis: str  # the tree the weights belong to, spelled
+    seconds: dict[str, float]  # candidate -> estimated forward + backward seconds at the representative size
+    rows: int  # that size
+    paths: int
+    enumerated: bool  # every tree was priced (else left-to-right and greedy)
+    fixed: str | None  # why the tree was not chosen by cost
+    lmax: int | None
+    dropped: tuple[str, ...]  # irreps lmax removed from internal nodes
+    folding: str  # the folding decision, in words
+
+    def lines(self, name: str) -> list[str]:
+        """The report's lines about this fuse."""
+        estimates = ", ".join(f"{k} {v * 1e3:.3g} ms" for k, v in self.seconds.items())
+        how = self.fixed or (
+            "the cheapest of every tree" if self.enumerated else "the cheaper of left-to-right and greedy trees"
+        )
+        lines = [
+            f"fuse {name}: evaluates {self.chosen} ({how}; estimates at {self.rows} rows: {estimates}); "
+            f"{self.paths} paths, weights on the paths of {self.basis}",
+            f"fuse {name}: {self.folding}",
+        ]
+        if self.lmax is not None:
+            if self.dropped:
+                lines.append(
+                    f"fuse {name}: lmax = {self.lmax} drops irreps {', '.join(self.dropped)} at internal nodes: "
+                    "trees no longer span the same space"
+                )
+            else:
+                lines.append(f"fuse {name}: lmax = {self.lmax} drops no irrep at an internal node")
+        return lines
+
+    def as_dict(self) -> dict[str, object]:
+        return {
+            "evaluates": self.chosen,
+            "weights_tree": self.basis,
+            "estimated_seconds": self.seconds,
+            "paths": self.paths,
+            "all_trees_priced": self.enumerated,
+            "tree_fixed_because": self.fixed,
+            "lmax": self.lmax,
+            "dropped_irreps": list(self.dropped),
+            "folding": self.folding,
+        }
+
+
+@dataclass(frozen=True)
+class FusePlan:
+    """Everything codegen and the report need about one fuse vertex."""
+
+    value: str  # the Python name of its result
+    mul: int
+    muls: tuple[int, ...]  # of each input (1 or mul)
+    inputs: tuple[tuple[int, ...], ...]  # irrep dimensions of one channel of each input
+    out_dims: tuple[int, ...]
+    labels: tuple[str, ...]
+    basis: FuseSpec
+    evaluation: Evaluation
+    buffers: Buffers
+    choice: FuseChoice
+    baseline: tuple[cost.Step, ...]
+
+
+def weights_mode(op: ir.Fuse) -> str:
+    return {"learned": "shared", "none": "sum"}.get(op.weights.kind, "rows")
+
+
+def plan_fuse(value: str, op: ir.Fuse, operands: list[ir.WireType], namer: Callable[[str], str], rows: int) -> FusePlan:
+    """Price every candidate evaluation of ``op`` at ``rows`` rows and keep the cheapest."""
+    features = [t for t in operands[: len(op.labels)] if isinstance(t, ir.Feature)]
+    muls = tuple(t.irreps[0].mul for t in features)
+    mul = max(muls)
+    axis = features[0].axis.name
+    basis = FuseSpec.of([t.irreps for t in features], op.irreps_out, op.basis, op.lmax)
+    layout = fuse_layout(basis)
+    mode = weights_mode(op)
+    fixed = None
+    if op.tree is not None:
+        fixed = "tree = ... pins it"
+    elif layout.dropped:
+        fixed = "with lmax dropping irreps, trees span different spaces"
+    elif mode == "sum":
+        fixed = "weights = none adds the paths of the left-to-right tree, which depend on the tree"
+    found, enumerated = ([op.basis], True) if fixed else trees.candidates([t.irreps for t in features], muls, op.lmax)
+    labels = op.labels
+    candidates: dict[str, Evaluation] = {}
+    for tree in found:
+        spec = basis._replace(tree=tree)
+        if tree != op.basis and (fuse_layout(spec).dropped or len(fuse_layout(spec).paths) != len(layout.paths)):
+            continue  # lmax drops irreps along this tree: another function space
+        candidates[f"tree {trees.spell(tree, labels)}"] = sequential(value, op, basis, tree, muls, axis, rows)
+    fold = folded(value, op.weights.kind, basis, muls, axis, rows, op.labels)
+    if fold is not None:
+        candidates["folded"] = fold
+    estimates = {k: seconds(ev.steps, rows) for k, ev in candidates.items()}
+    chosen = min(estimates, key=lambda k: (estimates[k], k != f"tree {trees.spell(op.basis, labels)}"))
+    evaluation = candidates[chosen]
+    buffers = _buffers(value, evaluation, op, namer)
+    choice = FuseChoice(
+        chosen,
+        trees.spell(op.basis, labels),
+        estimates,
+        rows,
+        len(layout.paths),
+        enumerated,
+        fixed,
+        op.lmax,
+        tuple(map(str, layout.dropped)),
+        decision(candidates, estimates, chosen),
+    )
+    dims = tuple(tuple(ir.dim for _, ir in t.irreps) for t in features)
+    out_dims = tuple(ir.dim for _, ir in op.irreps_out)
+    return FusePlan(
+        value, mul, muls, dims, out_dims, labels, basis, evaluation, buffers, choice, baseline(value, basis, muls, axis)
+    )
+
+
+def sequential(
+    value: str, op: ir.Fuse, basis: FuseSpec, tree: Tree, muls: tuple[int, ...], axis: str, rows: int
+) -> Evaluation:
+    """Evaluate ``tree``: one product per internal node, bottom-up, the root's with the weights."""
+    spec = basis._replace(tree=tree)
+    layout = fuse_layout(spec)
+    mode = weights_mode(op)
+    channels = list(muls)
+    products = []
+    for j in range(len(muls), len(layout.nodes)):
+        node = layout.nodes[j]
+        channels.append(max(channels[node.left], channels[node.right]))
+        root = j == len(layout.nodes) - 1
+        table = node_table(spec, j, summed=root and mode == "sum")
+        label = trees.spell(node.tree, op.labels)
+        part = "root" if root else f"node{j}"
+        weights = mode if root else ""
+        operands = (node.left, node.right)
+        products.append(price_product(value, spec, part, operands, label, channels[j], table, weights, axis, rows))
+    recouple = 0 if tree == basis.tree or mode == "sum" else recoupling(basis, tree).values.numel()
+    steps = evaluation_steps(value, spec, muls, op.weights.kind, recouple, tuple(products), axis)
+    return Evaluation(spec, False, recouple, tuple(products), steps)
+
+
+def _buffers(value: str, ev: Evaluation, op: ir.Fuse, namer: Callable[[str], str]) -> Buffers:
+    """The constant tables the chosen evaluation reads, named uniquely."""
+    found = []
+    tables = []
+    unions = {}
+    for k, p in enumerate(ev.products):
+        flags = {"shared": " weights", "sum": " sum"}.get(p.weights, "")
+        found.append(Buffer(namer(f"{value}_{p.part}"), False, p.part + flags + (" sparse" if p.sparse else "")))
+        tables.append(found[-1].name)
+        if p.weights == "shared" and p.sparse:
+            found.append(Buffer(namer(f"{value}_{p.part}_union"), False, f"{p.part} union"))
+            unions[k] = found[-1].name
+    columns = recouple = None
+    if weights_mode(op) == "rows":
+        found.append(Buffer(columns := namer(f"{value}_columns"), False, "columns"))
+    if ev.recouple:
+        found.append(Buffer(recouple := namer(f"{value}_recouple"), True, "recouple", ev.spec.tree))
+    return Buffers(tuple(found), tuple(tables), unions, columns, recouple)
+
+
+def baseline(value: str, basis: FuseSpec, muls: tuple[int, ...], axis: str) -> tuple[cost.Step, ...]:
+    """The naive baseline: every path on its own, dense CG einsums along the basis tree, then the weights.
+
+    Nothing is shared between paths (e3nn's way of writing one instruction per path): per path and internal node,
+    the outer product of the two children's irreps times the dense 3j tensor.
+    """
+    layout = fuse_layout(basis)
+    n = len(muls)
+    channels = list(muls)
+    for node in layout.nodes[n:]:
+        channels.append(max(channels[node.left], channels[node.right]))
+    work = [0.0] * len(layout.nodes)
+    moved = [0.0] * len(layout.nodes)
+    for path in layout.paths:
+        irs = {k: layout.nodes[k].entries[i].ir for k, i in enumerate(path.leaves)}
+        irs.update(
+            {q: layout.nodes[q].entries[e].ir for q, e in zip(range(n, len(layout.nodes) - 1), path.inner, strict=True)}
+        )
+        irs[len(layout.nodes) - 1] = layout.outputs[path.i_out]
+        for j in range(n, len(layout.nodes)):
+            node = layout.nodes[j]
+            da, db, dc = irs[node.left].dim, irs[node.right].dim, irs[j].dim
+            work[j] += channels[j] * (da * db + 2 * da * db * dc)
+            moved[j] += cost.ELEMENT * channels[j] * (da + db + 2 * da * db + dc)
+    steps = []
+    for j in range(n, len(layout.nodes)):
+        what = f"per-path einsums at {layout.nodes[j].tree}, dense CG [{len(layout.paths)} paths]"
+        out = int(moved[j] / cost.ELEMENT)
+        launches = 2 * len(layout.paths)
+        steps.append(cost.Step(value, what, "dense", axis, work[j], moved[j], out, 2 * work[j], 2 * moved[j], launches))
+    dim = max(muls) * layout.out_dim
+    weighed = len(layout.paths) * layout.out_dim * max(muls)  # every path's output block times its weights
+    moved_w = cost.ELEMENT * (2 * weighed + dim)
+    what = f"weights, sum paths, cat -> [{dim}]"
+    steps.append(cost.Step(value, what, "elementwise", axis, 2 * weighed, moved_w, dim, 2 * weighed, moved_w))
+    return tuple(steps)
