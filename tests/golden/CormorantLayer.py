@@ -38,8 +38,8 @@ class CormorantLayer(fdg.runtime.FdgModule):
         self.register_cg("cg_2_2_1", 2, 2, 1)
         self.register_cg("cg_2_2_2", 2, 2, 2)
         self.mix_ag_weight = torch.nn.Parameter(torch.randn(768))
+        self.mix_f_weight = torch.nn.Parameter(torch.randn(192))
         self.mix_sq_weight = torch.nn.Parameter(torch.randn(1536))
-        self.t_4_weight = torch.nn.Parameter(torch.randn(192))
 
     def forward(self, f: torch.Tensor, vec: torch.Tensor, e: torch.Tensor, src: torch.Tensor, dst: torch.Tensor) -> torch.Tensor:
         # t_1 = sh[lmax=2](vec): 1x0e+1x1o+1x2e over edge
@@ -175,6 +175,20 @@ class CormorantLayer(fdg.runtime.FdgModule):
             mix_ag_p1.reshape(mix_ag_n, 24),
             mix_ag_p2.reshape(mix_ag_n, 40),
         ], dim=1)
+        # mix_f = linear[weights=learned, paths=3](f): 8x0e+8x1o+8x2e over node
+        mix_f_n = f.shape[0]
+        mix_f_x = f.split([8, 24, 40], dim=1)
+        mix_f_x0 = mix_f_x[0].reshape(mix_f_n, 8, 1)
+        mix_f_p0 = torch.einsum("zui,uw->zwi", mix_f_x0, (self.mix_f_weight[0:64].view(8, 8) * 0.35355339059327373))
+        mix_f_x1 = mix_f_x[1].reshape(mix_f_n, 8, 3)
+        mix_f_p1 = torch.einsum("zui,uw->zwi", mix_f_x1, (self.mix_f_weight[64:128].view(8, 8) * 0.35355339059327373))
+        mix_f_x2 = mix_f_x[2].reshape(mix_f_n, 8, 5)
+        mix_f_p2 = torch.einsum("zui,uw->zwi", mix_f_x2, (self.mix_f_weight[128:192].view(8, 8) * 0.35355339059327373))
+        mix_f = torch.cat([
+            mix_f_p0.reshape(mix_f_n, 8),
+            mix_f_p1.reshape(mix_f_n, 24),
+            mix_f_p2.reshape(mix_f_n, 40),
+        ], dim=1)
         # mix_sq = linear[weights=learned, paths=3](sq): 8x0e+8x1o+8x2e over node
         mix_sq_n = sq.shape[0]
         mix_sq_x = sq.split([64, 192, 192, 320, 320], dim=1)
@@ -189,22 +203,8 @@ class CormorantLayer(fdg.runtime.FdgModule):
             mix_sq_p1.reshape(mix_sq_n, 24),
             mix_sq_p2.reshape(mix_sq_n, 40),
         ], dim=1)
-        # t_4 = linear[weights=learned, paths=3](f): 8x0e+8x1o+8x2e over node
-        t_4_n = f.shape[0]
-        t_4_x = f.split([8, 24, 40], dim=1)
-        t_4_x0 = t_4_x[0].reshape(t_4_n, 8, 1)
-        t_4_p0 = torch.einsum("zui,uw->zwi", t_4_x0, (self.t_4_weight[0:64].view(8, 8) * 0.35355339059327373))
-        t_4_x1 = t_4_x[1].reshape(t_4_n, 8, 3)
-        t_4_p1 = torch.einsum("zui,uw->zwi", t_4_x1, (self.t_4_weight[64:128].view(8, 8) * 0.35355339059327373))
-        t_4_x2 = t_4_x[2].reshape(t_4_n, 8, 5)
-        t_4_p2 = torch.einsum("zui,uw->zwi", t_4_x2, (self.t_4_weight[128:192].view(8, 8) * 0.35355339059327373))
-        t_4 = torch.cat([
-            t_4_p0.reshape(t_4_n, 8),
-            t_4_p1.reshape(t_4_n, 24),
-            t_4_p2.reshape(t_4_n, 40),
-        ], dim=1)
-        # t_5 = add(mix_ag, t_4): 8x0e+8x1o+8x2e over node
-        t_5 = mix_ag + t_4
-        # out = add(t_5, mix_sq): 8x0e+8x1o+8x2e over node
-        out = t_5 + mix_sq
+        # t_4 = add(mix_ag, mix_f): 8x0e+8x1o+8x2e over node
+        t_4 = mix_ag + mix_f
+        # out = add(t_4, mix_sq): 8x0e+8x1o+8x2e over node
+        out = t_4 + mix_sq
         return out

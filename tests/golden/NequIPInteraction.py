@@ -39,8 +39,8 @@ class NequIPInteraction(fdg.runtime.FdgModule):
             ((2, 1, 2, 1, 1.5811388300841898),),
         ))  # per block: (l1, l2, l3, offset of l2 in b, path normalization)
         self.x_weight = torch.nn.Parameter(torch.randn(3072))
+        self.y_weight = torch.nn.Parameter(torch.randn(5120))
         self.sc_weight = torch.nn.Parameter(torch.randn(4, 5120))
-        self.t_4_weight = torch.nn.Parameter(torch.randn(5120))
 
     def forward(self, h: torch.Tensor, z: torch.Tensor, vec: torch.Tensor, R: torch.Tensor, src: torch.Tensor, dst: torch.Tensor) -> torch.Tensor:
         # x = linear[weights=learned, paths=3](h): 32x0e+32x1o+32x2e over node
@@ -67,6 +67,20 @@ class NequIPInteraction(fdg.runtime.FdgModule):
         t_3 = m.new_zeros((h.shape[0], 544)).index_add(0, dst, m)
         # agg = scale[0.25](t_3): 32x0e+32x1o+32x2e+32x1e+32x2o over node
         agg = t_3 * 0.25
+        # y = linear[weights=learned, paths=3](agg): 96x0e+32x1o+32x2e over node
+        y_n = agg.shape[0]
+        y_x = agg.split([32, 96, 160, 96, 160], dim=1)
+        y_x0 = y_x[0].reshape(y_n, 32, 1)
+        y_p0 = torch.einsum("zui,uw->zwi", y_x0, (self.y_weight[0:3072].view(32, 96) * 0.17677669529663687))
+        y_x1 = y_x[1].reshape(y_n, 32, 3)
+        y_p1 = torch.einsum("zui,uw->zwi", y_x1, (self.y_weight[3072:4096].view(32, 32) * 0.17677669529663687))
+        y_x2 = y_x[2].reshape(y_n, 32, 5)
+        y_p2 = torch.einsum("zui,uw->zwi", y_x2, (self.y_weight[4096:5120].view(32, 32) * 0.17677669529663687))
+        y = torch.cat([
+            y_p0.reshape(y_n, 96),
+            y_p1.reshape(y_n, 96),
+            y_p2.reshape(y_n, 160),
+        ], dim=1)
         # sc = linear[weights=learned[z]x4, paths=3](h, z): 96x0e+32x1o+32x2e over node
         sc_n = h.shape[0]
         sc_w = self.sc_weight.index_select(0, z)  # one weight set per z
@@ -83,22 +97,8 @@ class NequIPInteraction(fdg.runtime.FdgModule):
             sc_p1.reshape(sc_n, 96),
             sc_p2.reshape(sc_n, 160),
         ], dim=1)
-        # t_4 = linear[weights=learned, paths=3](agg): 96x0e+32x1o+32x2e over node
-        t_4_n = agg.shape[0]
-        t_4_x = agg.split([32, 96, 160, 96, 160], dim=1)
-        t_4_x0 = t_4_x[0].reshape(t_4_n, 32, 1)
-        t_4_p0 = torch.einsum("zui,uw->zwi", t_4_x0, (self.t_4_weight[0:3072].view(32, 96) * 0.17677669529663687))
-        t_4_x1 = t_4_x[1].reshape(t_4_n, 32, 3)
-        t_4_p1 = torch.einsum("zui,uw->zwi", t_4_x1, (self.t_4_weight[3072:4096].view(32, 32) * 0.17677669529663687))
-        t_4_x2 = t_4_x[2].reshape(t_4_n, 32, 5)
-        t_4_p2 = torch.einsum("zui,uw->zwi", t_4_x2, (self.t_4_weight[4096:5120].view(32, 32) * 0.17677669529663687))
-        t_4 = torch.cat([
-            t_4_p0.reshape(t_4_n, 96),
-            t_4_p1.reshape(t_4_n, 96),
-            t_4_p2.reshape(t_4_n, 160),
-        ], dim=1)
-        # out = add(t_4, sc): 96x0e+32x1o+32x2e over node
-        out = t_4 + sc
+        # out = add(y, sc): 96x0e+32x1o+32x2e over node
+        out = y + sc
         return out
 
     def m_slice(self, a: torch.Tensor, b: torch.Tensor, w: torch.Tensor) -> torch.Tensor:

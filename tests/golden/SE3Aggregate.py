@@ -24,8 +24,8 @@ class SE3Aggregate(fdg.runtime.FdgModule):
         self.register_cg("cg_0_0_0", 0, 0, 0)
         self.register_cg("cg_1_0_1", 1, 0, 1)
         self.register_cg("cg_2_0_2", 2, 0, 2)
-        self.t_1_weight = torch.nn.Parameter(torch.randn(192))
-        self.t_2_weight = torch.nn.Parameter(torch.randn(192))
+        self.mix_att_weight = torch.nn.Parameter(torch.randn(192))
+        self.mix_self_weight = torch.nn.Parameter(torch.randn(192))
 
     def forward(self, h: torch.Tensor, values: torch.Tensor, alpha: torch.Tensor, dst: torch.Tensor) -> torch.Tensor:
         # weighted = couple[uvu, weights=none, paths=3](values, alpha): 8x0e+8x1o+8x2e over edge
@@ -49,34 +49,34 @@ class SE3Aggregate(fdg.runtime.FdgModule):
         ], dim=1)
         # attended = scatter_sum(weighted, dst): 8x0e+8x1o+8x2e over node
         attended = weighted.new_zeros((h.shape[0], 72)).index_add(0, dst, weighted)
-        # t_1 = linear[weights=learned, paths=3](attended): 8x0e+8x1o+8x2e over node
-        t_1_n = attended.shape[0]
-        t_1_x = attended.split([8, 24, 40], dim=1)
-        t_1_x0 = t_1_x[0].reshape(t_1_n, 8, 1)
-        t_1_p0 = torch.einsum("zui,uw->zwi", t_1_x0, (self.t_1_weight[0:64].view(8, 8) * 0.35355339059327373))
-        t_1_x1 = t_1_x[1].reshape(t_1_n, 8, 3)
-        t_1_p1 = torch.einsum("zui,uw->zwi", t_1_x1, (self.t_1_weight[64:128].view(8, 8) * 0.35355339059327373))
-        t_1_x2 = t_1_x[2].reshape(t_1_n, 8, 5)
-        t_1_p2 = torch.einsum("zui,uw->zwi", t_1_x2, (self.t_1_weight[128:192].view(8, 8) * 0.35355339059327373))
-        t_1 = torch.cat([
-            t_1_p0.reshape(t_1_n, 8),
-            t_1_p1.reshape(t_1_n, 24),
-            t_1_p2.reshape(t_1_n, 40),
+        # mix_att = linear[weights=learned, paths=3](attended): 8x0e+8x1o+8x2e over node
+        mix_att_n = attended.shape[0]
+        mix_att_x = attended.split([8, 24, 40], dim=1)
+        mix_att_x0 = mix_att_x[0].reshape(mix_att_n, 8, 1)
+        mix_att_p0 = torch.einsum("zui,uw->zwi", mix_att_x0, (self.mix_att_weight[0:64].view(8, 8) * 0.35355339059327373))
+        mix_att_x1 = mix_att_x[1].reshape(mix_att_n, 8, 3)
+        mix_att_p1 = torch.einsum("zui,uw->zwi", mix_att_x1, (self.mix_att_weight[64:128].view(8, 8) * 0.35355339059327373))
+        mix_att_x2 = mix_att_x[2].reshape(mix_att_n, 8, 5)
+        mix_att_p2 = torch.einsum("zui,uw->zwi", mix_att_x2, (self.mix_att_weight[128:192].view(8, 8) * 0.35355339059327373))
+        mix_att = torch.cat([
+            mix_att_p0.reshape(mix_att_n, 8),
+            mix_att_p1.reshape(mix_att_n, 24),
+            mix_att_p2.reshape(mix_att_n, 40),
         ], dim=1)
-        # t_2 = linear[weights=learned, paths=3](h): 8x0e+8x1o+8x2e over node
-        t_2_n = h.shape[0]
-        t_2_x = h.split([8, 24, 40], dim=1)
-        t_2_x0 = t_2_x[0].reshape(t_2_n, 8, 1)
-        t_2_p0 = torch.einsum("zui,uw->zwi", t_2_x0, (self.t_2_weight[0:64].view(8, 8) * 0.35355339059327373))
-        t_2_x1 = t_2_x[1].reshape(t_2_n, 8, 3)
-        t_2_p1 = torch.einsum("zui,uw->zwi", t_2_x1, (self.t_2_weight[64:128].view(8, 8) * 0.35355339059327373))
-        t_2_x2 = t_2_x[2].reshape(t_2_n, 8, 5)
-        t_2_p2 = torch.einsum("zui,uw->zwi", t_2_x2, (self.t_2_weight[128:192].view(8, 8) * 0.35355339059327373))
-        t_2 = torch.cat([
-            t_2_p0.reshape(t_2_n, 8),
-            t_2_p1.reshape(t_2_n, 24),
-            t_2_p2.reshape(t_2_n, 40),
+        # mix_self = linear[weights=learned, paths=3](h): 8x0e+8x1o+8x2e over node
+        mix_self_n = h.shape[0]
+        mix_self_x = h.split([8, 24, 40], dim=1)
+        mix_self_x0 = mix_self_x[0].reshape(mix_self_n, 8, 1)
+        mix_self_p0 = torch.einsum("zui,uw->zwi", mix_self_x0, (self.mix_self_weight[0:64].view(8, 8) * 0.35355339059327373))
+        mix_self_x1 = mix_self_x[1].reshape(mix_self_n, 8, 3)
+        mix_self_p1 = torch.einsum("zui,uw->zwi", mix_self_x1, (self.mix_self_weight[64:128].view(8, 8) * 0.35355339059327373))
+        mix_self_x2 = mix_self_x[2].reshape(mix_self_n, 8, 5)
+        mix_self_p2 = torch.einsum("zui,uw->zwi", mix_self_x2, (self.mix_self_weight[128:192].view(8, 8) * 0.35355339059327373))
+        mix_self = torch.cat([
+            mix_self_p0.reshape(mix_self_n, 8),
+            mix_self_p1.reshape(mix_self_n, 24),
+            mix_self_p2.reshape(mix_self_n, 40),
         ], dim=1)
-        # out = add(t_1, t_2): 8x0e+8x1o+8x2e over node
-        out = t_1 + t_2
+        # out = add(mix_att, mix_self): 8x0e+8x1o+8x2e over node
+        out = mix_att + mix_self
         return out
