@@ -11,9 +11,9 @@ class CormorantLayer(fdg.runtime.FdgModule):
     """Fusion diagram CormorantLayer(mul=8, lmax=2, nedge=4), compiled by fdg."""
 
     inputs = {
-        "f": "8x0e+8x1o+8x2e over node",
-        "vec": "1x1o over edge",
         "e": "4x0e over edge",
+        "vec": "1x1o over edge",
+        "f": "8x0e+8x1o+8x2e over node",
         "src": "index edge -> node",
         "dst": "index edge -> node",
     }
@@ -41,7 +41,7 @@ class CormorantLayer(fdg.runtime.FdgModule):
         self.mix_f_weight = torch.nn.Parameter(torch.randn(192))
         self.mix_sq_weight = torch.nn.Parameter(torch.randn(1536))
 
-    def forward(self, f: torch.Tensor, vec: torch.Tensor, e: torch.Tensor, src: torch.Tensor, dst: torch.Tensor) -> torch.Tensor:
+    def forward(self, e: torch.Tensor, vec: torch.Tensor, f: torch.Tensor, src: torch.Tensor, dst: torch.Tensor) -> torch.Tensor:
         # t_1 = sh[lmax=2](vec): 1x0e+1x1o+1x2e over edge
         t_1 = fdg.runtime.spherical_harmonics(2, vec)
         # E = couple[uvu, weights=none, paths=3](e, t_1): 4x0e+4x1o+4x2e over edge

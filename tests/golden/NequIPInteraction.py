@@ -38,11 +38,27 @@ class NequIPInteraction(fdg.runtime.FdgModule):
             ((1, 2, 2, 4, 1.5811388300841898),),
             ((2, 1, 2, 1, 1.5811388300841898),),
         ))  # per block: (l1, l2, l3, offset of l2 in b, path normalization)
+        self.sc_weight = torch.nn.Parameter(torch.randn(4, 5120))
         self.x_weight = torch.nn.Parameter(torch.randn(3072))
         self.y_weight = torch.nn.Parameter(torch.randn(5120))
-        self.sc_weight = torch.nn.Parameter(torch.randn(4, 5120))
 
     def forward(self, h: torch.Tensor, z: torch.Tensor, vec: torch.Tensor, R: torch.Tensor, src: torch.Tensor, dst: torch.Tensor) -> torch.Tensor:
+        # sc = linear[weights=learned[z]x4, paths=3](h, z): 96x0e+32x1o+32x2e over node
+        sc_n = h.shape[0]
+        sc_w = self.sc_weight.index_select(0, z)  # one weight set per z
+        sc_ws = sc_w.split([3072, 1024, 1024], dim=1)
+        sc_x = h.split([32, 96, 160], dim=1)
+        sc_x0 = sc_x[0].reshape(sc_n, 32, 1)
+        sc_p0 = torch.einsum("zui,zuw->zwi", sc_x0, sc_ws[0].reshape(sc_n, 32, 96)) * 0.17677669529663687
+        sc_x1 = sc_x[1].reshape(sc_n, 32, 3)
+        sc_p1 = torch.einsum("zui,zuw->zwi", sc_x1, sc_ws[1].reshape(sc_n, 32, 32)) * 0.17677669529663687
+        sc_x2 = sc_x[2].reshape(sc_n, 32, 5)
+        sc_p2 = torch.einsum("zui,zuw->zwi", sc_x2, sc_ws[2].reshape(sc_n, 32, 32)) * 0.17677669529663687
+        sc = torch.cat([
+            sc_p0.reshape(sc_n, 96),
+            sc_p1.reshape(sc_n, 96),
+            sc_p2.reshape(sc_n, 160),
+        ], dim=1)
         # x = linear[weights=learned, paths=3](h): 32x0e+32x1o+32x2e over node
         x_n = h.shape[0]
         x_x = h.split([32, 96, 160], dim=1)
@@ -81,24 +97,8 @@ class NequIPInteraction(fdg.runtime.FdgModule):
             y_p1.reshape(y_n, 96),
             y_p2.reshape(y_n, 160),
         ], dim=1)
-        # sc = linear[weights=learned[z]x4, paths=3](h, z): 96x0e+32x1o+32x2e over node
-        sc_n = h.shape[0]
-        sc_w = self.sc_weight.index_select(0, z)  # one weight set per z
-        sc_ws = sc_w.split([3072, 1024, 1024], dim=1)
-        sc_x = h.split([32, 96, 160], dim=1)
-        sc_x0 = sc_x[0].reshape(sc_n, 32, 1)
-        sc_p0 = torch.einsum("zui,zuw->zwi", sc_x0, sc_ws[0].reshape(sc_n, 32, 96)) * 0.17677669529663687
-        sc_x1 = sc_x[1].reshape(sc_n, 32, 3)
-        sc_p1 = torch.einsum("zui,zuw->zwi", sc_x1, sc_ws[1].reshape(sc_n, 32, 32)) * 0.17677669529663687
-        sc_x2 = sc_x[2].reshape(sc_n, 32, 5)
-        sc_p2 = torch.einsum("zui,zuw->zwi", sc_x2, sc_ws[2].reshape(sc_n, 32, 32)) * 0.17677669529663687
-        sc = torch.cat([
-            sc_p0.reshape(sc_n, 96),
-            sc_p1.reshape(sc_n, 96),
-            sc_p2.reshape(sc_n, 160),
-        ], dim=1)
-        # out = add(y, sc): 96x0e+32x1o+32x2e over node
-        out = y + sc
+        # out = add(sc, y): 96x0e+32x1o+32x2e over node
+        out = sc + y
         return out
 
     def m_slice(self, a: torch.Tensor, b: torch.Tensor, w: torch.Tensor) -> torch.Tensor:

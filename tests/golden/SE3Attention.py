@@ -14,12 +14,11 @@ class SE3Attention(fdg.runtime.FdgModule):
         "h": "8x0e+8x1o+8x2e over node",
         "vec": "1x1o over edge",
         "RK": "weights[704] over edge",
-        "RV": "weights[704] over edge",
         "src": "index edge -> node",
         "dst": "index edge -> node",
     }
-    outputs = {"logits": "1x0e over edge", "values": "8x0e+8x1o+8x2e over edge"}
-    weight_numel = {"RK": 704, "RV": 704}
+    outputs = {"logits": "1x0e over edge"}
+    weight_numel = {"RK": 704}
 
     def __init__(self) -> None:
         super().__init__()
@@ -36,11 +35,7 @@ class SE3Attention(fdg.runtime.FdgModule):
         self.register_cg("cg_2_2_2", 2, 2, 2)
         self.q_weight = torch.nn.Parameter(torch.randn(192))
 
-    def forward(self, h: torch.Tensor, vec: torch.Tensor, RK: torch.Tensor, RV: torch.Tensor, src: torch.Tensor, dst: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        # Y = sh[lmax=2](vec): 1x0e+1x1o+1x2e over edge
-        Y = fdg.runtime.spherical_harmonics(2, vec)
-        # hj = gather(h, src): 8x0e+8x1o+8x2e over edge
-        hj = h.index_select(0, src)
+    def forward(self, h: torch.Tensor, vec: torch.Tensor, RK: torch.Tensor, src: torch.Tensor, dst: torch.Tensor) -> torch.Tensor:
         # q = linear[weights=learned, paths=3](h): 8x0e+8x1o+8x2e over node
         q_n = h.shape[0]
         q_x = h.split([8, 24, 40], dim=1)
@@ -55,12 +50,16 @@ class SE3Attention(fdg.runtime.FdgModule):
             q_p1.reshape(q_n, 24),
             q_p2.reshape(q_n, 40),
         ], dim=1)
-        # k = couple[uvw, weights=RK, paths=11](hj, Y, RK): 8x0e+8x1o+8x2e over edge
-        k_n = hj.shape[0]
+        # t_1 = gather(h, src): 8x0e+8x1o+8x2e over edge
+        t_1 = h.index_select(0, src)
+        # t_2 = sh[lmax=2](vec): 1x0e+1x1o+1x2e over edge
+        t_2 = fdg.runtime.spherical_harmonics(2, vec)
+        # k = couple[uvw, weights=RK, paths=11](t_1, t_2, RK): 8x0e+8x1o+8x2e over edge
+        k_n = t_1.shape[0]
         k_ws = RK.split([64, 64, 64, 64, 64, 64, 64, 64, 64, 64, 64], dim=1)
-        k_a = hj.split([8, 24, 40], dim=1)
+        k_a = t_1.split([8, 24, 40], dim=1)
         k_a0 = k_a[0].reshape(k_n, 8, 1)
-        k_b = Y.split([1, 3, 5], dim=1)
+        k_b = t_2.split([1, 3, 5], dim=1)
         k_b0 = k_b[0].reshape(k_n, 1, 1)
         k_p0_4 = torch.einsum("zui,zuvw->zivw", k_a0, k_ws[0].reshape(k_n, 8, 1, 8))
         k_p0_3 = torch.einsum("zvj,ijk->zvik", k_b0, (self.cg_0_0_0 * 0.2041241452319315))
@@ -104,11 +103,11 @@ class SE3Attention(fdg.runtime.FdgModule):
             (k_p1 + k_p3 + k_p6 + k_p8).reshape(k_n, 24),
             (k_p2 + k_p5 + k_p7 + k_p10).reshape(k_n, 40),
         ], dim=1)
-        # t_1 = gather(q, dst): 8x0e+8x1o+8x2e over edge
-        t_1 = q.index_select(0, dst)
-        # logits = couple[uuw, weights=none, paths=3](t_1, k): 1x0e over edge
-        logits_n = t_1.shape[0]
-        logits_a = t_1.split([8, 24, 40], dim=1)
+        # t_3 = gather(q, dst): 8x0e+8x1o+8x2e over edge
+        t_3 = q.index_select(0, dst)
+        # logits = couple[uuw, weights=none, paths=3](t_3, k): 1x0e over edge
+        logits_n = t_3.shape[0]
+        logits_a = t_3.split([8, 24, 40], dim=1)
         logits_a0 = logits_a[0].reshape(logits_n, 8, 1)
         logits_b = k.split([8, 24, 40], dim=1)
         logits_b0 = logits_b[0].reshape(logits_n, 8, 1)
@@ -123,53 +122,4 @@ class SE3Attention(fdg.runtime.FdgModule):
         logits_p2_3 = torch.einsum("zui,zuj->zij", logits_a2, logits_b2)
         logits_p2 = torch.einsum("ijk,zij->zk", (self.cg_2_2_0 * 0.2041241452319315), logits_p2_3)
         logits = (logits_p0 + logits_p1 + logits_p2).reshape(logits_n, 1)
-        # values = couple[uvw, weights=RV, paths=11](hj, Y, RV): 8x0e+8x1o+8x2e over edge
-        values_n = hj.shape[0]
-        values_ws = RV.split([64, 64, 64, 64, 64, 64, 64, 64, 64, 64, 64], dim=1)
-        values_a = hj.split([8, 24, 40], dim=1)
-        values_a0 = values_a[0].reshape(values_n, 8, 1)
-        values_b = Y.split([1, 3, 5], dim=1)
-        values_b0 = values_b[0].reshape(values_n, 1, 1)
-        values_p0_4 = torch.einsum("zui,zuvw->zivw", values_a0, values_ws[0].reshape(values_n, 8, 1, 8))
-        values_p0_3 = torch.einsum("zvj,ijk->zvik", values_b0, (self.cg_0_0_0 * 0.2041241452319315))
-        values_p0 = torch.einsum("zivw,zvik->zwk", values_p0_4, values_p0_3)
-        values_b1 = values_b[1].reshape(values_n, 1, 3)
-        values_p1_4 = torch.einsum("zui,zuvw->zivw", values_a0, values_ws[1].reshape(values_n, 8, 1, 8))
-        values_p1_3 = torch.einsum("zvj,ijk->zvik", values_b1, (self.cg_0_1_1 * 0.30618621784789724))
-        values_p1 = torch.einsum("zivw,zvik->zwk", values_p1_4, values_p1_3)
-        values_b2 = values_b[2].reshape(values_n, 1, 5)
-        values_p2_4 = torch.einsum("zui,zuvw->zivw", values_a0, values_ws[2].reshape(values_n, 8, 1, 8))
-        values_p2_3 = torch.einsum("zvj,ijk->zvik", values_b2, (self.cg_0_2_2 * 0.39528470752104744))
-        values_p2 = torch.einsum("zivw,zvik->zwk", values_p2_4, values_p2_3)
-        values_a1 = values_a[1].reshape(values_n, 8, 3)
-        values_p3_4 = torch.einsum("zui,zuvw->zivw", values_a1, values_ws[3].reshape(values_n, 8, 1, 8))
-        values_p3_3 = torch.einsum("zvj,ijk->zvik", values_b0, (self.cg_1_0_1 * 0.30618621784789724))
-        values_p3 = torch.einsum("zivw,zvik->zwk", values_p3_4, values_p3_3)
-        values_p4_4 = torch.einsum("zvj,ijk->zvik", values_b1, (self.cg_1_1_0 * 0.2041241452319315))
-        values_p4_3 = torch.einsum("zui,zvik->zuvk", values_a1, values_p4_4)
-        values_p4 = torch.einsum("zuvw,zuvk->zwk", values_ws[4].reshape(values_n, 8, 1, 8), values_p4_3)
-        values_p5_4 = torch.einsum("zui,zuvw->zivw", values_a1, values_ws[5].reshape(values_n, 8, 1, 8))
-        values_p5_3 = torch.einsum("zvj,ijk->zvik", values_b1, (self.cg_1_1_2 * 0.39528470752104744))
-        values_p5 = torch.einsum("zivw,zvik->zwk", values_p5_4, values_p5_3)
-        values_p6_4 = torch.einsum("zui,zuvw->zivw", values_a1, values_ws[6].reshape(values_n, 8, 1, 8))
-        values_p6_3 = torch.einsum("zvj,ijk->zvik", values_b2, (self.cg_1_2_1 * 0.30618621784789724))
-        values_p6 = torch.einsum("zivw,zvik->zwk", values_p6_4, values_p6_3)
-        values_a2 = values_a[2].reshape(values_n, 8, 5)
-        values_p7_4 = torch.einsum("zui,zvj->zuivj", values_a2, values_b0)
-        values_p7_3 = torch.einsum("ijk,zuivj->kzuv", (self.cg_2_0_2 * 0.39528470752104744), values_p7_4)
-        values_p7 = torch.einsum("zuvw,kzuv->zwk", values_ws[7].reshape(values_n, 8, 1, 8), values_p7_3)
-        values_p8_4 = torch.einsum("zvj,ijk->zvik", values_b1, (self.cg_2_1_1 * 0.30618621784789724))
-        values_p8_3 = torch.einsum("zui,zvik->zuvk", values_a2, values_p8_4)
-        values_p8 = torch.einsum("zuvw,zuvk->zwk", values_ws[8].reshape(values_n, 8, 1, 8), values_p8_3)
-        values_p9_4 = torch.einsum("zvj,ijk->zvik", values_b2, (self.cg_2_2_0 * 0.2041241452319315))
-        values_p9_3 = torch.einsum("zui,zvik->zuvk", values_a2, values_p9_4)
-        values_p9 = torch.einsum("zuvw,zuvk->zwk", values_ws[9].reshape(values_n, 8, 1, 8), values_p9_3)
-        values_p10_4 = torch.einsum("zui,zuvw->zivw", values_a2, values_ws[10].reshape(values_n, 8, 1, 8))
-        values_p10_3 = torch.einsum("zvj,ijk->zvik", values_b2, (self.cg_2_2_2 * 0.39528470752104744))
-        values_p10 = torch.einsum("zivw,zvik->zwk", values_p10_4, values_p10_3)
-        values = torch.cat([
-            (values_p0 + values_p4 + values_p9).reshape(values_n, 8),
-            (values_p1 + values_p3 + values_p6 + values_p8).reshape(values_n, 24),
-            (values_p2 + values_p5 + values_p7 + values_p10).reshape(values_n, 40),
-        ], dim=1)
-        return (logits, values)
+        return logits
