@@ -30,10 +30,7 @@ from .data import Batch, radius_graph
 
 DIAGRAMS = Path(__file__).resolve().parent.parent / "diagrams"
 # model name -> (file in diagrams/, diagram name)
-VARIANTS = {
-    "mace": ("/tmp/dev/mace_sq.fdg", "MACE"),
-    "mace_fusion": ("/tmp/dev/mace_fusion_sq.fdg", "MACEFusion"),
-}  # DEV
+VARIANTS = {"mace": ("mace.fdg", "MACE"), "mace_fusion": ("mace_fusion.fdg", "MACEFusion")}
 
 
 @dataclass(frozen=True)
