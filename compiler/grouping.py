@@ -49,6 +49,7 @@ class Block:
 class Grouped:
     blocks: tuple[Block, ...]  # sorted by (output irrep, input irrep)
     rows: int  # b.irreps.dim
+    columns: int  # a.irreps.dim
     recipe: tuple[tuple[BlockPath, ...], ...]  # the coupling matrix, see fdg.runtime.grouped.coupling_matrix
     nonzeros: int  # of the coupling matrix
     chunk: int
@@ -86,4 +87,4 @@ def group(op: ir.Couple, a: ir.Feature, b: ir.Feature) -> Grouped | None:
             )
         )
     index, _ = coupling_entries(b.irreps.dim, tuple(recipe))
-    return Grouped(tuple(blocks), b.irreps.dim, tuple(recipe), index.shape[1], CHUNK)
+    return Grouped(tuple(blocks), b.irreps.dim, a.irreps.dim, tuple(recipe), index.shape[1], CHUNK)

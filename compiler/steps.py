@@ -98,7 +98,10 @@ def grouped(value: str, op: ir.Couple, g: Grouped, axis: str) -> tuple[Step, ...
     else:
         coupling = Step(value, f"b @ K [{g.rows}x{cols}]", "mm", axis, 2 * g.rows * cols, ELEMENT * (g.rows + cols),
                         cols, 2 * g.rows * cols, ELEMENT * (g.rows + cols), chunk=g.chunk)  # fmt: skip
-    steps = [coupling]
+    # a in ir_mul layout ([2l+1, mul] per irrep), by one gather; its gradient goes back by the inverse gather
+    reorder = Step(value, f"gather a -> ir_mul [{g.columns}]", "gather", axis, 0, 2 * ELEMENT * g.columns, g.columns, 0,
+                   2 * ELEMENT * g.columns, chunk=g.chunk)  # fmt: skip
+    steps = [coupling, reorder]
     for blk in g.blocks:
         # products with the weights: on the channels of a (width x mul), or on the matmul's result (d_out x mul)
         xw = (blk.d_out if blk.weights_after else blk.width) * blk.mul
@@ -125,21 +128,9 @@ def grouped(value: str, op: ir.Couple, g: Grouped, axis: str) -> tuple[Step, ...
             )
         )
     dim = op.irreps_out.dim
-    steps.append(
-        Step(
-            value,
-            f"cat -> [{dim}]",
-            "elementwise",
-            axis,
-            0,
-            2 * ELEMENT * dim,
-            dim,
-            0,
-            2 * ELEMENT * dim,
-            launches=1,
-            chunk=g.chunk,
-        )
-    )
+    # the output blocks concatenated, then back to mul_ir by one gather
+    steps.append(Step(value, f"cat, gather -> mul_ir [{dim}]", "gather", axis, 0, 4 * ELEMENT * dim, dim, 0,
+                      2 * ELEMENT * dim, launches=2, chunk=g.chunk))  # fmt: skip
     return tuple(steps)
 
 

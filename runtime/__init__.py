@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 from . import fusion
 from .characters import symmetric_power_decomposition, symmetric_power_multiplicity
-from .grouped import chunked, sparse_matmul
+from .grouped import chunked, permute_columns, sparse_matmul
 from .irreps import Irrep, Irreps, MulIr
 from .module import FdgModule, load_source
 from .power import SymmetricPower
@@ -40,6 +40,7 @@ __all__ = [
     "fusion",
     "load_source",
     "matrix_to_angles",
+    "permute_columns",
     "rand_angles",
     "rand_matrix",
     "so3_generators",

@@ -96,6 +96,54 @@ def sparse_matmul(b: Tensor, index: Tensor, values: Tensor, columns: int) -> Ten
     return b.new_zeros(b.shape[0], columns).index_add(1, index[1], terms)
 
 
+def transposition(blocks: tuple[tuple[int, int], ...], device: torch.device | str | None = None) -> Tensor:
+    """The column index turning blocks ``(mul, dim)`` laid out ``ir_mul`` (``[dim, mul]`` each) into ``mul_ir``.
+
+    ``x.index_select(1, transposition(blocks))`` reorders every row at once.  On CPU this one gather is 2-3x faster
+    than a ``transpose(1, 2).contiguous()`` per block: a copy whose innermost dimension is ``2l+1`` is several times
+    slower than a plain copy.  The inverse permutation (``argsort``) goes the other way, ``mul_ir`` to ``ir_mul``.
+
+    >>> transposition(((2, 3),)).tolist()  # [m, u] -> [u, m] for 2 channels of a 3-dimensional irrep
+    [0, 2, 4, 1, 3, 5]
+    """
+    parts, offset = [], 0
+    for mul, dim in blocks:
+        parts.append(torch.arange(offset, offset + mul * dim).view(dim, mul).T.reshape(-1))
+        offset += mul * dim
+    return torch.cat(parts).to(device=device) if parts else torch.zeros(0, dtype=torch.long, device=device)
+
+
+class _Permute(torch.autograd.Function):
+    """Columns reordered by a permutation; the gradient is reordered back by the inverse permutation, through this
+    same function, so that it is differentiable to any order (``index_select``'s own backward scatters with
+    ``index_add``, slower for what is only a permutation)."""
+
+    @staticmethod
+    def forward(x: Tensor, index: Tensor, inverse: Tensor) -> Tensor:
+        return x.index_select(1, index)
+
+    @staticmethod
+    def setup_context(ctx: torch.autograd.function.FunctionCtx, inputs: tuple[Tensor, ...], output: Tensor) -> None:
+        _, index, inverse = inputs
+        ctx.save_for_backward(index, inverse)
+
+    @staticmethod
+    def backward(ctx: torch.autograd.function.FunctionCtx, grad: Tensor) -> tuple[Tensor, None, None]:
+        index, inverse = ctx.saved_tensors  # type: ignore[attr-defined]
+        return _Permute.apply(grad, inverse, index), None, None
+
+
+def permute_columns(x: Tensor, index: Tensor, inverse: Tensor) -> Tensor:
+    """``x.index_select(1, index)`` for a permutation ``index`` with inverse ``inverse`` (``index[inverse] = id``).
+
+    >>> index = transposition(((2, 3),))
+    >>> x = torch.arange(6.0).view(1, 6)
+    >>> permute_columns(x, index, torch.argsort(index)).tolist()
+    [[0.0, 2.0, 4.0, 1.0, 3.0, 5.0]]
+    """
+    return _Permute.apply(x, index, inverse)
+
+
 def chunked(fn: Callable[..., Tensor], size: int, *rows: Tensor) -> Tensor:
     """``fn(*rows)`` computed on slices of at most ``size`` rows and concatenated.
 

@@ -26,8 +26,9 @@ from typing import Any, ClassVar
 
 import torch
 
-from fdg.runtime.fusion_tables import FuseSpec, Tree, fusion_table, fusion_values
-from fdg.runtime.grouped import BlockPath, coupling_entries, coupling_matrix, coupling_values
+from fdg.runtime.fusion_paths import FuseSpec, Tree
+from fdg.runtime.fusion_tables import fusion_table, fusion_values
+from fdg.runtime.grouped import BlockPath, coupling_entries, coupling_matrix, coupling_values, transposition
 from fdg.runtime.wigner import wigner_3j
 
 #: builds a constant buffer exactly at a dtype and device
@@ -59,6 +60,13 @@ class FdgModule(torch.nn.Module):
     def register_coupling(self, name: str, rows: int, blocks: tuple[tuple[BlockPath, ...], ...]) -> None:
         """Register :func:`fdg.runtime.grouped.coupling_matrix` ``(rows, blocks)`` as buffer ``name``."""
         self._register_exact(name, functools.partial(coupling_matrix, rows, blocks))
+
+    def register_transposition(self, name: str, blocks: tuple[tuple[int, int], ...]) -> None:
+        """Register :func:`fdg.runtime.grouped.transposition` ``(blocks)`` (``ir_mul`` to ``mul_ir``) as buffer
+        ``name`` and its inverse as ``name_inverse``; both follow ``.to()`` and stay out of the ``state_dict``."""
+        index = transposition(blocks)
+        self.register_buffer(name, index, persistent=False)
+        self.register_buffer(f"{name}_inverse", torch.argsort(index), persistent=False)
 
     def register_sparse_coupling(self, name: str, rows: int, blocks: tuple[tuple[BlockPath, ...], ...]) -> None:
         """Register the non-zeros of that matrix: values as buffer ``name``, their (row, column) as ``name_index``."""

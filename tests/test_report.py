@@ -37,10 +37,14 @@ def test_flops_of_a_single_path_by_hand() -> None:
     assert [s.flops for s in steps.dense("y", op, [a, b], plan.contractions[node], "edge")] == [18, 24, 8, 0]
     assert r.baseline.flops == 10 * 116
     # grouped: b @ K with K 3x3 (9 multiply-adds), a [1x3] @ [3x4] matmul (12 multiply-adds), then the weights on its
-    # 1x4 result (4 products, fewer than on the 3x4 channels of a): 46 FLOPs
+    # 1x4 result (4 products, fewer than on the 3x4 channels of a): 46 FLOPs; reordering a and the result between
+    # the mul_ir and ir_mul layouts moves data only
     g = group(op, a, b)
     assert g is not None
-    assert [s.flops for s in steps.grouped("y", op, g, "edge")] == [18, 4 + 24, 0]
+    grouped = steps.grouped("y", op, g, "edge")
+    assert [s.flops for s in grouped] == [18, 0, 4 + 24, 0]
+    assert grouped[1].bytes == 2 * 4 * 12  # a (4x1o) read and written once
+    assert grouped[-1].bytes == 4 * 4 * 4  # the 4x0e result: concatenated, then reordered
     chosen = r.choices["y"]
     assert chosen.lowering == min(chosen.seconds, key=chosen.seconds.__getitem__)
 

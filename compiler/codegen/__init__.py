@@ -43,8 +43,8 @@ def emit_module(plan: Plan, origin: str) -> str:
     ]
     for name, (l1, l2, l3) in plan.cg.items():
         lines.append(f"        self.register_cg({_literal(name)}, {l1}, {l2}, {l3})")
-    for g in plan.grouped.values():
-        lines += ["        " + line for line in grouped.emit_buffers(g)]
+    for node in plan.grouped:
+        lines += ["        " + line for line in grouped.emit_buffers(plan, node)]
     for f in plan.fusions.values():
         lines += ["        " + line for line in fuse.emit_buffers(f)]
     for param in plan.parameters.values():

@@ -1,8 +1,8 @@
 """Codegen for the grouped lowering (``fdg.grouping``): a method computing one slice of rows, and its call.
 
 The method reads top to bottom as the algorithm: coupling matrices of ``b`` (one matmul with a constant), weights
-regrouped block by block, the channels of ``a`` with components first, then per output irrep one ``bmm`` and a
-``baddbmm`` per further block, and the output blocks back in ``mul_ir`` layout.
+regrouped block by block, the channels of ``a`` with components first (``ir_mul``, one gather), then per output irrep
+one ``bmm`` and a ``baddbmm`` per further block, and the output blocks back in ``mul_ir`` layout (one gather).
 """
 
 from __future__ import annotations
@@ -53,13 +53,14 @@ def emit_method(plan: Plan, node: str) -> list[str]:
     source = "w" if per_row else f"self.{plan.parameters[node].name}"
     body.append(f"w = {source}.split({[p.shape[0] for p in op.paths]}, dim={1 if per_row else 0})  # per path")
     names = [f"a{i}" for i in range(len(a.irreps))]
+    # components first (ir_mul), reordered by one gather: every block then reads a contiguous [n, 2l+1, mul]
     body.append(
-        f"{', '.join(names)}{',' if len(names) == 1 else ''} = a.split({[m * r.dim for m, r in a.irreps]}, dim=1)"
+        f"{', '.join(names)}{',' if len(names) == 1 else ''} = fdg.runtime.permute_columns("
+        f"a, self.{g.matrix}_a_inverse, self.{g.matrix}_a).split({[m * r.dim for m, r in a.irreps]}, dim=1)"
     )
     for i in sorted({blk.i_in for blk in g.blocks}):
         mul, ir_ = a.irreps[i]
-        # components first, copied once: every block then reads a contiguous [n, 2l+1, mul] (10% faster on CPU)
-        body.append(f"a{i} = a{i}.view(n, {mul}, {ir_.dim}).transpose(1, 2).contiguous()  # [n, {ir_.dim}, {mul}]")
+        body.append(f"a{i} = a{i}.view(n, {ir_.dim}, {mul})")
     started: set[int] = set()
     rows = "n" if per_row else "1"
     for k, blk in enumerate(g.blocks):
@@ -94,14 +95,13 @@ def emit_method(plan: Plan, node: str) -> list[str]:
         started.add(blk.i_out)
     pieces = []
     for i, (mul, ir_) in enumerate(op.irreps_out):
-        if i in started:
-            pieces.append(f"y{i}.transpose(1, 2).reshape(n, {mul * ir_.dim})")
-        else:
-            pieces.append(f"a.new_zeros(n, {mul * ir_.dim})")
+        pieces.append(f"y{i}.reshape(n, {mul * ir_.dim})" if i in started else f"a.new_zeros(n, {mul * ir_.dim})")
+    body.append("# the output blocks, [n, 2l+1, mul] each, back to mul_ir by one gather")
     if len(pieces) == 1:
-        body.append(f"return {pieces[0]}")
+        body.append(f"y = {pieces[0]}")
     else:
-        body += ["return torch.cat(", "    [", *(f"        {p}," for p in pieces), "    ],", "    dim=1,", ")"]
+        body += ["y = torch.cat(", "    [", *(f"        {p}," for p in pieces), "    ],", "    dim=1,", ")"]
+    body.append(f"return fdg.runtime.permute_columns(y, self.{g.matrix}_y, self.{g.matrix}_y_inverse)")
     return ["", f"    def {g.method}({signature}) -> torch.Tensor:", *("        " + line for line in body)]
 
 
@@ -109,9 +109,15 @@ def _path(a: ir.Feature, b: ir.Feature, p: ir.CouplePath) -> str:
     return f"{a.irreps[p.i1].ir} x {b.irreps[p.i2].ir}"
 
 
-def emit_buffers(g: Grouped) -> list[str]:
-    """``__init__`` lines registering the coupling matrix of a grouped vertex."""
+def emit_buffers(plan: Plan, node: str) -> list[str]:
+    """``__init__`` lines registering the coupling matrix of a grouped vertex and the permutations of its layouts."""
+    g = plan.grouped[node]
+    a, out = plan.diagram.out(plan.diagram.operands(node)[0]), plan.diagram.out(node)
+    assert isinstance(a, ir.Feature) and isinstance(out, ir.Feature)
     lines = [f'self.register_{"sparse_" if g.sparse else ""}coupling("{g.matrix}", {g.rows}, (']
     lines += [f"    {paths!r}," for paths in g.recipe]
     lines.append("))  # per block: (l1, l2, l3, offset of l2 in b, path normalization)")
+    for suffix, irreps in (("a", a.irreps), ("y", out.irreps)):
+        blocks = tuple((mul, ir_.dim) for mul, ir_ in irreps)
+        lines.append(f'self.register_transposition("{g.matrix}_{suffix}", {blocks!r})  # ir_mul -> mul_ir')
     return lines

@@ -37,6 +37,8 @@ class NequIPConv(fdg.runtime.FdgModule):
             ((1, 2, 2, 4, 1.5811388300841898),),
             ((2, 1, 2, 1, 1.5811388300841898),),
         ))  # per block: (l1, l2, l3, offset of l2 in b, path normalization)
+        self.register_transposition("m_cg_a", ((32, 1), (32, 3), (32, 5)))  # ir_mul -> mul_ir
+        self.register_transposition("m_cg_y", ((32, 1), (32, 3), (32, 5), (32, 3), (32, 5)))  # ir_mul -> mul_ir
         self.out_weight = torch.nn.Parameter(torch.randn(3072))
 
     def forward(self, h: torch.Tensor, vec: torch.Tensor, R: torch.Tensor, src: torch.Tensor, dst: torch.Tensor) -> torch.Tensor:
@@ -72,10 +74,10 @@ class NequIPConv(fdg.runtime.FdgModule):
         # per-row coupling matrices: CG tensors of all paths contracted with b, one block per matmul
         cg = (b @ self.m_cg).split([1, 3, 5, 3, 18, 15, 5, 15, 50, 9, 15, 15, 25], dim=1)
         w = w.split([32, 32, 32, 32, 32, 32, 32, 32, 32, 32, 32, 32, 32, 32, 32], dim=1)  # per path
-        a0, a1, a2 = a.split([32, 96, 160], dim=1)
-        a0 = a0.view(n, 32, 1).transpose(1, 2).contiguous()  # [n, 1, 32]
-        a1 = a1.view(n, 32, 3).transpose(1, 2).contiguous()  # [n, 3, 32]
-        a2 = a2.view(n, 32, 5).transpose(1, 2).contiguous()  # [n, 5, 32]
+        a0, a1, a2 = fdg.runtime.permute_columns(a, self.m_cg_a_inverse, self.m_cg_a).split([32, 96, 160], dim=1)
+        a0 = a0.view(n, 1, 32)
+        a1 = a1.view(n, 3, 32)
+        a2 = a2.view(n, 5, 32)
         # 0e <- 0e x 0e
         y0 = cg[0].view(n, 1, 1) * (w[0].view(n, 1, 1, 32) * a0.unsqueeze(1)).reshape(n, 1, 32)
         # 0e <- 1o x 1o
@@ -102,13 +104,15 @@ class NequIPConv(fdg.runtime.FdgModule):
         y4 = torch.bmm(cg[11].view(n, 5, 3), (w[8].view(n, 1, 1, 32) * a1.unsqueeze(1)).reshape(n, 3, 32))
         # 2o <- 2e x 1o
         y4 = torch.baddbmm(y4, cg[12].view(n, 5, 5), (w[11].view(n, 1, 1, 32) * a2.unsqueeze(1)).reshape(n, 5, 32))
-        return torch.cat(
+        # the output blocks, [n, 2l+1, mul] each, back to mul_ir by one gather
+        y = torch.cat(
             [
-                y0.transpose(1, 2).reshape(n, 32),
-                y1.transpose(1, 2).reshape(n, 96),
-                y2.transpose(1, 2).reshape(n, 160),
-                y3.transpose(1, 2).reshape(n, 96),
-                y4.transpose(1, 2).reshape(n, 160),
+                y0.reshape(n, 32),
+                y1.reshape(n, 96),
+                y2.reshape(n, 160),
+                y3.reshape(n, 96),
+                y4.reshape(n, 160),
             ],
             dim=1,
         )
+        return fdg.runtime.permute_columns(y, self.m_cg_y, self.m_cg_y_inverse)
