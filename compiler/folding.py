@@ -18,14 +18,22 @@ from __future__ import annotations
 import math
 
 from fdg.fusion_cost import Evaluation, evaluation_steps, price_product
-from fdg.runtime.fusion_tables import FuseSpec, folded_table, fuse_layout
+from fdg.runtime.fusion_paths import FuseSpec, fuse_layout
+from fdg.runtime.fusion_tables import folded_table
 
 #: most entries a folded table may hold before non-zeros are counted (its paths' dense blocks, summed)
 MAX_FOLDED = 1 << 22
 
 
 def folded(
-    value: str, kind: str, basis: FuseSpec, muls: tuple[int, ...], axis: str, rows: int, labels: tuple[str, ...]
+    value: str,
+    kind: str,
+    basis: FuseSpec,
+    muls: tuple[int, ...],
+    axis: str,
+    rows: int,
+    labels: tuple[str, ...],
+    form: str | None = None,
 ) -> Evaluation | None:
     """The folded evaluation of a fuse, priced; ``None`` when its table would be too large to build."""
     layout = fuse_layout(basis)
@@ -39,7 +47,7 @@ def folded(
     mode = {"learned": "shared", "none": "sum"}.get(kind, "rows")
     table = folded_table(basis, summed=mode == "sum")
     label = f"({', '.join(labels)}) folded"
-    product = price_product(value, basis, "folded", tuple(range(n)), label, max(muls), table, mode, axis, rows)
+    product = price_product(value, basis, "folded", tuple(range(n)), label, max(muls), table, mode, axis, rows, form)
     steps = evaluation_steps(value, basis, muls, kind, 0, (product,), axis)
     return Evaluation(basis, True, 0, (product,), steps)
 

@@ -17,13 +17,15 @@ multiply the root's per-path blocks (``rows``), and without weights the root's t
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
 
 from fdg import cost, ir, trees
 from fdg.folding import decision, folded
 from fdg.fusion_cost import Evaluation, evaluation_steps, price_product, seconds
-from fdg.runtime.fusion_tables import FuseSpec, Tree, fuse_layout, node_table, recoupling
+from fdg.runtime.fusion_paths import FuseSpec, Tree, fuse_layout
+from fdg.runtime.fusion_tables import node_table, single_threaded
 
 
 @dataclass(frozen=True)
@@ -66,10 +68,13 @@ class FuseChoice:
         """The report's lines about this fuse."""
         estimates = ", ".join(f"{k} {v * 1e3:.3g} ms" for k, v in self.seconds.items())
         how = self.fixed or (
-            "the cheapest of every tree" if self.enumerated else "the cheaper of left-to-right and greedy trees"
+            "the cheapest of every tree and the folded tensor"
+            if self.enumerated
+            else "the cheapest of the left-to-right tree, a greedy tree and the folded tensor"
         )
+        what = "the folded tensor" if self.chosen == "folded" else self.chosen
         lines = [
-            f"fuse {name}: evaluates {self.chosen} ({how}; estimates at {self.rows} rows: {estimates}); "
+            f"fuse {name}: evaluates {what} ({how}; estimates at {self.rows} rows: {estimates}); "
             f"{self.paths} paths, weights on the paths of {self.basis}",
             f"fuse {name}: {self.folding}",
         ]
@@ -114,12 +119,39 @@ class FusePlan:
     baseline: tuple[cost.Step, ...]
 
 
+@dataclass(frozen=True)
+class Force:
+    """An evaluation pinned instead of the cheapest (tests and benchmarks): a candidate, the form of its products."""
+
+    candidate: str  # "tree ((a, b), c)" or "folded"
+    form: str | None = None  # "dense", "split" or "sparse" for every product; None: the cheapest of each
+
+
 def weights_mode(op: ir.Fuse) -> str:
     return {"learned": "shared", "none": "sum"}.get(op.weights.kind, "rows")
 
 
-def plan_fuse(value: str, op: ir.Fuse, operands: list[ir.WireType], namer: Callable[[str], str], rows: int) -> FusePlan:
-    """Price every candidate evaluation of ``op`` at ``rows`` rows and keep the cheapest."""
+def plan_fuse(
+    value: str,
+    op: ir.Fuse,
+    operands: list[ir.WireType],
+    namer: Callable[[str], str],
+    rows: int,
+    force: Force | None = None,
+) -> FusePlan:
+    """Price every candidate evaluation of ``op`` at ``rows`` rows and keep the cheapest (or ``force``'s)."""
+    with single_threaded():
+        return _plan_fuse(value, op, operands, namer, rows, force)
+
+
+def _plan_fuse(
+    value: str,
+    op: ir.Fuse,
+    operands: list[ir.WireType],
+    namer: Callable[[str], str],
+    rows: int,
+    force: Force | None,
+) -> FusePlan:
     features = [t for t in operands[: len(op.labels)] if isinstance(t, ir.Feature)]
     muls = tuple(t.irreps[0].mul for t in features)
     mul = max(muls)
@@ -141,12 +173,15 @@ def plan_fuse(value: str, op: ir.Fuse, operands: list[ir.WireType], namer: Calla
         spec = basis._replace(tree=tree)
         if tree != op.basis and (fuse_layout(spec).dropped or len(fuse_layout(spec).paths) != len(layout.paths)):
             continue  # lmax drops irreps along this tree: another function space
-        candidates[f"tree {trees.spell(tree, labels)}"] = sequential(value, op, basis, tree, muls, axis, rows)
-    fold = folded(value, op.weights.kind, basis, muls, axis, rows, op.labels)
+        form = force.form if force else None
+        candidates[f"tree {trees.spell(tree, labels)}"] = sequential(value, op, basis, tree, muls, axis, rows, form)
+    fold = folded(value, op.weights.kind, basis, muls, axis, rows, op.labels, force.form if force else None)
     if fold is not None:
         candidates["folded"] = fold
     estimates = {k: seconds(ev.steps, rows) for k, ev in candidates.items()}
     chosen = min(estimates, key=lambda k: (estimates[k], k != f"tree {trees.spell(op.basis, labels)}"))
+    if force is not None:
+        chosen = force.candidate
     evaluation = candidates[chosen]
     buffers = _buffers(value, evaluation, op, namer)
     choice = FuseChoice(
@@ -169,7 +204,14 @@ def plan_fuse(value: str, op: ir.Fuse, operands: list[ir.WireType], namer: Calla
 
 
 def sequential(
-    value: str, op: ir.Fuse, basis: FuseSpec, tree: Tree, muls: tuple[int, ...], axis: str, rows: int
+    value: str,
+    op: ir.Fuse,
+    basis: FuseSpec,
+    tree: Tree,
+    muls: tuple[int, ...],
+    axis: str,
+    rows: int,
+    form: str | None = None,
 ) -> Evaluation:
     """Evaluate ``tree``: one product per internal node, bottom-up, the root's with the weights."""
     spec = basis._replace(tree=tree)
@@ -186,10 +228,19 @@ def sequential(
         part = "root" if root else f"node{j}"
         weights = mode if root else ""
         operands = (node.left, node.right)
-        products.append(price_product(value, spec, part, operands, label, channels[j], table, weights, axis, rows))
-    recouple = 0 if tree == basis.tree or mode == "sum" else recoupling(basis, tree).values.numel()
+        product = price_product(value, spec, part, operands, label, channels[j], table, weights, axis, rows, form)
+        products.append(product)
+    recouple = 0 if tree == basis.tree or mode == "sum" else recoupling_size(basis, tree)
     steps = evaluation_steps(value, spec, muls, op.weights.kind, recouple, tuple(products), axis)
     return Evaluation(spec, False, recouple, tuple(products), steps)
+
+
+def recoupling_size(basis: FuseSpec, tree: Tree) -> int:
+    """Entries of the recoupling matrix from ``basis`` to ``tree``, for pricing: it is block diagonal, a block per
+    choice of the inputs' irreps and output irrep, so at most the sum of the blocks' squared sizes (some 6j
+    symbols vanish).  Counted from the paths: the matrix itself is built only for the tree chosen."""
+    blocks = Counter((p.leaves, p.i_out) for p in fuse_layout(basis).paths)
+    return sum(n * n for n in blocks.values())
 
 
 def _buffers(value: str, ev: Evaluation, op: ir.Fuse, namer: Callable[[str], str]) -> Buffers:
@@ -198,8 +249,7 @@ def _buffers(value: str, ev: Evaluation, op: ir.Fuse, namer: Callable[[str], str
     tables = []
     unions = {}
     for k, p in enumerate(ev.products):
-        flags = {"shared": " weights", "sum": " sum"}.get(p.weights, "")
-        found.append(Buffer(namer(f"{value}_{p.part}"), False, p.part + flags + (" sparse" if p.sparse else "")))
+        found.append(Buffer(namer(f"{value}_{p.part}"), False, p.part + p.flags))
         tables.append(found[-1].name)
         if p.weights == "shared" and p.sparse:
             found.append(Buffer(namer(f"{value}_{p.part}_union"), False, f"{p.part} union"))

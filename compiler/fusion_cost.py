@@ -15,11 +15,12 @@ Which is cheaper depends on the table's density: a node coupling two ``0e+1o+2e`
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from fdg import cost
 from fdg.cost import ELEMENT, Step
-from fdg.runtime.fusion_tables import FuseSpec, Sparse, fuse_layout, sparse_weights
+from fdg.runtime.fusion_paths import FuseSpec, fuse_layout
+from fdg.runtime.fusion_tables import Sparse, sparse_weights
 
 #: largest dense table priced (entries); beyond, only the sparse form is a candidate
 MAX_DENSE = 1 << 24
@@ -39,6 +40,15 @@ class Product:
     sparse: bool
     weights: str  # "" (an inner node), "shared" (learned weights folded in), "rows" (a block per path), "sum"
     steps: tuple[Step, ...]
+    order: tuple[int, ...] = ()  # dense: the operands' order in the table (empty: as given)
+    split: bool = False  # dense: the last operand contracted after the matmul (fdg.runtime.fusion.dense_product)
+
+    @property
+    def flags(self) -> str:
+        """The table's name flags (``fdg.runtime.fusion_tables.fusion_table``)."""
+        weights = {"shared": " weights", "sum": " sum"}.get(self.weights, "")
+        order = f" order={','.join(map(str, self.order))}" if self.order else ""
+        return weights + (" sparse" if self.sparse else "") + order
 
 
 @dataclass(frozen=True)
@@ -68,19 +78,32 @@ def price_product(
     weights: str,
     axis: str,
     rows: int,
+    form: str | None = None,
 ) -> Product:
-    """The cheaper of the dense and the sparse product with ``table`` (only sparse when dense is too large)."""
+    """The cheapest product with ``table``: dense (the outer product of every operand, or ``split``: all but one,
+    each in turn, and that one after the matmul) or sparse; only sparse when dense is too large.  ``form``
+    (``"dense"``, ``"split"``, ``"sparse"``) keeps only that kind, for tests and benchmarks."""
     dims = table.shape[:-1]
     width = math.prod(dims)
     columns = fuse_layout(spec).out_dim if weights == "shared" else table.shape[-1]
     entries = table.values.numel()
     options = []
     if width * columns * (channels if weights == "shared" else 1) <= MAX_DENSE:
-        steps = _dense(value, label, channels, dims, columns, weights, entries, axis)
-        options.append(Product(part, operands, label, channels, dims, columns, entries, False, weights, steps))
+        # the outer product of every operand, or all but one (each in turn last) and that one after the matmul
+        for last in (None, *reversed(range(len(dims)))):  # ties: the natural order
+            order = () if last is None else (*(k for k in range(len(dims)) if k != last), last)
+            ordered = dims if last is None else tuple(dims[k] for k in order)
+            steps = _dense(value, label, channels, ordered, columns, weights, entries, axis, split=last is not None)
+            if order == tuple(range(len(dims))):
+                order = ()
+            product = Product(part, operands, label, channels, dims, columns, entries, False, weights, steps, order)
+            options.append(replace(product, split=last is not None))
     nnz = sparse_weights(spec, table)[0].shape[1] if weights == "shared" else entries
     steps = _sparse(value, label, channels, dims, columns, nnz, weights, entries, axis)
     options.append(Product(part, operands, label, channels, dims, columns, nnz, True, weights, steps))
+    if form is not None:
+        wanted = {"dense": (False, False), "split": (False, True), "sparse": (True, False)}[form]
+        options = [p for p in options if (p.sparse, p.split) == wanted]
     return min(options, key=lambda p: seconds(p.steps, rows))
 
 
@@ -92,18 +115,32 @@ def _fold(value: str, channels: int, entries: int, size: int) -> Step:
 
 
 def _dense(
-    value: str, label: str, channels: int, dims: tuple[int, ...], columns: int, weights: str, entries: int, axis: str
+    value: str,
+    label: str,
+    channels: int,
+    dims: tuple[int, ...],
+    columns: int,
+    weights: str,
+    entries: int,
+    axis: str,
+    split: bool,
 ) -> tuple[Step, ...]:
     width = math.prod(dims)
-    outer = channels * (width - dims[0]) if len(dims) > 1 else 0
-    flops = outer + 2 * channels * width * columns
-    # the outer product is written and read, a per-channel table makes the matmul batched over channels (a copy)
-    moved = ELEMENT * channels * (sum(dims) + (3 if weights == "shared" else 2) * width + columns)
+    # the outer product of the operands (all but the last when split), then one matmul (and the last operand)
+    outer = width // dims[-1] if split else width
+    inner = dims[-1] * columns if split else columns
+    flops = (outer if len(dims) > 1 + split else 0) + 2 * outer * inner + (2 * inner if split else 0)
+    flops *= channels
+    # written and read: the outer product, the matmul's result (and its product with the last operand); a
+    # per-channel table makes the matmul batched over channels (one more copy of the outer product)
+    moved = ELEMENT * channels * (sum(dims) + (3 if weights == "shared" else 2) * outer + 2 * inner + columns)
     # backward: the operands' gradients, and for folded weights the table's (one more matmul)
     back = 2 if weights == "shared" else 1
     kind = "per-channel " if weights == "shared" else ""
-    product = Step(value, f"{label}: outer @ {kind}table [{width}x{columns}]", "mm", axis, flops, moved,
-                   channels * (width + columns), back * flops, back * moved, launches=len(dims))  # fmt: skip
+    shape = f"[{outer}x{dims[-1]}x{columns}], last operand after" if split else f"[{width}x{columns}]"
+    what = f"{label}: outer @ {kind}table {shape}"
+    kept = channels * (outer + inner + columns)
+    product = Step(value, what, "mm", axis, flops, moved, kept, back * flops, back * moved, launches=len(dims) + split)
     if weights == "shared":
         return (_fold(value, channels, entries, width * columns), product)
     return (product,)

@@ -19,7 +19,7 @@ import networkx as nx
 
 from fdg.errors import Span
 from fdg.runtime import Irreps
-from fdg.runtime.fusion_tables import Tree
+from fdg.runtime.fusion_paths import Tree
 
 #: identifiers the generated module itself uses in ``forward``: no input may take them
 GENERATED = frozenset({"self", "torch", "fdg"})

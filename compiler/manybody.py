@@ -12,7 +12,7 @@ from fdg import ir, rules, syntax, trees
 from fdg.errors import Diagnostic, FdgTypeError, Span
 from fdg.evaluate import MAX_L, Number, integer, irreps, suggest
 from fdg.runtime import Irrep, Irreps
-from fdg.runtime.fusion_tables import FuseSpec, Tree, fuse_layout
+from fdg.runtime.fusion_paths import FuseSpec, Tree, fuse_layout
 from fdg.vertices import Call, Made, Resolve, Wire, check_size, feature, same_axis, warn_unreached, weights_option
 
 

@@ -17,10 +17,11 @@ from __future__ import annotations
 import json
 import math
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from fdg import cost, ir
 from fdg.errors import FdgArgumentError
+from fdg.fusion import FuseChoice
 from fdg.plan import Choice, Plan
 
 #: rows assumed for an axis the caller gives no size for
@@ -39,6 +40,7 @@ class Report:
     parameters: int
     external: dict[str, int]  # external weights input -> numel per row
     choices: dict[str, Choice]  # value name -> lowering choice
+    fusions: dict[str, FuseChoice] = field(default_factory=dict)  # value name -> tree and folding of a fuse
 
     @property
     def speedup(self) -> float:
@@ -90,6 +92,7 @@ class Report:
                 name: {"lowering": c.lowering, "estimated_seconds": c.seconds, "wins_from_rows": c.crossover}
                 for name, c in self.choices.items()
             },
+            "fusions": {name: f.as_dict() for name, f in self.fusions.items()},
             "estimated_speedup": self.speedup,
         }
 
@@ -108,6 +111,8 @@ class Report:
             others = ", ".join(f"{k} {_seconds(v)}" for k, v in sorted(c.seconds.items()))
             wins = "at every size" if c.crossover is None else f"from {c.crossover} rows on"
             lines.append(f"lowering of {name}: {c.lowering} (estimates: {others}); {c.lowering} wins {wins}")
+        for name, f in self.fusions.items():
+            lines += f.lines(name)
         external = "".join(f" + {n} per row of {name}" for name, n in self.external.items())
         lines.append(f"parameters: {self.parameters} learned{external}")
         both = _ratio(self.plan.flops + self.plan.backward_flops, self.baseline.flops + self.baseline.backward_flops)
@@ -148,6 +153,7 @@ def make_report(plan: Plan, sizes: Mapping[str, int] | None = None) -> Report:
         params,
         external,
         {plan.names[n]: c for n, c in plan.choices.items()},
+        {plan.names[n]: f.choice for n, f in plan.fusions.items()},
     )
 
 

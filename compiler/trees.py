@@ -15,7 +15,7 @@ from collections import Counter
 from collections.abc import Iterator, Sequence
 
 from fdg.runtime import Irrep, Irreps
-from fdg.runtime.fusion_tables import Tree, tree_leaves
+from fdg.runtime.fusion_paths import Tree, tree_leaves
 
 #: most trees priced exhaustively (every tree of four inputs); more inputs get the greedy and left-to-right trees
 MAX_ENUMERATED = 15
@@ -43,8 +43,8 @@ def all_trees(leaves: Sequence[int]) -> Iterator[Tree]:
         yield leaves[0]
         return
     first, rest = leaves[0], list(leaves[1:])
-    # the left part holds the first leaf and a proper subset of the rest, smallest subsets first
-    for size in range(len(rest)):
+    # the left part holds the first leaf and a proper subset of the rest, largest subsets first (left to right first)
+    for size in reversed(range(len(rest))):
         for chosen in itertools.combinations(rest, size):
             left = [first, *chosen]
             right = [leaf for leaf in rest if leaf not in chosen]

@@ -13,7 +13,7 @@ import networkx as nx
 
 from fdg import ir, rules
 from fdg.runtime import Irreps
-from fdg.runtime.fusion_tables import FuseSpec, fuse_layout
+from fdg.runtime.fusion_paths import FuseSpec, fuse_layout
 
 #: ``need(condition, what)`` raises :class:`IRError` naming the vertex when ``condition`` is false
 Need = Callable[[bool, str], None]

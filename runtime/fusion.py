@@ -11,7 +11,8 @@ from __future__ import annotations
 
 import torch
 
-from .fusion_tables import FuseSpec, Tree, fusion_table, fusion_values
+from .fusion_paths import FuseSpec, Tree
+from .fusion_tables import fusion_table, fusion_values
 
 Tensor = torch.Tensor
 
@@ -52,20 +53,30 @@ def mul_ir(y: Tensor, dims: list[int]) -> Tensor:
     return torch.cat([b.reshape(n, mul * d) for b, d in zip(y.split(dims, dim=2), dims, strict=True)], dim=1)
 
 
-def dense_product(operands: list[Tensor], table: Tensor) -> Tensor:
-    """``sum T[x0, x1, ..., c] * operands[0][.., x0] * operands[1][.., x1] ...``: the outer product of the operands'
-    components, flattened, times ``table`` (``[rows, c]``, or ``[mul, rows, c]``: one table per channel).
+def dense_product(operands: list[Tensor], table: Tensor, split_last: bool = False) -> Tensor:
+    """``sum T[x0, x1, ..., c] * operands[0][.., x0] * operands[1][.., x1] ...`` with ``table`` ``[rows, c]`` (or
+    ``[mul, rows, c]``: one table per channel), rows in row-major order of the operands' components.
 
-    >>> a, b = torch.ones(2, 1, 3), torch.ones(2, 1, 3)
-    >>> dense_product([a, b], torch.eye(9)[:, :1]).shape  # the first product component, for 2 rows, 1 channel
-    torch.Size([2, 1, 1])
+    The outer product of the operands' components, flattened, times the table; with ``split_last``, the outer
+    product of all but the last operand times the table viewed as ``[rows / d, d * c]``, then the last operand
+    contracted with that: the same FLOPs, and an intermediate of ``d * c`` instead of ``rows`` per channel, which
+    is smaller when the last operand is large and the result small (the root of a tree).
+
+    >>> a, b = torch.randn(2, 1, 3), torch.randn(2, 1, 3)
+    >>> dot = torch.eye(3).reshape(9, 1)  # a . b
+    >>> bool(torch.allclose(dense_product([a, b], dot, split_last=True), (a * b).sum(-1, keepdim=True)))
+    True
     """
     x = operands[0]
-    for y in operands[1:]:
+    for y in operands[1 : len(operands) - int(split_last)]:
         x = (x.unsqueeze(-1) * y.unsqueeze(-2)).flatten(-2)
-    if table.dim() == 2:
-        return x @ table
-    return torch.einsum("zux,uxc->zuc", x, table)
+    if split_last:
+        d, c = operands[-1].shape[-1], table.shape[-1]
+        table = table.reshape(*table.shape[:-2], -1, d * c)
+    x = x @ table if table.dim() == 2 else torch.einsum("zux,uxc->zuc", x, table)
+    if split_last:
+        x = (operands[-1].unsqueeze(-1) * x.unflatten(-1, (d, c))).sum(-2)
+    return x
 
 
 def sparse_product(operands: list[Tensor], index: Tensor, values: Tensor, columns: int) -> Tensor:

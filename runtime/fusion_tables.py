@@ -1,256 +1,44 @@
-"""The coupling paths of the n-ary fusion vertex ``fuse`` along a tree, and the exact tables that evaluate them.
+"""The exact tables that evaluate a ``fuse`` vertex along a tree (its paths: ``fusion_paths.py``).
 
-``fuse(x0, x1, ...) -> OUT`` couples one irrep of every input, pairwise along a binary *tree* over the inputs (a
-nested pair of input positions, ``((0, 1), 2)``), into an irrep of ``OUT``.  A *path* picks one irrep of each input,
-an irrep at every internal node (triangle and parity rules at every CG vertex) and an output irrep; its value is the
-chain of ``wigner_3j`` tensors along the tree.  Every node of the tree holds, per channel, the *stacked* vector of
-all its irreps, one block per choice of everything below it (an :class:`Entry`); a leaf's stacked vector is one
-channel of its input.  Entries that no path uses are pruned, so every table below is as small as it can be.
-
-Paths are ordered like e3nn's instruction lists, nested loops from the outside in: the irrep of each input (in input
-order), then the degree at each internal node (bottom-up), then the output irrep.  That order is the weight layout.
-
-Normalization (e3nn's ``component`` / ``element`` spirit): with independent inputs whose components have unit
-variance and unit-variance weights, every output component has unit variance.  A chain of Frobenius-normalized 3j
-tensors has squared norm ``prod 1 / (2 l + 1)`` over the internal nodes below the root, spread evenly over the
-``2 L + 1`` output components, so a path is scaled by
-``alpha = sqrt((2 L + 1) * prod (2 l + 1) / N)``, ``N`` the number of paths into its output irrep.
-
-Tables are built in float64 from the exact 3j tables (``wigner.wigner_3j_exact``, rounded once); a folded chain of
-several of them sums at most a few products per entry, so its entries are within a few ulps of the exact values.
+Every table is built in float64 from the exact 3j tables (``wigner.wigner_3j_exact``, rounded once) and kept as its
+non-zeros (:class:`Sparse`): the coupling of each internal node, the whole tree pre-contracted (*folded*, one
+generalized CG tensor per path), how learned weights fold into a per-channel table, and the recoupling of one
+tree's paths into another's.  A folded chain sums at most a few products per entry, so its entries are within a
+few ulps of the exact values.  Generated modules ask for them by name (:func:`fusion_table`) and re-derive them on a
+dtype change.
 """
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import math
-from collections.abc import Sequence
-from typing import NamedTuple, TypeAlias
+from collections.abc import Iterator
+from typing import NamedTuple
 
 import torch
 
-from .irreps import Irrep, Irreps
+from .fusion_paths import FuseSpec, Path, Tree, fuse_layout
+from .irreps import Irrep
 from .wigner import wigner_3j
 
 Tensor = torch.Tensor
-Tree: TypeAlias = int | tuple["Tree", "Tree"]
-
-#: most entries one node of a tree may hold (a guard against trees whose intermediates explode)
-MAX_ENTRIES = 200_000
-
-
-class FuseSpec(NamedTuple):
-    """What the tables of one fuse vertex are built from; generated modules spell it as a literal.
-
-    ``inputs`` and ``outputs`` are the irreps of *one channel* (``"0e+1o+2e"``): fuse is channel-wise, so the
-    multiplicities do not change the tables.  ``lmax`` caps the degree of the irreps at internal nodes.
-    """
-
-    inputs: tuple[str, ...]
-    outputs: str
-    tree: Tree
-    lmax: int | None = None
-
-    @classmethod
-    def of(cls, inputs: Sequence[Irreps], outputs: Irreps, tree: Tree, lmax: int | None = None) -> FuseSpec:
-        """The spec of a fuse of wires of these irreps (their multiplicities dropped).
-
-        >>> FuseSpec.of([Irreps("16x0e+16x1o"), Irreps("1o")], Irreps("16x1e"), (0, 1))
-        FuseSpec(inputs=('0e+1o', '1o'), outputs='1e', tree=(0, 1), lmax=None)
-        """
-        return cls(tuple(_channel(i) for i in inputs), _channel(outputs), tree, lmax)
-
-
-def _channel(irreps: Irreps) -> str:
-    return "+".join(str(ir) for _, ir in irreps)
-
-
-class Entry(NamedTuple):
-    """One irrep held by a node, for one choice of everything below it."""
-
-    left: int  # entry of the left child; for a leaf, the position of the irrep in its input
-    right: int  # entry of the right child; -1 for a leaf
-    ir: Irrep
-    offset: int  # first component in the node's stacked vector
-
-
-class Node(NamedTuple):
-    tree: Tree
-    left: int  # index of the child node; -1 for a leaf
-    right: int
-    entries: tuple[Entry, ...]  # empty for the root, whose blocks are the paths
-    dim: int
-
-
-class Path(NamedTuple):
-    left: int  # entries of the root's children
-    right: int
-    i_out: int
-    leaves: tuple[int, ...]  # irrep of each input, input order
-    inner: tuple[int, ...]  # entry at each internal node below the root (nodes in order)
-    degrees: tuple[int, ...]  # the degrees of those entries
-    alpha: float
-    offset: int  # its block in the root's stacked value (one block of 2L+1 per path)
-    out: int  # offset of its output irrep in one output channel
-
-
-class Layout(NamedTuple):
-    """All paths of one fuse vertex along one tree."""
-
-    nodes: tuple[Node, ...]  # the leaves (input order), then the internal nodes bottom-up; the root is last
-    paths: tuple[Path, ...]
-    outputs: tuple[Irrep, ...]
-    out_dim: int  # one output channel
-    dropped: tuple[Irrep, ...]  # irreps at internal nodes that paths would use but lmax removes
-
-    @property
-    def root_dim(self) -> int:
-        """Components of the root's stacked value: one output block per path."""
-        return self.nodes[-1].dim
-
-    @property
-    def leaf_count(self) -> int:
-        return sum(1 for n in self.nodes if n.left < 0)
-
-
-def irreps_of(text: str) -> tuple[Irrep, ...]:
-    """The irreps of one channel, ``"0e+1o"`` -> ``(0e, 1o)`` (multiplicities must be 1)."""
-    found = Irreps(text)
-    if any(mul != 1 for mul, _ in found):
-        raise ValueError(f"a FuseSpec holds the irreps of one channel, got {text!r}")
-    return tuple(ir for _, ir in found)
-
-
-def tree_leaves(tree: Tree) -> list[int]:
-    """Input positions of a tree, left to right."""
-    return [tree] if isinstance(tree, int) else tree_leaves(tree[0]) + tree_leaves(tree[1])
-
-
-@functools.cache
-def fuse_layout(spec: FuseSpec) -> Layout:
-    """The pruned nodes and the ordered, normalized paths of ``spec``.
-
-    >>> lay = fuse_layout(FuseSpec(("1o", "1o", "1o"), "0o", ((0, 1), 2)))
-    >>> [p.degrees for p in lay.paths]  # (a x b -> 1e) . c: the triple product; 0e and 2e cannot reach 0o
-    [(1,)]
-    """
-    layout = _enumerate(spec, spec.lmax)
-    if spec.lmax is None:
-        return layout
-    kept = {e.ir for n in layout.nodes for e in n.entries if n.left >= 0}
-    full = _enumerate(spec, None)
-    lost = {e.ir for n in full.nodes for e in n.entries if n.left >= 0} - kept
-    return layout._replace(dropped=tuple(sorted(lost)))
-
-
-def _enumerate(spec: FuseSpec, lmax: int | None) -> Layout:
-    inputs = [irreps_of(s) for s in spec.inputs]
-    outputs = irreps_of(spec.outputs)
-    if isinstance(spec.tree, int) or sorted(tree_leaves(spec.tree)) != list(range(len(inputs))):
-        raise ValueError(f"tree {spec.tree} must use each of the {len(inputs)} inputs once")
-    tops = [max(ir.l for ir in irs) for irs in inputs]
-    reach = max(ir.l for ir in outputs)
-    # (tree, left child, right child, entries); leaves first, then internal nodes bottom-up
-    raw: list[tuple[Tree, int, int, list[Entry]]] = [
-        (k, -1, -1, [Entry(i, -1, ir, 0) for i, ir in enumerate(irs)]) for k, irs in enumerate(inputs)
-    ]
-
-    def build(tree: Tree) -> int:
-        if isinstance(tree, int):
-            return tree
-        left, right = build(tree[0]), build(tree[1])
-        entries = []
-        if tree is not spec.tree:  # the root's blocks are the paths, enumerated below
-            # an irrep of degree l here can still reach the output only if l <= max output degree + what is outside
-            bound = reach + sum(tops) - sum(tops[k] for k in tree_leaves(tree))
-            if lmax is not None:
-                bound = min(bound, lmax)
-            entries = [
-                Entry(i, j, ir, 0)
-                for i, a in enumerate(raw[left][3])
-                for j, b in enumerate(raw[right][3])
-                for ir in a.ir * b.ir
-                if ir.l <= bound
-            ]
-            if len(entries) > MAX_ENTRIES:
-                raise ValueError(f"the node {tree} of this fuse would hold {len(entries)} irreps")
-        raw.append((tree, left, right, entries))
-        return len(raw) - 1
-
-    root = build(spec.tree)
-    _, left, right, _ = raw[root]
-    found = [
-        (i, j, k)
-        for i, a in enumerate(raw[left][3])
-        for j, b in enumerate(raw[right][3])
-        for k, ir in enumerate(outputs)
-        if ir in a.ir * b.ir
-    ]
-    # keep only the entries some path uses: walk down from the root, parents before children
-    needed: list[set[int]] = [set(range(len(r[3]))) if n < len(inputs) else set() for n, r in enumerate(raw)]
-    for i, j, _ in found:
-        needed[left].add(i)
-        needed[right].add(j)
-    for node in range(root - 1, len(inputs) - 1, -1):
-        for n in needed[node]:
-            entry = raw[node][3][n]
-            needed[raw[node][1]].add(entry.left)
-            needed[raw[node][2]].add(entry.right)
-    nodes: list[Node] = []
-    remap: list[dict[int, int]] = []
-    for node, (tree, l_child, r_child, entries) in enumerate(raw):
-        index: dict[int, int] = {}
-        fresh: list[Entry] = []
-        offset = 0
-        for n in sorted(needed[node]):
-            e = entries[n]
-            index[n] = len(fresh)
-            l_new, r_new = (e.left, -1) if l_child < 0 else (remap[l_child][e.left], remap[r_child][e.right])
-            fresh.append(Entry(l_new, r_new, e.ir, offset))
-            offset += e.ir.dim
-        remap.append(index)
-        nodes.append(Node(tree, l_child, r_child, tuple(fresh), offset))
-    paths = [(remap[left][i], remap[right][j], k) for i, j, k in found]
-    return _paths(nodes, len(inputs), outputs, paths, left, right)
-
-
-def _paths(
-    nodes: list[Node], n_inputs: int, outputs: tuple[Irrep, ...], raw: list[tuple[int, int, int]], left: int, right: int
-) -> Layout:
-    """Order the paths (the weight layout), normalize them and place their blocks."""
-
-    def walk(node: int, entry: int, chosen: dict[int, int]) -> dict[int, int]:
-        """The entry each node below ``node`` takes on a path through ``entry``."""
-        chosen[node] = entry
-        if nodes[node].left >= 0:
-            e = nodes[node].entries[entry]
-            walk(nodes[node].left, e.left, chosen)
-            walk(nodes[node].right, e.right, chosen)
-        return chosen
-
-    found = []
-    for i, j, k in raw:
-        chosen = walk(right, j, walk(left, i, {}))
-        leaves = tuple(nodes[q].entries[chosen[q]].left for q in range(n_inputs))
-        inner = tuple(chosen[q] for q in range(n_inputs, len(nodes) - 1))
-        degrees = tuple(nodes[q].entries[chosen[q]].ir.l for q in range(n_inputs, len(nodes) - 1))
-        found.append((leaves, degrees, k, i, j, inner))
-    found.sort()
-    count = [0] * len(outputs)
-    for _, _, k, *_ in found:
-        count[k] += 1
-    out_offsets = [sum(ir.dim for ir in outputs[:k]) for k in range(len(outputs))]
-    paths = []
-    offset = 0
-    for leaves, degrees, k, i, j, inner in found:
-        alpha = math.sqrt(outputs[k].dim * math.prod(2 * l + 1 for l in degrees) / count[k])
-        paths.append(Path(i, j, k, leaves, inner, degrees, alpha, offset, out_offsets[k]))
-        offset += outputs[k].dim
-    root = nodes[-1]._replace(dim=offset)
-    return Layout((*nodes[:-1], root), tuple(paths), outputs, sum(ir.dim for ir in outputs), ())
 
 
 # ---------------------------------------------------------------- sparse tables (float64, exact 3j entries)
+
+
+@contextlib.contextmanager
+def single_threaded() -> Iterator[None]:
+    """Run torch with one intra-op thread for a while (restored after): building tables is thousands of tiny
+    operations, and each one that goes parallel on a busy machine waits for its threads (8x slower measured on 2
+    shared cores)."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(threads)
 
 
 class Sparse(NamedTuple):
@@ -259,6 +47,12 @@ class Sparse(NamedTuple):
     pos: Tensor  # int64 [operands + 1, nnz]
     values: Tensor  # float64 [nnz]
     shape: tuple[int, ...]  # operand dims, then columns
+
+    def reordered(self, order: tuple[int, ...]) -> Sparse:
+        """The same table with its operands taken in ``order`` (a permutation of their positions)."""
+        pos = self.pos[[*order, len(order)]]
+        shape = (*(self.shape[k] for k in order), self.shape[-1])
+        return _collect([(pos, self.values)], shape)
 
     def dense(self) -> Tensor:
         """``[prod(operand dims), columns]``, rows in row-major order of the operands' components."""
@@ -328,7 +122,9 @@ def _chain(tree: Tree, leaf_irreps: tuple[Irrep, ...], degrees: tuple[int, ...],
         (tl, kl, ll), (tr, kr, lr) = value(t[0]), value(t[1])
         l = pending.pop(0) if pending else l_out
         cg = wigner_3j(ll, lr, l, torch.float64)
-        return torch.einsum("xa,yb,abc->xyc", tl, tr, cg).reshape(-1, 2 * l + 1), kl + kr, l
+        # two matmuls rather than a three-operand einsum (which would search a contraction order on every call)
+        left = (tl @ cg.reshape(cg.shape[0], -1)).reshape(tl.shape[0], cg.shape[1], cg.shape[2])
+        return torch.matmul(tr, left).reshape(-1, 2 * l + 1), kl + kr, l
 
     table, order, _ = value(tree)
     dims = [leaf_irreps[k].dim for k in order]
@@ -456,6 +252,9 @@ def _table64(spec: FuseSpec, what: str, target: Tree | None) -> tuple[Tensor | N
         r = recoupling(spec, target)
         return r.values, r.pos
     table = _product(spec, part, "sum" in flags)
+    for flag in flags:
+        if flag.startswith("order="):
+            table = table.reordered(tuple(int(k) for k in flag[6:].split(",")))
     if "weights" in flags:
         entries = sparse_weights(spec, table)[1] if "sparse" in flags else dense_weights(spec, table)
         return entries.values, entries.pos
@@ -478,7 +277,8 @@ def fusion_table(
     ``what`` is a part, ``node{J}`` (internal node ``J`` of the layout), ``root`` or ``folded`` (the whole tree
     pre-contracted), then flags: ``sum`` (paths added, for a fuse without weights), ``sparse`` (the non-zeros and their
     index ``[operands + 1, nnz]``, else the dense ``[rows, columns]``), ``weights`` (how shared weights fold in: see
-    :func:`dense_weights`, :func:`sparse_weights`), ``union`` (the index of the folded weights' non-zeros).  Two more:
+    :func:`dense_weights`, :func:`sparse_weights`), ``union`` (the index of the folded weights' non-zeros),
+    ``order=2,0,1`` (the operands in that order).  Two more:
     ``columns`` (path and output column of each column of the root) and ``recouple`` (weights along ``target``).
 
     >>> spec = FuseSpec(("1o", "1o"), "0e", (0, 1))
@@ -486,7 +286,8 @@ def fusion_table(
     >>> values.shape, index  # [3 x 3 rows, 1 path]: the dot product, times alpha = sqrt(1 / 1)
     (torch.Size([9, 1]), None)
     """
-    values, index = _table64(spec, what, target)
+    with single_threaded():
+        values, index = _table64(spec, what, target)
     if values is not None:
         values = values.to(dtype=dtype or torch.get_default_dtype(), device=device, copy=True)
     if index is not None:

@@ -26,7 +26,8 @@ from typing import Any, ClassVar
 
 import torch
 
-from fdg.runtime.fusion_tables import FuseSpec, Tree, fusion_table, fusion_values
+from fdg.runtime.fusion_paths import FuseSpec, Tree
+from fdg.runtime.fusion_tables import fusion_table, fusion_values
 from fdg.runtime.grouped import BlockPath, coupling_entries, coupling_matrix, coupling_values, transposition
 from fdg.runtime.wigner import wigner_3j
 

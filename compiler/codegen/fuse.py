@@ -14,7 +14,7 @@ import math
 from fdg import ir
 from fdg.fusion import FusePlan
 from fdg.plan import Plan
-from fdg.runtime.fusion_tables import FuseSpec
+from fdg.runtime.fusion_paths import FuseSpec
 
 _RUNTIME = "fdg.runtime.fusion"
 
@@ -78,7 +78,9 @@ def emit_call(plan: Plan, node: str, args: list[str]) -> list[str]:
             lines.append(f"{w} = {_RUNTIME}.recouple({w}, self.{r}_index, self.{r}, {paths})  # as weights of {how}")
     result = ""
     for k, p in enumerate(ev.products):
-        operands = "[" + ", ".join(values[o] for o in p.operands) + "]"
+        order = p.order or tuple(range(len(p.operands)))
+        operands = "[" + ", ".join(values[p.operands[o]] for o in order) + "]"
+        split = ", split_last=True" if p.split else ""
         table = f.buffers.tables[k]
         width = math.prod(p.dims)
         if p.weights == "shared":
@@ -90,14 +92,15 @@ def emit_call(plan: Plan, node: str, args: list[str]) -> list[str]:
             if p.sparse:
                 call = f"sparse_product({operands}, self.{f.buffers.unions[k]}_index, {per_channel}, {p.columns})"
             else:
-                call = f"dense_product({operands}, {per_channel})"
+                call = f"dense_product({operands}, {per_channel}{split})"
         elif p.sparse:
             call = f"sparse_product({operands}, self.{table}_index, self.{table}, {p.columns})"
         else:
-            call = f"dense_product({operands}, self.{table})"
+            call = f"dense_product({operands}, self.{table}{split})"
         result = temp("folded" if ev.folded else f"n{n + k}")
         values[n + k] = result  # the value of internal node n + k
-        lines.append(f"{result} = {_RUNTIME}.{call}  # {p.label}: [n, {p.channels}, {p.columns}]")
+        lines.append(f"# {p.label}: [n, {p.channels}, {p.columns}]")
+        lines.append(f"{result} = {_RUNTIME}.{call}")
     if op.weights.kind in ("input", "per_index"):
         assert f.buffers.columns is not None and w is not None
         out = sum(f.out_dims)

@@ -1,0 +1,52 @@
+"""Modules of a diagram with one ``fuse`` vertex, each evaluating it another way (shared by the fuse tests).
+
+The plan picks one evaluation by the cost model; here every candidate (each tree, the folded tensor) is forced in
+each form (dense, split, sparse) by re-planning the fuse and splicing it into the plan, as ``test_lowering.py`` does
+for couplings.  All variants get the weights of the first, so they must compute the same numbers.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Iterable
+
+import torch
+
+import fdg
+from fdg import ir
+from fdg.codegen import emit_module
+from fdg.fusion import Force, plan_fuse
+from fdg.plan import REPRESENTATIVE_ROWS, Plan
+from fdg.runtime import FdgModule, load_source
+
+
+def fuse_node(plan: Plan) -> str:
+    (node,) = plan.fusions
+    return node
+
+
+def forced(plan: Plan, force: Force) -> Plan:
+    """The plan with its fuse evaluated as ``force`` says."""
+    node = fuse_node(plan)
+    d = plan.diagram
+    op = d.op(node)
+    assert isinstance(op, ir.Fuse)
+    operands = [d.out(n) for n in d.operands(node)]
+    fused = plan_fuse(plan.names[node], op, operands, lambda name: name, REPRESENTATIVE_ROWS, force)
+    return dataclasses.replace(plan, fusions={**plan.fusions, node: fused})
+
+
+def variants(source: str, forms: Iterable[str] = ("dense", "split", "sparse"), **params: int) -> dict[str, FdgModule]:
+    """``{"chosen": the compiled module, "<candidate> <form>": ...}`` in float64, all with the same weights."""
+    plan = fdg.build(source, **params).plan
+    candidates = list(plan.fusions[fuse_node(plan)].choice.seconds)
+    torch.manual_seed(0)
+    chosen = load_source(emit_module(plan, "test"), plan.diagram.name)().double()
+    modules = {"chosen": chosen}
+    for candidate in candidates:
+        for form in forms:
+            variant = forced(plan, Force(candidate, form))
+            module = load_source(emit_module(variant, "test"), plan.diagram.name)().double()
+            module.load_state_dict(dict(chosen.named_parameters()), strict=False)
+            modules[f"{candidate} {form}"] = module
+    return modules
