@@ -6,7 +6,10 @@ same input irrep to the same output irrep form a *block*: one batched matmul
 ``[2l3+1, n*(2l1+1)] @ [n*(2l1+1), mul]`` per block, with the weights multiplied into the channels of ``a`` first.
 Compared with one dense einsum per path (e3nn's way) this never forms the outer product of ``a`` and ``b``, never
 multiplies by CG zeros across ``l2`` and touches each channel of ``a`` once per block instead of once per path.
-This module decides the blocks; ``cost.py`` prices them and ``codegen/grouped.py`` writes them out.
+A fully connected ``uvw`` coupling with shared weights is grouped the same way without weights (``M_p @ a``, one
+matmul per input irrep), then mixed over channels by one large matmul per output irrep with the stacked weights of
+its paths — where e3nn runs one einsum per path.  This module decides the blocks; ``cost.py`` prices them and
+``codegen/grouped.py`` writes them out.
 """
 
 from __future__ import annotations
@@ -47,7 +50,8 @@ class Block:
 
 @dataclass(frozen=True)
 class Grouped:
-    blocks: tuple[Block, ...]  # sorted by (output irrep, input irrep)
+    mode: str  # "uvu" or "uvw"
+    blocks: tuple[Block, ...]  # uvu: sorted by (output irrep, input irrep); uvw: one per path, by input irrep
     rows: int  # b.irreps.dim
     columns: int  # a.irreps.dim
     recipe: tuple[tuple[BlockPath, ...], ...]  # the coupling matrix, see fdg.runtime.grouped.coupling_matrix
@@ -60,18 +64,31 @@ class Grouped:
 
 
 def group(op: ir.Couple, a: ir.Feature, b: ir.Feature) -> Grouped | None:
-    """The blocks of a coupling that the grouped lowering can compute, or ``None``."""
-    if op.mode != "uvu" or op.weights.kind == "none" or any(mul != 1 for mul, _ in b.irreps):
+    """The blocks of a coupling that the grouped lowering can compute, or ``None``.
+
+    ``uvu`` with weights (per row or shared): one block per (output irrep, input irrep), weights times channels.
+    ``uvw`` with shared learned weights: one block per path, ordered by input irrep, so that the coupling matrices
+    of one input irrep stack into one matmul ``[sum of 2l3+1, 2l1+1] @ [2l1+1, u]``; the channel mixing that follows
+    is one large matmul per output irrep over the stacked paths' ``[u, w]`` weights.
+    """
+    if any(mul != 1 for mul, _ in b.irreps):
         return None
     members: dict[tuple[int, int], list[int]] = {}
-    for n, p in enumerate(op.paths):
-        members.setdefault((p.i_out, p.i1), []).append(n)
+    if op.mode == "uvu" and op.weights.kind != "none":
+        for n, p in enumerate(op.paths):
+            members.setdefault((p.i_out, p.i1), []).append(n)
+    elif op.mode == "uvw" and op.weights.kind == "learned":
+        for n, p in enumerate(op.paths):
+            members[(p.i1, n)] = [n]
+    else:
+        return None
     blocks = []
     recipe = []
     offsets = [0]
     for _, ir_ in b.irreps:
         offsets.append(offsets[-1] + ir_.dim)
-    for (i_out, i_in), paths in sorted(members.items()):
+    for key, paths in sorted(members.items()):
+        i_in, i_out = (key[0], op.paths[key[1]].i_out) if op.mode == "uvw" else (key[1], key[0])
         mul, ir_in = a.irreps[i_in]
         blocks.append(Block(i_in, i_out, tuple(paths), mul, ir_in.dim, op.irreps_out[i_out].ir.dim))
         recipe.append(
@@ -87,4 +104,4 @@ def group(op: ir.Couple, a: ir.Feature, b: ir.Feature) -> Grouped | None:
             )
         )
     index, _ = coupling_entries(b.irreps.dim, tuple(recipe))
-    return Grouped(tuple(blocks), b.irreps.dim, a.irreps.dim, tuple(recipe), index.shape[1], CHUNK)
+    return Grouped(op.mode, tuple(blocks), b.irreps.dim, a.irreps.dim, tuple(recipe), index.shape[1], CHUNK)

@@ -87,9 +87,8 @@ def _assemble(value: str, op: ir.Couple | ir.Linear, axis: str) -> Step:
 
 
 def grouped(value: str, op: ir.Couple, g: Grouped, axis: str) -> tuple[Step, ...]:
-    """The grouped lowering: coupling matrices of ``b``, then per block weights times channels and one bmm."""
+    """The grouped lowering: coupling matrices of ``b``, ``a`` to ``ir_mul``, the blocks, the result to ``mul_ir``."""
     cols = sum(blk.d_out * blk.width for blk in g.blocks)
-    per_row = op.weights.kind in ("input", "per_index")
     if g.sparse:  # gather b's entries, scale by the non-zeros, add into their columns
         nnz = g.nonzeros
         coupling = Step(value, f"b @ K sparse [{g.rows}x{cols}, {nnz} non-zeros]", "sparse", axis, 2 * nnz,
@@ -102,6 +101,41 @@ def grouped(value: str, op: ir.Couple, g: Grouped, axis: str) -> tuple[Step, ...
     reorder = Step(value, f"gather a -> ir_mul [{g.columns}]", "gather", axis, 0, 2 * ELEMENT * g.columns, g.columns, 0,
                    2 * ELEMENT * g.columns, chunk=g.chunk)  # fmt: skip
     steps = [coupling, reorder]
+    steps += _uvw(value, op, g, axis) if g.mode == "uvw" else _uvu(value, op, g, axis)
+    dim = op.irreps_out.dim
+    # the output blocks concatenated, then back to mul_ir by one gather
+    steps.append(Step(value, f"cat, gather -> mul_ir [{dim}]", "gather", axis, 0, 4 * ELEMENT * dim, dim, 0,
+                      2 * ELEMENT * dim, launches=2, chunk=g.chunk))  # fmt: skip
+    return tuple(steps)
+
+
+def _uvw(value: str, op: ir.Couple, g: Grouped, axis: str) -> list[Step]:
+    """Per input irrep one bmm of the stacked coupling matrices with ``a``; per output irrep the paths' results side by
+    side (a copy when there are several) times the stacked ``[u, w]`` weights, one large matmul."""
+    steps = []
+    for i in sorted({blk.i_in for blk in g.blocks}):
+        blocks = [blk for blk in g.blocks if blk.i_in == i]
+        rows, d_in, mul = sum(blk.d_out for blk in blocks), blocks[0].d_in, blocks[0].mul
+        flops, io = 2 * rows * d_in * mul, ELEMENT * (d_in + rows) * mul
+        steps.append(Step(value, f"bmm [{rows}x{d_in}] @ a{i} [{d_in}x{mul}]", "grouped", axis, flops, io, rows * mul,
+                          2 * flops, 2 * io, chunk=g.chunk))  # fmt: skip
+    for o, (w_mul, ir_out) in enumerate(op.irreps_out):
+        blocks = [blk for blk in g.blocks if blk.i_out == o]
+        if not blocks:
+            continue
+        width = sum(blk.mul for blk in blocks)
+        flops = 2 * ir_out.dim * width * w_mul
+        # the weights are not per row: only the paths' results (copied side by side when several) and y move
+        io = ELEMENT * ir_out.dim * ((2 if len(blocks) > 1 else 1) * width + w_mul)
+        steps.append(Step(value, f"[{ir_out.dim}x{width}] @ w [{width}x{w_mul}] -> y{o}", "mm", axis, flops, io,
+                          ir_out.dim * w_mul, 2 * flops, 2 * io, launches=2, chunk=g.chunk))  # fmt: skip
+    return steps
+
+
+def _uvu(value: str, op: ir.Couple, g: Grouped, axis: str) -> list[Step]:
+    """Per block the weights times the channels of ``a`` (or times the result) and one bmm."""
+    per_row = op.weights.kind in ("input", "per_index")
+    steps = []
     for blk in g.blocks:
         # products with the weights: on the channels of a (width x mul), or on the matmul's result (d_out x mul)
         xw = (blk.d_out if blk.weights_after else blk.width) * blk.mul
@@ -127,11 +161,7 @@ def grouped(value: str, op: ir.Couple, g: Grouped, axis: str) -> tuple[Step, ...
                 chunk=g.chunk,
             )
         )
-    dim = op.irreps_out.dim
-    # the output blocks concatenated, then back to mul_ir by one gather
-    steps.append(Step(value, f"cat, gather -> mul_ir [{dim}]", "gather", axis, 0, 4 * ELEMENT * dim, dim, 0,
-                      2 * ELEMENT * dim, launches=2, chunk=g.chunk))  # fmt: skip
-    return tuple(steps)
+    return steps
 
 
 def simple(value: str, op: ir.Vertex, out: ir.Feature, operands: list[ir.WireType]) -> tuple[Step, ...]:

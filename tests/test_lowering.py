@@ -11,7 +11,7 @@ import dataclasses
 import pytest
 import torch
 from module_inputs import random_inputs
-from peers import CONV_SOURCE
+from peers import CONV_SOURCE, NODE_SOURCE
 
 import fdg
 from fdg.codegen import emit_module
@@ -27,6 +27,12 @@ SOURCES = {
         " output y = couple(a, sh(v, 2)) -> 2x0e + 3x1o + 3x1e + 2x2e [mode = uvu] }",
         {},
     ),
+    "uvw": (
+        "diagram U() { input a : 3x0e + 2x1o + 2x2e\n input v : 1o\n"
+        " output y = couple(a, sh(v, 2)) -> 2x0e + 4x1o + 3x1e + 2x2o + 3x2e [mode = uvw] }",
+        {},
+    ),
+    "uvw node layer": (NODE_SOURCE, {"mul": 3, "lmax": 2}),
     "per species": (
         "diagram S() { input a : 16x1o + 16x2e\n input b : 0e + 1o + 2e\n input z : index batch -> 3\n"
         " output y = couple(a, b) -> 16x1o + 16x2e + 16x1e [mode = uvu, weights = learned[z]] }",

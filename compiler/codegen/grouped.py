@@ -1,11 +1,14 @@
 """Codegen for the grouped lowering (``fdg.grouping``): a method computing one slice of rows, and its call.
 
 The method reads top to bottom as the algorithm: coupling matrices of ``b`` (one matmul with a constant), weights
-regrouped block by block, the channels of ``a`` with components first (``ir_mul``, one gather), then per output irrep
-one ``bmm`` and a ``baddbmm`` per further block, and the output blocks back in ``mul_ir`` layout (one gather).
+regrouped block by block, the channels of ``a`` with components first (``ir_mul``, one gather), then for ``uvu`` per
+output irrep one ``bmm`` and a ``baddbmm`` per further block, for ``uvw`` one ``bmm`` per input irrep and one matmul
+with the stacked weights per output irrep, and the output blocks back in ``mul_ir`` layout (one gather).
 """
 
 from __future__ import annotations
+
+import math
 
 from fdg import ir
 from fdg.grouping import Grouped
@@ -44,25 +47,52 @@ def emit_method(plan: Plan, node: str) -> list[str]:
     columns = sum(blk.d_out * blk.width for blk in g.blocks)
     sparse = f"fdg.runtime.sparse_matmul(b, self.{g.matrix}_index, self.{g.matrix}, {columns})"
     product = sparse if g.sparse else f"(b @ self.{g.matrix})"
+    what = (
+        "one batched matmul per input irrep, one matmul per output irrep"
+        if g.mode == "uvw"
+        else "one batched matmul per block"
+    )
+    if g.mode == "uvw":  # the blocks of one input irrep stack into one matmul
+        sizes = [sum(blk.d_out * blk.width for blk in g.blocks if blk.i_in == i) for i in _inputs(g)]
+    else:
+        sizes = [blk.d_out * blk.width for blk in g.blocks]
     body = [
-        f'"""{plan.names[node]} = couple({args}) [mode = uvu] on a slice of rows: one batched matmul per block."""',
+        f'"""{plan.names[node]} = couple({args}) [mode = {g.mode}] on a slice of rows: {what}."""',
         "n = a.shape[0]",
-        "# per-row coupling matrices: CG tensors of all paths contracted with b, one block per matmul",
-        f"cg = {product}.split({[blk.d_out * blk.width for blk in g.blocks]}, dim=1)",
+        "# per-row coupling matrices: CG tensors of all paths contracted with b",
+        f"cg = {product}.split({sizes}, dim=1)",
     ]
     source = "w" if per_row else f"self.{plan.parameters[node].name}"
-    body.append(f"w = {source}.split({[p.shape[0] for p in op.paths]}, dim={1 if per_row else 0})  # per path")
+    body.append(f"w = {source}.split({[math.prod(p.shape) for p in op.paths]}, dim={1 if per_row else 0})  # per path")
     names = [f"a{i}" for i in range(len(a.irreps))]
     # components first (ir_mul), reordered by one gather: every block then reads a contiguous [n, 2l+1, mul]
     body.append(
         f"{', '.join(names)}{',' if len(names) == 1 else ''} = fdg.runtime.permute_columns("
         f"a, self.{g.matrix}_a_inverse, self.{g.matrix}_a).split({[m * r.dim for m, r in a.irreps]}, dim=1)"
     )
-    for i in sorted({blk.i_in for blk in g.blocks}):
+    for i in _inputs(g):
         mul, ir_ = a.irreps[i]
         body.append(f"a{i} = a{i}.view(n, {ir_.dim}, {mul})")
+    started = _uvw(op, a, b, g, body) if g.mode == "uvw" else _uvu(op, a, b, g, body, "n" if per_row else "1")
+    pieces = []
+    for i, (mul, ir_) in enumerate(op.irreps_out):
+        pieces.append(f"y{i}.reshape(n, {mul * ir_.dim})" if i in started else f"a.new_zeros(n, {mul * ir_.dim})")
+    body.append("# the output blocks, [n, 2l+1, mul] each, back to mul_ir by one gather")
+    if len(pieces) == 1:
+        body.append(f"y = {pieces[0]}")
+    else:
+        body += ["y = torch.cat(", "    [", *(f"        {p}," for p in pieces), "    ],", "    dim=1,", ")"]
+    body.append(f"return fdg.runtime.permute_columns(y, self.{g.matrix}_y, self.{g.matrix}_y_inverse)")
+    return ["", f"    def {g.method}({signature}) -> torch.Tensor:", *("        " + line for line in body)]
+
+
+def _inputs(g: Grouped) -> list[int]:
+    return sorted({blk.i_in for blk in g.blocks})
+
+
+def _uvu(op: ir.Couple, a: ir.Feature, b: ir.Feature, g: Grouped, body: list[str], rows: str) -> set[int]:
+    """Per block, the weights times the channels of ``a`` and one (b)bmm into its output irrep ``y{i}``."""
     started: set[int] = set()
-    rows = "n" if per_row else "1"
     for k, blk in enumerate(g.blocks):
         paths = ", ".join(_path(a, b, op.paths[p]) for p in blk.paths)
         body.append(f"# {op.irreps_out[blk.i_out].ir} <- {paths}")
@@ -71,7 +101,7 @@ def emit_method(plan: Plan, node: str) -> list[str]:
         else:  # the block's paths are not adjacent in e3nn's weight layout
             stacked = ", ".join(f"w[{p}]" for p in blk.paths)
             weights = (
-                f"torch.stack([{stacked}], dim={1 if per_row else 0}).view({rows}, {len(blk.paths)}, 1, {blk.mul})"
+                f"torch.stack([{stacked}], dim={0 if rows == '1' else 1}).view({rows}, {len(blk.paths)}, 1, {blk.mul})"
             )
         channels = f"({weights} * a{blk.i_in}.unsqueeze(1)).reshape(n, {blk.width}, {blk.mul})"
         y = f"y{blk.i_out}"
@@ -93,16 +123,40 @@ def emit_method(plan: Plan, node: str) -> list[str]:
             )
             body.append(f"{y} = {call}")
         started.add(blk.i_out)
-    pieces = []
-    for i, (mul, ir_) in enumerate(op.irreps_out):
-        pieces.append(f"y{i}.reshape(n, {mul * ir_.dim})" if i in started else f"a.new_zeros(n, {mul * ir_.dim})")
-    body.append("# the output blocks, [n, 2l+1, mul] each, back to mul_ir by one gather")
-    if len(pieces) == 1:
-        body.append(f"y = {pieces[0]}")
-    else:
-        body += ["y = torch.cat(", "    [", *(f"        {p}," for p in pieces), "    ],", "    dim=1,", ")"]
-    body.append(f"return fdg.runtime.permute_columns(y, self.{g.matrix}_y, self.{g.matrix}_y_inverse)")
-    return ["", f"    def {g.method}({signature}) -> torch.Tensor:", *("        " + line for line in body)]
+    return started
+
+
+def _uvw(op: ir.Couple, a: ir.Feature, b: ir.Feature, g: Grouped, body: list[str]) -> set[int]:
+    """Per input irrep one bmm of its paths' stacked coupling matrices with ``a``; per output irrep one matmul of its
+    paths' results, side by side, with their ``[u, w]`` weights stacked."""
+    where: dict[int, str] = {}  # path -> the name of its [n, 2l3+1, u] result
+    for j, i in enumerate(_inputs(g)):
+        blocks = [blk for blk in g.blocks if blk.i_in == i]
+        paths = ", ".join(_path(a, b, op.paths[blk.paths[0]]) for blk in blocks)
+        body.append(f"# {paths}, without weights")
+        rows = sum(blk.d_out for blk in blocks)
+        split = f".split({[blk.d_out for blk in blocks]}, dim=1)" if len(blocks) > 1 else ".unsqueeze(0)"
+        body.append(f"t{i} = torch.bmm(cg[{j}].view(n, {rows}, {blocks[0].d_in}), a{i}){split}")
+        for k, blk in enumerate(blocks):
+            where[blk.paths[0]] = f"t{i}[{k}]"
+    started: set[int] = set()
+    for o, (w_mul, ir_out) in enumerate(op.irreps_out):
+        paths = [p for p, path in enumerate(op.paths) if path.i_out == o]
+        if not paths:
+            continue
+        started.add(o)
+        body.append(f"# {ir_out} <- {', '.join(_path(a, b, op.paths[p]) for p in paths)}, mixed over channels")
+        width = sum(a.irreps[op.paths[p].i1].mul for p in paths)
+        weights = [f"w[{p}].view({a.irreps[op.paths[p].i1].mul}, {w_mul})" for p in paths]
+        if len(paths) == 1:
+            z, weight = where[paths[0]], weights[0]
+        else:
+            z, weight = (
+                f"torch.cat([{', '.join(where[p] for p in paths)}], dim=2)",
+                f"torch.cat([{', '.join(weights)}])",
+            )
+        body.append(f"y{o} = ({z}.reshape(n * {ir_out.dim}, {width}) @ {weight}).view(n, {ir_out.dim}, {w_mul})")
+    return started
 
 
 def _path(a: ir.Feature, b: ir.Feature, p: ir.CouplePath) -> str:

@@ -106,7 +106,7 @@ class NequIPInteraction(fdg.runtime.FdgModule):
     def m_slice(self, a: torch.Tensor, b: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
         """m = couple(t_1, t_2) [mode = uvu] on a slice of rows: one batched matmul per block."""
         n = a.shape[0]
-        # per-row coupling matrices: CG tensors of all paths contracted with b, one block per matmul
+        # per-row coupling matrices: CG tensors of all paths contracted with b
         cg = (b @ self.m_cg).split([1, 3, 5, 3, 18, 15, 5, 15, 50, 9, 15, 15, 25], dim=1)
         w = w.split([32, 32, 32, 32, 32, 32, 32, 32, 32, 32, 32, 32, 32, 32, 32], dim=1)  # per path
         a0, a1, a2 = fdg.runtime.permute_columns(a, self.m_cg_a_inverse, self.m_cg_a).split([32, 96, 160], dim=1)

@@ -24,14 +24,37 @@ class SEGNNMessage1(fdg.runtime.FdgModule):
         self.register_cg("cg_0_0_0", 0, 0, 0)
         self.register_cg("cg_0_1_1", 0, 1, 1)
         self.register_cg("cg_0_2_2", 0, 2, 2)
-        self.register_cg("cg_1_0_1", 1, 0, 1)
         self.register_cg("cg_1_1_0", 1, 1, 0)
-        self.register_cg("cg_1_1_2", 1, 1, 2)
-        self.register_cg("cg_1_2_1", 1, 2, 1)
-        self.register_cg("cg_2_0_2", 2, 0, 2)
-        self.register_cg("cg_2_1_1", 2, 1, 1)
-        self.register_cg("cg_2_2_0", 2, 2, 0)
-        self.register_cg("cg_2_2_2", 2, 2, 2)
+        self.register_coupling("mi_cg", 9, (
+            ((0, 0, 0, 0, 0.2041241452319315),),
+            ((0, 1, 1, 1, 0.30618621784789724),),
+            ((0, 2, 2, 4, 0.39528470752104744),),
+            ((1, 0, 1, 0, 0.30618621784789724),),
+            ((1, 1, 0, 1, 0.2041241452319315),),
+            ((1, 1, 2, 1, 0.39528470752104744),),
+            ((1, 2, 1, 4, 0.30618621784789724),),
+            ((2, 0, 2, 0, 0.39528470752104744),),
+            ((2, 1, 1, 1, 0.30618621784789724),),
+            ((2, 2, 0, 4, 0.2041241452319315),),
+            ((2, 2, 2, 4, 0.39528470752104744),),
+        ))  # per block: (l1, l2, l3, offset of l2 in b, path normalization)
+        self.register_transposition("mi_cg_a", ((8, 1), (8, 3), (8, 5)))  # ir_mul -> mul_ir
+        self.register_transposition("mi_cg_y", ((24, 1), (8, 3), (8, 5)))  # ir_mul -> mul_ir
+        self.register_coupling("mj_cg", 9, (
+            ((0, 0, 0, 0, 0.2041241452319315),),
+            ((0, 1, 1, 1, 0.30618621784789724),),
+            ((0, 2, 2, 4, 0.39528470752104744),),
+            ((1, 0, 1, 0, 0.30618621784789724),),
+            ((1, 1, 0, 1, 0.2041241452319315),),
+            ((1, 1, 2, 1, 0.39528470752104744),),
+            ((1, 2, 1, 4, 0.30618621784789724),),
+            ((2, 0, 2, 0, 0.39528470752104744),),
+            ((2, 1, 1, 1, 0.30618621784789724),),
+            ((2, 2, 0, 4, 0.2041241452319315),),
+            ((2, 2, 2, 4, 0.39528470752104744),),
+        ))  # per block: (l1, l2, l3, offset of l2 in b, path normalization)
+        self.register_transposition("mj_cg_a", ((8, 1), (8, 3), (8, 5)))  # ir_mul -> mul_ir
+        self.register_transposition("mj_cg_y", ((24, 1), (8, 3), (8, 5)))  # ir_mul -> mul_ir
         self.mi_weight = torch.nn.Parameter(torch.randn(1088))
         self.mj_weight = torch.nn.Parameter(torch.randn(1088))
         self.md_weight = torch.nn.Parameter(torch.randn(40))
@@ -51,103 +74,11 @@ class SEGNNMessage1(fdg.runtime.FdgModule):
         # t_1 = gather(h, dst): 8x0e+8x1o+8x2e over edge
         t_1 = h.index_select(0, dst)
         # mi = couple[uvw, weights=learned, paths=11](t_1, a): 24x0e+8x1o+8x2e over edge
-        mi_n = t_1.shape[0]
-        mi_a = t_1.split([8, 24, 40], dim=1)
-        mi_a0 = mi_a[0].reshape(mi_n, 8, 1)
-        mi_b = a.split([1, 3, 5], dim=1)
-        mi_b0 = mi_b[0].reshape(mi_n, 1, 1)
-        mi_p0_4 = torch.einsum("zui,zvj->zuivj", mi_a0, mi_b0)
-        mi_p0_3 = torch.einsum("ijk,uvw->ijkuvw", (self.cg_0_0_0 * 0.2041241452319315), self.mi_weight[0:192].view(8, 1, 24))
-        mi_p0 = torch.einsum("zuivj,ijkuvw->zwk", mi_p0_4, mi_p0_3)
-        mi_b1 = mi_b[1].reshape(mi_n, 1, 3)
-        mi_p1_4 = torch.einsum("zui,uvw->zivw", mi_a0, self.mi_weight[192:256].view(8, 1, 8))
-        mi_p1_3 = torch.einsum("zvj,ijk->zvik", mi_b1, (self.cg_0_1_1 * 0.30618621784789724))
-        mi_p1 = torch.einsum("zivw,zvik->zwk", mi_p1_4, mi_p1_3)
-        mi_b2 = mi_b[2].reshape(mi_n, 1, 5)
-        mi_p2_4 = torch.einsum("zui,uvw->zivw", mi_a0, self.mi_weight[256:320].view(8, 1, 8))
-        mi_p2_3 = torch.einsum("zvj,ijk->zvik", mi_b2, (self.cg_0_2_2 * 0.39528470752104744))
-        mi_p2 = torch.einsum("zivw,zvik->zwk", mi_p2_4, mi_p2_3)
-        mi_a1 = mi_a[1].reshape(mi_n, 8, 3)
-        mi_p3_4 = torch.einsum("zui,uvw->zivw", mi_a1, self.mi_weight[320:384].view(8, 1, 8))
-        mi_p3_3 = torch.einsum("zvj,ijk->zvik", mi_b0, (self.cg_1_0_1 * 0.30618621784789724))
-        mi_p3 = torch.einsum("zivw,zvik->zwk", mi_p3_4, mi_p3_3)
-        mi_p4_4 = torch.einsum("zvj,ijk->zvik", mi_b1, (self.cg_1_1_0 * 0.2041241452319315))
-        mi_p4_3 = torch.einsum("zui,zvik->zuvk", mi_a1, mi_p4_4)
-        mi_p4 = torch.einsum("uvw,zuvk->zwk", self.mi_weight[384:576].view(8, 1, 24), mi_p4_3)
-        mi_p5_4 = torch.einsum("zui,uvw->zivw", mi_a1, self.mi_weight[576:640].view(8, 1, 8))
-        mi_p5_3 = torch.einsum("zvj,ijk->zvik", mi_b1, (self.cg_1_1_2 * 0.39528470752104744))
-        mi_p5 = torch.einsum("zivw,zvik->zwk", mi_p5_4, mi_p5_3)
-        mi_p6_4 = torch.einsum("zui,uvw->zivw", mi_a1, self.mi_weight[640:704].view(8, 1, 8))
-        mi_p6_3 = torch.einsum("zvj,ijk->zvik", mi_b2, (self.cg_1_2_1 * 0.30618621784789724))
-        mi_p6 = torch.einsum("zivw,zvik->zwk", mi_p6_4, mi_p6_3)
-        mi_a2 = mi_a[2].reshape(mi_n, 8, 5)
-        mi_p7_4 = torch.einsum("zui,zvj->zuivj", mi_a2, mi_b0)
-        mi_p7_3 = torch.einsum("ijk,zuivj->kzuv", (self.cg_2_0_2 * 0.39528470752104744), mi_p7_4)
-        mi_p7 = torch.einsum("uvw,kzuv->zwk", self.mi_weight[704:768].view(8, 1, 8), mi_p7_3)
-        mi_p8_4 = torch.einsum("zvj,ijk->zvik", mi_b1, (self.cg_2_1_1 * 0.30618621784789724))
-        mi_p8_3 = torch.einsum("zui,zvik->zuvk", mi_a2, mi_p8_4)
-        mi_p8 = torch.einsum("uvw,zuvk->zwk", self.mi_weight[768:832].view(8, 1, 8), mi_p8_3)
-        mi_p9_4 = torch.einsum("zvj,ijk->zvik", mi_b2, (self.cg_2_2_0 * 0.2041241452319315))
-        mi_p9_3 = torch.einsum("zui,zvik->zuvk", mi_a2, mi_p9_4)
-        mi_p9 = torch.einsum("uvw,zuvk->zwk", self.mi_weight[832:1024].view(8, 1, 24), mi_p9_3)
-        mi_p10_4 = torch.einsum("zui,uvw->zivw", mi_a2, self.mi_weight[1024:1088].view(8, 1, 8))
-        mi_p10_3 = torch.einsum("zvj,ijk->zvik", mi_b2, (self.cg_2_2_2 * 0.39528470752104744))
-        mi_p10 = torch.einsum("zivw,zvik->zwk", mi_p10_4, mi_p10_3)
-        mi = torch.cat([
-            (mi_p0 + mi_p4 + mi_p9).reshape(mi_n, 24),
-            (mi_p1 + mi_p3 + mi_p6 + mi_p8).reshape(mi_n, 24),
-            (mi_p2 + mi_p5 + mi_p7 + mi_p10).reshape(mi_n, 40),
-        ], dim=1)
+        mi = fdg.runtime.chunked(self.mi_slice, 4096, t_1, a)
         # t_2 = gather(h, src): 8x0e+8x1o+8x2e over edge
         t_2 = h.index_select(0, src)
         # mj = couple[uvw, weights=learned, paths=11](t_2, a): 24x0e+8x1o+8x2e over edge
-        mj_n = t_2.shape[0]
-        mj_a = t_2.split([8, 24, 40], dim=1)
-        mj_a0 = mj_a[0].reshape(mj_n, 8, 1)
-        mj_b = a.split([1, 3, 5], dim=1)
-        mj_b0 = mj_b[0].reshape(mj_n, 1, 1)
-        mj_p0_4 = torch.einsum("zui,zvj->zuivj", mj_a0, mj_b0)
-        mj_p0_3 = torch.einsum("ijk,uvw->ijkuvw", (self.cg_0_0_0 * 0.2041241452319315), self.mj_weight[0:192].view(8, 1, 24))
-        mj_p0 = torch.einsum("zuivj,ijkuvw->zwk", mj_p0_4, mj_p0_3)
-        mj_b1 = mj_b[1].reshape(mj_n, 1, 3)
-        mj_p1_4 = torch.einsum("zui,uvw->zivw", mj_a0, self.mj_weight[192:256].view(8, 1, 8))
-        mj_p1_3 = torch.einsum("zvj,ijk->zvik", mj_b1, (self.cg_0_1_1 * 0.30618621784789724))
-        mj_p1 = torch.einsum("zivw,zvik->zwk", mj_p1_4, mj_p1_3)
-        mj_b2 = mj_b[2].reshape(mj_n, 1, 5)
-        mj_p2_4 = torch.einsum("zui,uvw->zivw", mj_a0, self.mj_weight[256:320].view(8, 1, 8))
-        mj_p2_3 = torch.einsum("zvj,ijk->zvik", mj_b2, (self.cg_0_2_2 * 0.39528470752104744))
-        mj_p2 = torch.einsum("zivw,zvik->zwk", mj_p2_4, mj_p2_3)
-        mj_a1 = mj_a[1].reshape(mj_n, 8, 3)
-        mj_p3_4 = torch.einsum("zui,uvw->zivw", mj_a1, self.mj_weight[320:384].view(8, 1, 8))
-        mj_p3_3 = torch.einsum("zvj,ijk->zvik", mj_b0, (self.cg_1_0_1 * 0.30618621784789724))
-        mj_p3 = torch.einsum("zivw,zvik->zwk", mj_p3_4, mj_p3_3)
-        mj_p4_4 = torch.einsum("zvj,ijk->zvik", mj_b1, (self.cg_1_1_0 * 0.2041241452319315))
-        mj_p4_3 = torch.einsum("zui,zvik->zuvk", mj_a1, mj_p4_4)
-        mj_p4 = torch.einsum("uvw,zuvk->zwk", self.mj_weight[384:576].view(8, 1, 24), mj_p4_3)
-        mj_p5_4 = torch.einsum("zui,uvw->zivw", mj_a1, self.mj_weight[576:640].view(8, 1, 8))
-        mj_p5_3 = torch.einsum("zvj,ijk->zvik", mj_b1, (self.cg_1_1_2 * 0.39528470752104744))
-        mj_p5 = torch.einsum("zivw,zvik->zwk", mj_p5_4, mj_p5_3)
-        mj_p6_4 = torch.einsum("zui,uvw->zivw", mj_a1, self.mj_weight[640:704].view(8, 1, 8))
-        mj_p6_3 = torch.einsum("zvj,ijk->zvik", mj_b2, (self.cg_1_2_1 * 0.30618621784789724))
-        mj_p6 = torch.einsum("zivw,zvik->zwk", mj_p6_4, mj_p6_3)
-        mj_a2 = mj_a[2].reshape(mj_n, 8, 5)
-        mj_p7_4 = torch.einsum("zui,zvj->zuivj", mj_a2, mj_b0)
-        mj_p7_3 = torch.einsum("ijk,zuivj->kzuv", (self.cg_2_0_2 * 0.39528470752104744), mj_p7_4)
-        mj_p7 = torch.einsum("uvw,kzuv->zwk", self.mj_weight[704:768].view(8, 1, 8), mj_p7_3)
-        mj_p8_4 = torch.einsum("zvj,ijk->zvik", mj_b1, (self.cg_2_1_1 * 0.30618621784789724))
-        mj_p8_3 = torch.einsum("zui,zvik->zuvk", mj_a2, mj_p8_4)
-        mj_p8 = torch.einsum("uvw,zuvk->zwk", self.mj_weight[768:832].view(8, 1, 8), mj_p8_3)
-        mj_p9_4 = torch.einsum("zvj,ijk->zvik", mj_b2, (self.cg_2_2_0 * 0.2041241452319315))
-        mj_p9_3 = torch.einsum("zui,zvik->zuvk", mj_a2, mj_p9_4)
-        mj_p9 = torch.einsum("uvw,zuvk->zwk", self.mj_weight[832:1024].view(8, 1, 24), mj_p9_3)
-        mj_p10_4 = torch.einsum("zui,uvw->zivw", mj_a2, self.mj_weight[1024:1088].view(8, 1, 8))
-        mj_p10_3 = torch.einsum("zvj,ijk->zvik", mj_b2, (self.cg_2_2_2 * 0.39528470752104744))
-        mj_p10 = torch.einsum("zivw,zvik->zwk", mj_p10_4, mj_p10_3)
-        mj = torch.cat([
-            (mj_p0 + mj_p4 + mj_p9).reshape(mj_n, 24),
-            (mj_p1 + mj_p3 + mj_p6 + mj_p8).reshape(mj_n, 24),
-            (mj_p2 + mj_p5 + mj_p7 + mj_p10).reshape(mj_n, 40),
-        ], dim=1)
+        mj = fdg.runtime.chunked(self.mj_slice, 4096, t_2, a)
         # md = couple[uvw, weights=learned, paths=3](d2, a): 24x0e+8x1o+8x2e over edge
         md_n = d2.shape[0]
         md_a = d2.split([1], dim=1)
@@ -175,3 +106,69 @@ class SEGNNMessage1(fdg.runtime.FdgModule):
         # m = add(t_3, md): 24x0e+8x1o+8x2e over edge
         m = t_3 + md
         return m
+
+    def mi_slice(self, a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+        """mi = couple(t_1, a) [mode = uvw] on a slice of rows: one batched matmul per input irrep, one matmul per output irrep."""
+        n = a.shape[0]
+        # per-row coupling matrices: CG tensors of all paths contracted with b
+        cg = (b @ self.mi_cg).split([9, 36, 70], dim=1)
+        w = self.mi_weight.split([192, 64, 64, 64, 192, 64, 64, 64, 64, 192, 64], dim=0)  # per path
+        a0, a1, a2 = fdg.runtime.permute_columns(a, self.mi_cg_a_inverse, self.mi_cg_a).split([8, 24, 40], dim=1)
+        a0 = a0.view(n, 1, 8)
+        a1 = a1.view(n, 3, 8)
+        a2 = a2.view(n, 5, 8)
+        # 0e x 0e, 0e x 1o, 0e x 2e, without weights
+        t0 = torch.bmm(cg[0].view(n, 9, 1), a0).split([1, 3, 5], dim=1)
+        # 1o x 0e, 1o x 1o, 1o x 1o, 1o x 2e, without weights
+        t1 = torch.bmm(cg[1].view(n, 12, 3), a1).split([3, 1, 5, 3], dim=1)
+        # 2e x 0e, 2e x 1o, 2e x 2e, 2e x 2e, without weights
+        t2 = torch.bmm(cg[2].view(n, 14, 5), a2).split([5, 3, 1, 5], dim=1)
+        # 0e <- 0e x 0e, 1o x 1o, 2e x 2e, mixed over channels
+        y0 = (torch.cat([t0[0], t1[1], t2[2]], dim=2).reshape(n * 1, 24) @ torch.cat([w[0].view(8, 24), w[4].view(8, 24), w[9].view(8, 24)])).view(n, 1, 24)
+        # 1o <- 0e x 1o, 1o x 0e, 1o x 2e, 2e x 1o, mixed over channels
+        y1 = (torch.cat([t0[1], t1[0], t1[3], t2[1]], dim=2).reshape(n * 3, 32) @ torch.cat([w[1].view(8, 8), w[3].view(8, 8), w[6].view(8, 8), w[8].view(8, 8)])).view(n, 3, 8)
+        # 2e <- 0e x 2e, 1o x 1o, 2e x 0e, 2e x 2e, mixed over channels
+        y2 = (torch.cat([t0[2], t1[2], t2[0], t2[3]], dim=2).reshape(n * 5, 32) @ torch.cat([w[2].view(8, 8), w[5].view(8, 8), w[7].view(8, 8), w[10].view(8, 8)])).view(n, 5, 8)
+        # the output blocks, [n, 2l+1, mul] each, back to mul_ir by one gather
+        y = torch.cat(
+            [
+                y0.reshape(n, 24),
+                y1.reshape(n, 24),
+                y2.reshape(n, 40),
+            ],
+            dim=1,
+        )
+        return fdg.runtime.permute_columns(y, self.mi_cg_y, self.mi_cg_y_inverse)
+
+    def mj_slice(self, a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+        """mj = couple(t_2, a) [mode = uvw] on a slice of rows: one batched matmul per input irrep, one matmul per output irrep."""
+        n = a.shape[0]
+        # per-row coupling matrices: CG tensors of all paths contracted with b
+        cg = (b @ self.mj_cg).split([9, 36, 70], dim=1)
+        w = self.mj_weight.split([192, 64, 64, 64, 192, 64, 64, 64, 64, 192, 64], dim=0)  # per path
+        a0, a1, a2 = fdg.runtime.permute_columns(a, self.mj_cg_a_inverse, self.mj_cg_a).split([8, 24, 40], dim=1)
+        a0 = a0.view(n, 1, 8)
+        a1 = a1.view(n, 3, 8)
+        a2 = a2.view(n, 5, 8)
+        # 0e x 0e, 0e x 1o, 0e x 2e, without weights
+        t0 = torch.bmm(cg[0].view(n, 9, 1), a0).split([1, 3, 5], dim=1)
+        # 1o x 0e, 1o x 1o, 1o x 1o, 1o x 2e, without weights
+        t1 = torch.bmm(cg[1].view(n, 12, 3), a1).split([3, 1, 5, 3], dim=1)
+        # 2e x 0e, 2e x 1o, 2e x 2e, 2e x 2e, without weights
+        t2 = torch.bmm(cg[2].view(n, 14, 5), a2).split([5, 3, 1, 5], dim=1)
+        # 0e <- 0e x 0e, 1o x 1o, 2e x 2e, mixed over channels
+        y0 = (torch.cat([t0[0], t1[1], t2[2]], dim=2).reshape(n * 1, 24) @ torch.cat([w[0].view(8, 24), w[4].view(8, 24), w[9].view(8, 24)])).view(n, 1, 24)
+        # 1o <- 0e x 1o, 1o x 0e, 1o x 2e, 2e x 1o, mixed over channels
+        y1 = (torch.cat([t0[1], t1[0], t1[3], t2[1]], dim=2).reshape(n * 3, 32) @ torch.cat([w[1].view(8, 8), w[3].view(8, 8), w[6].view(8, 8), w[8].view(8, 8)])).view(n, 3, 8)
+        # 2e <- 0e x 2e, 1o x 1o, 2e x 0e, 2e x 2e, mixed over channels
+        y2 = (torch.cat([t0[2], t1[2], t2[0], t2[3]], dim=2).reshape(n * 5, 32) @ torch.cat([w[2].view(8, 8), w[5].view(8, 8), w[7].view(8, 8), w[10].view(8, 8)])).view(n, 5, 8)
+        # the output blocks, [n, 2l+1, mul] each, back to mul_ir by one gather
+        y = torch.cat(
+            [
+                y0.reshape(n, 24),
+                y1.reshape(n, 24),
+                y2.reshape(n, 40),
+            ],
+            dim=1,
+        )
+        return fdg.runtime.permute_columns(y, self.mj_cg_y, self.mj_cg_y_inverse)

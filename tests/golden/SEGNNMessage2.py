@@ -16,68 +16,59 @@ class SEGNNMessage2(fdg.runtime.FdgModule):
 
     def __init__(self) -> None:
         super().__init__()
-        self.register_cg("cg_0_0_0", 0, 0, 0)
-        self.register_cg("cg_0_1_1", 0, 1, 1)
-        self.register_cg("cg_0_2_2", 0, 2, 2)
-        self.register_cg("cg_1_0_1", 1, 0, 1)
-        self.register_cg("cg_1_1_0", 1, 1, 0)
-        self.register_cg("cg_1_1_2", 1, 1, 2)
-        self.register_cg("cg_1_2_1", 1, 2, 1)
-        self.register_cg("cg_2_0_2", 2, 0, 2)
-        self.register_cg("cg_2_1_1", 2, 1, 1)
-        self.register_cg("cg_2_2_0", 2, 2, 0)
-        self.register_cg("cg_2_2_2", 2, 2, 2)
+        self.register_coupling("out_cg", 9, (
+            ((0, 0, 0, 0, 0.2041241452319315),),
+            ((0, 1, 1, 1, 0.30618621784789724),),
+            ((0, 2, 2, 4, 0.39528470752104744),),
+            ((1, 0, 1, 0, 0.30618621784789724),),
+            ((1, 1, 0, 1, 0.2041241452319315),),
+            ((1, 1, 2, 1, 0.39528470752104744),),
+            ((1, 2, 1, 4, 0.30618621784789724),),
+            ((2, 0, 2, 0, 0.39528470752104744),),
+            ((2, 1, 1, 1, 0.30618621784789724),),
+            ((2, 2, 0, 4, 0.2041241452319315),),
+            ((2, 2, 2, 4, 0.39528470752104744),),
+        ))  # per block: (l1, l2, l3, offset of l2 in b, path normalization)
+        self.register_transposition("out_cg_a", ((8, 1), (8, 3), (8, 5)))  # ir_mul -> mul_ir
+        self.register_transposition("out_cg_y", ((24, 1), (8, 3), (8, 5)))  # ir_mul -> mul_ir
         self.out_weight = torch.nn.Parameter(torch.randn(1088))
 
     def forward(self, m: torch.Tensor, vec: torch.Tensor) -> torch.Tensor:
         # t_1 = sh[lmax=2](vec): 1x0e+1x1o+1x2e over edge
         t_1 = fdg.runtime.spherical_harmonics(2, vec)
         # out = couple[uvw, weights=learned, paths=11](m, t_1): 24x0e+8x1o+8x2e over edge
-        out_n = m.shape[0]
-        out_a = m.split([8, 24, 40], dim=1)
-        out_a0 = out_a[0].reshape(out_n, 8, 1)
-        out_b = t_1.split([1, 3, 5], dim=1)
-        out_b0 = out_b[0].reshape(out_n, 1, 1)
-        out_p0_4 = torch.einsum("zui,zvj->zuivj", out_a0, out_b0)
-        out_p0_3 = torch.einsum("ijk,uvw->ijkuvw", (self.cg_0_0_0 * 0.2041241452319315), self.out_weight[0:192].view(8, 1, 24))
-        out_p0 = torch.einsum("zuivj,ijkuvw->zwk", out_p0_4, out_p0_3)
-        out_b1 = out_b[1].reshape(out_n, 1, 3)
-        out_p1_4 = torch.einsum("zui,uvw->zivw", out_a0, self.out_weight[192:256].view(8, 1, 8))
-        out_p1_3 = torch.einsum("zvj,ijk->zvik", out_b1, (self.cg_0_1_1 * 0.30618621784789724))
-        out_p1 = torch.einsum("zivw,zvik->zwk", out_p1_4, out_p1_3)
-        out_b2 = out_b[2].reshape(out_n, 1, 5)
-        out_p2_4 = torch.einsum("zui,uvw->zivw", out_a0, self.out_weight[256:320].view(8, 1, 8))
-        out_p2_3 = torch.einsum("zvj,ijk->zvik", out_b2, (self.cg_0_2_2 * 0.39528470752104744))
-        out_p2 = torch.einsum("zivw,zvik->zwk", out_p2_4, out_p2_3)
-        out_a1 = out_a[1].reshape(out_n, 8, 3)
-        out_p3_4 = torch.einsum("zui,uvw->zivw", out_a1, self.out_weight[320:384].view(8, 1, 8))
-        out_p3_3 = torch.einsum("zvj,ijk->zvik", out_b0, (self.cg_1_0_1 * 0.30618621784789724))
-        out_p3 = torch.einsum("zivw,zvik->zwk", out_p3_4, out_p3_3)
-        out_p4_4 = torch.einsum("zvj,ijk->zvik", out_b1, (self.cg_1_1_0 * 0.2041241452319315))
-        out_p4_3 = torch.einsum("zui,zvik->zuvk", out_a1, out_p4_4)
-        out_p4 = torch.einsum("uvw,zuvk->zwk", self.out_weight[384:576].view(8, 1, 24), out_p4_3)
-        out_p5_4 = torch.einsum("zui,uvw->zivw", out_a1, self.out_weight[576:640].view(8, 1, 8))
-        out_p5_3 = torch.einsum("zvj,ijk->zvik", out_b1, (self.cg_1_1_2 * 0.39528470752104744))
-        out_p5 = torch.einsum("zivw,zvik->zwk", out_p5_4, out_p5_3)
-        out_p6_4 = torch.einsum("zui,uvw->zivw", out_a1, self.out_weight[640:704].view(8, 1, 8))
-        out_p6_3 = torch.einsum("zvj,ijk->zvik", out_b2, (self.cg_1_2_1 * 0.30618621784789724))
-        out_p6 = torch.einsum("zivw,zvik->zwk", out_p6_4, out_p6_3)
-        out_a2 = out_a[2].reshape(out_n, 8, 5)
-        out_p7_4 = torch.einsum("zui,zvj->zuivj", out_a2, out_b0)
-        out_p7_3 = torch.einsum("ijk,zuivj->kzuv", (self.cg_2_0_2 * 0.39528470752104744), out_p7_4)
-        out_p7 = torch.einsum("uvw,kzuv->zwk", self.out_weight[704:768].view(8, 1, 8), out_p7_3)
-        out_p8_4 = torch.einsum("zvj,ijk->zvik", out_b1, (self.cg_2_1_1 * 0.30618621784789724))
-        out_p8_3 = torch.einsum("zui,zvik->zuvk", out_a2, out_p8_4)
-        out_p8 = torch.einsum("uvw,zuvk->zwk", self.out_weight[768:832].view(8, 1, 8), out_p8_3)
-        out_p9_4 = torch.einsum("zvj,ijk->zvik", out_b2, (self.cg_2_2_0 * 0.2041241452319315))
-        out_p9_3 = torch.einsum("zui,zvik->zuvk", out_a2, out_p9_4)
-        out_p9 = torch.einsum("uvw,zuvk->zwk", self.out_weight[832:1024].view(8, 1, 24), out_p9_3)
-        out_p10_4 = torch.einsum("zui,uvw->zivw", out_a2, self.out_weight[1024:1088].view(8, 1, 8))
-        out_p10_3 = torch.einsum("zvj,ijk->zvik", out_b2, (self.cg_2_2_2 * 0.39528470752104744))
-        out_p10 = torch.einsum("zivw,zvik->zwk", out_p10_4, out_p10_3)
-        out = torch.cat([
-            (out_p0 + out_p4 + out_p9).reshape(out_n, 24),
-            (out_p1 + out_p3 + out_p6 + out_p8).reshape(out_n, 24),
-            (out_p2 + out_p5 + out_p7 + out_p10).reshape(out_n, 40),
-        ], dim=1)
+        out = fdg.runtime.chunked(self.out_slice, 4096, m, t_1)
         return out
+
+    def out_slice(self, a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+        """out = couple(m, t_1) [mode = uvw] on a slice of rows: one batched matmul per input irrep, one matmul per output irrep."""
+        n = a.shape[0]
+        # per-row coupling matrices: CG tensors of all paths contracted with b
+        cg = (b @ self.out_cg).split([9, 36, 70], dim=1)
+        w = self.out_weight.split([192, 64, 64, 64, 192, 64, 64, 64, 64, 192, 64], dim=0)  # per path
+        a0, a1, a2 = fdg.runtime.permute_columns(a, self.out_cg_a_inverse, self.out_cg_a).split([8, 24, 40], dim=1)
+        a0 = a0.view(n, 1, 8)
+        a1 = a1.view(n, 3, 8)
+        a2 = a2.view(n, 5, 8)
+        # 0e x 0e, 0e x 1o, 0e x 2e, without weights
+        t0 = torch.bmm(cg[0].view(n, 9, 1), a0).split([1, 3, 5], dim=1)
+        # 1o x 0e, 1o x 1o, 1o x 1o, 1o x 2e, without weights
+        t1 = torch.bmm(cg[1].view(n, 12, 3), a1).split([3, 1, 5, 3], dim=1)
+        # 2e x 0e, 2e x 1o, 2e x 2e, 2e x 2e, without weights
+        t2 = torch.bmm(cg[2].view(n, 14, 5), a2).split([5, 3, 1, 5], dim=1)
+        # 0e <- 0e x 0e, 1o x 1o, 2e x 2e, mixed over channels
+        y0 = (torch.cat([t0[0], t1[1], t2[2]], dim=2).reshape(n * 1, 24) @ torch.cat([w[0].view(8, 24), w[4].view(8, 24), w[9].view(8, 24)])).view(n, 1, 24)
+        # 1o <- 0e x 1o, 1o x 0e, 1o x 2e, 2e x 1o, mixed over channels
+        y1 = (torch.cat([t0[1], t1[0], t1[3], t2[1]], dim=2).reshape(n * 3, 32) @ torch.cat([w[1].view(8, 8), w[3].view(8, 8), w[6].view(8, 8), w[8].view(8, 8)])).view(n, 3, 8)
+        # 2e <- 0e x 2e, 1o x 1o, 2e x 0e, 2e x 2e, mixed over channels
+        y2 = (torch.cat([t0[2], t1[2], t2[0], t2[3]], dim=2).reshape(n * 5, 32) @ torch.cat([w[2].view(8, 8), w[5].view(8, 8), w[7].view(8, 8), w[10].view(8, 8)])).view(n, 5, 8)
+        # the output blocks, [n, 2l+1, mul] each, back to mul_ir by one gather
+        y = torch.cat(
+            [
+                y0.reshape(n, 24),
+                y1.reshape(n, 24),
+                y2.reshape(n, 40),
+            ],
+            dim=1,
+        )
+        return fdg.runtime.permute_columns(y, self.out_cg_y, self.out_cg_y_inverse)

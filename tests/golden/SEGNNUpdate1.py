@@ -21,119 +21,112 @@ class SEGNNUpdate1(fdg.runtime.FdgModule):
 
     def __init__(self) -> None:
         super().__init__()
-        self.register_cg("cg_0_0_0", 0, 0, 0)
-        self.register_cg("cg_0_1_1", 0, 1, 1)
-        self.register_cg("cg_0_2_2", 0, 2, 2)
-        self.register_cg("cg_1_0_1", 1, 0, 1)
-        self.register_cg("cg_1_1_0", 1, 1, 0)
-        self.register_cg("cg_1_1_2", 1, 1, 2)
-        self.register_cg("cg_1_2_1", 1, 2, 1)
-        self.register_cg("cg_2_0_2", 2, 0, 2)
-        self.register_cg("cg_2_1_1", 2, 1, 1)
-        self.register_cg("cg_2_2_0", 2, 2, 0)
-        self.register_cg("cg_2_2_2", 2, 2, 2)
+        self.register_coupling("uh_cg", 9, (
+            ((0, 0, 0, 0, 0.2041241452319315),),
+            ((0, 1, 1, 1, 0.30618621784789724),),
+            ((0, 2, 2, 4, 0.39528470752104744),),
+            ((1, 0, 1, 0, 0.30618621784789724),),
+            ((1, 1, 0, 1, 0.2041241452319315),),
+            ((1, 1, 2, 1, 0.39528470752104744),),
+            ((1, 2, 1, 4, 0.30618621784789724),),
+            ((2, 0, 2, 0, 0.39528470752104744),),
+            ((2, 1, 1, 1, 0.30618621784789724),),
+            ((2, 2, 0, 4, 0.2041241452319315),),
+            ((2, 2, 2, 4, 0.39528470752104744),),
+        ))  # per block: (l1, l2, l3, offset of l2 in b, path normalization)
+        self.register_transposition("uh_cg_a", ((8, 1), (8, 3), (8, 5)))  # ir_mul -> mul_ir
+        self.register_transposition("uh_cg_y", ((24, 1), (8, 3), (8, 5)))  # ir_mul -> mul_ir
+        self.register_coupling("um_cg", 9, (
+            ((0, 0, 0, 0, 0.2041241452319315),),
+            ((0, 1, 1, 1, 0.30618621784789724),),
+            ((0, 2, 2, 4, 0.39528470752104744),),
+            ((1, 0, 1, 0, 0.30618621784789724),),
+            ((1, 1, 0, 1, 0.2041241452319315),),
+            ((1, 1, 2, 1, 0.39528470752104744),),
+            ((1, 2, 1, 4, 0.30618621784789724),),
+            ((2, 0, 2, 0, 0.39528470752104744),),
+            ((2, 1, 1, 1, 0.30618621784789724),),
+            ((2, 2, 0, 4, 0.2041241452319315),),
+            ((2, 2, 2, 4, 0.39528470752104744),),
+        ))  # per block: (l1, l2, l3, offset of l2 in b, path normalization)
+        self.register_transposition("um_cg_a", ((8, 1), (8, 3), (8, 5)))  # ir_mul -> mul_ir
+        self.register_transposition("um_cg_y", ((24, 1), (8, 3), (8, 5)))  # ir_mul -> mul_ir
         self.uh_weight = torch.nn.Parameter(torch.randn(1088))
         self.um_weight = torch.nn.Parameter(torch.randn(1088))
 
     def forward(self, h: torch.Tensor, m: torch.Tensor, a: torch.Tensor, dst: torch.Tensor) -> torch.Tensor:
         # uh = couple[uvw, weights=learned, paths=11](h, a): 24x0e+8x1o+8x2e over node
-        uh_n = h.shape[0]
-        uh_a = h.split([8, 24, 40], dim=1)
-        uh_a0 = uh_a[0].reshape(uh_n, 8, 1)
-        uh_b = a.split([1, 3, 5], dim=1)
-        uh_b0 = uh_b[0].reshape(uh_n, 1, 1)
-        uh_p0_4 = torch.einsum("zui,zvj->zuivj", uh_a0, uh_b0)
-        uh_p0_3 = torch.einsum("ijk,uvw->ijkuvw", (self.cg_0_0_0 * 0.2041241452319315), self.uh_weight[0:192].view(8, 1, 24))
-        uh_p0 = torch.einsum("zuivj,ijkuvw->zwk", uh_p0_4, uh_p0_3)
-        uh_b1 = uh_b[1].reshape(uh_n, 1, 3)
-        uh_p1_4 = torch.einsum("zui,uvw->zivw", uh_a0, self.uh_weight[192:256].view(8, 1, 8))
-        uh_p1_3 = torch.einsum("zvj,ijk->zvik", uh_b1, (self.cg_0_1_1 * 0.30618621784789724))
-        uh_p1 = torch.einsum("zivw,zvik->zwk", uh_p1_4, uh_p1_3)
-        uh_b2 = uh_b[2].reshape(uh_n, 1, 5)
-        uh_p2_4 = torch.einsum("zui,uvw->zivw", uh_a0, self.uh_weight[256:320].view(8, 1, 8))
-        uh_p2_3 = torch.einsum("zvj,ijk->zvik", uh_b2, (self.cg_0_2_2 * 0.39528470752104744))
-        uh_p2 = torch.einsum("zivw,zvik->zwk", uh_p2_4, uh_p2_3)
-        uh_a1 = uh_a[1].reshape(uh_n, 8, 3)
-        uh_p3_4 = torch.einsum("zui,uvw->zivw", uh_a1, self.uh_weight[320:384].view(8, 1, 8))
-        uh_p3_3 = torch.einsum("zvj,ijk->zvik", uh_b0, (self.cg_1_0_1 * 0.30618621784789724))
-        uh_p3 = torch.einsum("zivw,zvik->zwk", uh_p3_4, uh_p3_3)
-        uh_p4_4 = torch.einsum("zvj,ijk->zvik", uh_b1, (self.cg_1_1_0 * 0.2041241452319315))
-        uh_p4_3 = torch.einsum("zui,zvik->zuvk", uh_a1, uh_p4_4)
-        uh_p4 = torch.einsum("uvw,zuvk->zwk", self.uh_weight[384:576].view(8, 1, 24), uh_p4_3)
-        uh_p5_4 = torch.einsum("zui,uvw->zivw", uh_a1, self.uh_weight[576:640].view(8, 1, 8))
-        uh_p5_3 = torch.einsum("zvj,ijk->zvik", uh_b1, (self.cg_1_1_2 * 0.39528470752104744))
-        uh_p5 = torch.einsum("zivw,zvik->zwk", uh_p5_4, uh_p5_3)
-        uh_p6_4 = torch.einsum("zui,uvw->zivw", uh_a1, self.uh_weight[640:704].view(8, 1, 8))
-        uh_p6_3 = torch.einsum("zvj,ijk->zvik", uh_b2, (self.cg_1_2_1 * 0.30618621784789724))
-        uh_p6 = torch.einsum("zivw,zvik->zwk", uh_p6_4, uh_p6_3)
-        uh_a2 = uh_a[2].reshape(uh_n, 8, 5)
-        uh_p7_4 = torch.einsum("zui,zvj->zuivj", uh_a2, uh_b0)
-        uh_p7_3 = torch.einsum("ijk,zuivj->kzuv", (self.cg_2_0_2 * 0.39528470752104744), uh_p7_4)
-        uh_p7 = torch.einsum("uvw,kzuv->zwk", self.uh_weight[704:768].view(8, 1, 8), uh_p7_3)
-        uh_p8_4 = torch.einsum("zvj,ijk->zvik", uh_b1, (self.cg_2_1_1 * 0.30618621784789724))
-        uh_p8_3 = torch.einsum("zui,zvik->zuvk", uh_a2, uh_p8_4)
-        uh_p8 = torch.einsum("uvw,zuvk->zwk", self.uh_weight[768:832].view(8, 1, 8), uh_p8_3)
-        uh_p9_4 = torch.einsum("zvj,ijk->zvik", uh_b2, (self.cg_2_2_0 * 0.2041241452319315))
-        uh_p9_3 = torch.einsum("zui,zvik->zuvk", uh_a2, uh_p9_4)
-        uh_p9 = torch.einsum("uvw,zuvk->zwk", self.uh_weight[832:1024].view(8, 1, 24), uh_p9_3)
-        uh_p10_4 = torch.einsum("zui,uvw->zivw", uh_a2, self.uh_weight[1024:1088].view(8, 1, 8))
-        uh_p10_3 = torch.einsum("zvj,ijk->zvik", uh_b2, (self.cg_2_2_2 * 0.39528470752104744))
-        uh_p10 = torch.einsum("zivw,zvik->zwk", uh_p10_4, uh_p10_3)
-        uh = torch.cat([
-            (uh_p0 + uh_p4 + uh_p9).reshape(uh_n, 24),
-            (uh_p1 + uh_p3 + uh_p6 + uh_p8).reshape(uh_n, 24),
-            (uh_p2 + uh_p5 + uh_p7 + uh_p10).reshape(uh_n, 40),
-        ], dim=1)
+        uh = fdg.runtime.chunked(self.uh_slice, 4096, h, a)
         # t_1 = scatter_sum(m, dst): 8x0e+8x1o+8x2e over node
         t_1 = m.new_zeros((h.shape[0], 72)).index_add(0, dst, m)
         # um = couple[uvw, weights=learned, paths=11](t_1, a): 24x0e+8x1o+8x2e over node
-        um_n = t_1.shape[0]
-        um_a = t_1.split([8, 24, 40], dim=1)
-        um_a0 = um_a[0].reshape(um_n, 8, 1)
-        um_b = a.split([1, 3, 5], dim=1)
-        um_b0 = um_b[0].reshape(um_n, 1, 1)
-        um_p0_4 = torch.einsum("zui,zvj->zuivj", um_a0, um_b0)
-        um_p0_3 = torch.einsum("ijk,uvw->ijkuvw", (self.cg_0_0_0 * 0.2041241452319315), self.um_weight[0:192].view(8, 1, 24))
-        um_p0 = torch.einsum("zuivj,ijkuvw->zwk", um_p0_4, um_p0_3)
-        um_b1 = um_b[1].reshape(um_n, 1, 3)
-        um_p1_4 = torch.einsum("zui,uvw->zivw", um_a0, self.um_weight[192:256].view(8, 1, 8))
-        um_p1_3 = torch.einsum("zvj,ijk->zvik", um_b1, (self.cg_0_1_1 * 0.30618621784789724))
-        um_p1 = torch.einsum("zivw,zvik->zwk", um_p1_4, um_p1_3)
-        um_b2 = um_b[2].reshape(um_n, 1, 5)
-        um_p2_4 = torch.einsum("zui,uvw->zivw", um_a0, self.um_weight[256:320].view(8, 1, 8))
-        um_p2_3 = torch.einsum("zvj,ijk->zvik", um_b2, (self.cg_0_2_2 * 0.39528470752104744))
-        um_p2 = torch.einsum("zivw,zvik->zwk", um_p2_4, um_p2_3)
-        um_a1 = um_a[1].reshape(um_n, 8, 3)
-        um_p3_4 = torch.einsum("zui,uvw->zivw", um_a1, self.um_weight[320:384].view(8, 1, 8))
-        um_p3_3 = torch.einsum("zvj,ijk->zvik", um_b0, (self.cg_1_0_1 * 0.30618621784789724))
-        um_p3 = torch.einsum("zivw,zvik->zwk", um_p3_4, um_p3_3)
-        um_p4_4 = torch.einsum("zvj,ijk->zvik", um_b1, (self.cg_1_1_0 * 0.2041241452319315))
-        um_p4_3 = torch.einsum("zui,zvik->zuvk", um_a1, um_p4_4)
-        um_p4 = torch.einsum("uvw,zuvk->zwk", self.um_weight[384:576].view(8, 1, 24), um_p4_3)
-        um_p5_4 = torch.einsum("zui,uvw->zivw", um_a1, self.um_weight[576:640].view(8, 1, 8))
-        um_p5_3 = torch.einsum("zvj,ijk->zvik", um_b1, (self.cg_1_1_2 * 0.39528470752104744))
-        um_p5 = torch.einsum("zivw,zvik->zwk", um_p5_4, um_p5_3)
-        um_p6_4 = torch.einsum("zui,uvw->zivw", um_a1, self.um_weight[640:704].view(8, 1, 8))
-        um_p6_3 = torch.einsum("zvj,ijk->zvik", um_b2, (self.cg_1_2_1 * 0.30618621784789724))
-        um_p6 = torch.einsum("zivw,zvik->zwk", um_p6_4, um_p6_3)
-        um_a2 = um_a[2].reshape(um_n, 8, 5)
-        um_p7_4 = torch.einsum("zui,zvj->zuivj", um_a2, um_b0)
-        um_p7_3 = torch.einsum("ijk,zuivj->kzuv", (self.cg_2_0_2 * 0.39528470752104744), um_p7_4)
-        um_p7 = torch.einsum("uvw,kzuv->zwk", self.um_weight[704:768].view(8, 1, 8), um_p7_3)
-        um_p8_4 = torch.einsum("zvj,ijk->zvik", um_b1, (self.cg_2_1_1 * 0.30618621784789724))
-        um_p8_3 = torch.einsum("zui,zvik->zuvk", um_a2, um_p8_4)
-        um_p8 = torch.einsum("uvw,zuvk->zwk", self.um_weight[768:832].view(8, 1, 8), um_p8_3)
-        um_p9_4 = torch.einsum("zvj,ijk->zvik", um_b2, (self.cg_2_2_0 * 0.2041241452319315))
-        um_p9_3 = torch.einsum("zui,zvik->zuvk", um_a2, um_p9_4)
-        um_p9 = torch.einsum("uvw,zuvk->zwk", self.um_weight[832:1024].view(8, 1, 24), um_p9_3)
-        um_p10_4 = torch.einsum("zui,uvw->zivw", um_a2, self.um_weight[1024:1088].view(8, 1, 8))
-        um_p10_3 = torch.einsum("zvj,ijk->zvik", um_b2, (self.cg_2_2_2 * 0.39528470752104744))
-        um_p10 = torch.einsum("zivw,zvik->zwk", um_p10_4, um_p10_3)
-        um = torch.cat([
-            (um_p0 + um_p4 + um_p9).reshape(um_n, 24),
-            (um_p1 + um_p3 + um_p6 + um_p8).reshape(um_n, 24),
-            (um_p2 + um_p5 + um_p7 + um_p10).reshape(um_n, 40),
-        ], dim=1)
+        um = fdg.runtime.chunked(self.um_slice, 4096, t_1, a)
         # u = add(uh, um): 24x0e+8x1o+8x2e over node
         u = uh + um
         return u
+
+    def uh_slice(self, a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+        """uh = couple(h, a) [mode = uvw] on a slice of rows: one batched matmul per input irrep, one matmul per output irrep."""
+        n = a.shape[0]
+        # per-row coupling matrices: CG tensors of all paths contracted with b
+        cg = (b @ self.uh_cg).split([9, 36, 70], dim=1)
+        w = self.uh_weight.split([192, 64, 64, 64, 192, 64, 64, 64, 64, 192, 64], dim=0)  # per path
+        a0, a1, a2 = fdg.runtime.permute_columns(a, self.uh_cg_a_inverse, self.uh_cg_a).split([8, 24, 40], dim=1)
+        a0 = a0.view(n, 1, 8)
+        a1 = a1.view(n, 3, 8)
+        a2 = a2.view(n, 5, 8)
+        # 0e x 0e, 0e x 1o, 0e x 2e, without weights
+        t0 = torch.bmm(cg[0].view(n, 9, 1), a0).split([1, 3, 5], dim=1)
+        # 1o x 0e, 1o x 1o, 1o x 1o, 1o x 2e, without weights
+        t1 = torch.bmm(cg[1].view(n, 12, 3), a1).split([3, 1, 5, 3], dim=1)
+        # 2e x 0e, 2e x 1o, 2e x 2e, 2e x 2e, without weights
+        t2 = torch.bmm(cg[2].view(n, 14, 5), a2).split([5, 3, 1, 5], dim=1)
+        # 0e <- 0e x 0e, 1o x 1o, 2e x 2e, mixed over channels
+        y0 = (torch.cat([t0[0], t1[1], t2[2]], dim=2).reshape(n * 1, 24) @ torch.cat([w[0].view(8, 24), w[4].view(8, 24), w[9].view(8, 24)])).view(n, 1, 24)
+        # 1o <- 0e x 1o, 1o x 0e, 1o x 2e, 2e x 1o, mixed over channels
+        y1 = (torch.cat([t0[1], t1[0], t1[3], t2[1]], dim=2).reshape(n * 3, 32) @ torch.cat([w[1].view(8, 8), w[3].view(8, 8), w[6].view(8, 8), w[8].view(8, 8)])).view(n, 3, 8)
+        # 2e <- 0e x 2e, 1o x 1o, 2e x 0e, 2e x 2e, mixed over channels
+        y2 = (torch.cat([t0[2], t1[2], t2[0], t2[3]], dim=2).reshape(n * 5, 32) @ torch.cat([w[2].view(8, 8), w[5].view(8, 8), w[7].view(8, 8), w[10].view(8, 8)])).view(n, 5, 8)
+        # the output blocks, [n, 2l+1, mul] each, back to mul_ir by one gather
+        y = torch.cat(
+            [
+                y0.reshape(n, 24),
+                y1.reshape(n, 24),
+                y2.reshape(n, 40),
+            ],
+            dim=1,
+        )
+        return fdg.runtime.permute_columns(y, self.uh_cg_y, self.uh_cg_y_inverse)
+
+    def um_slice(self, a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+        """um = couple(t_1, a) [mode = uvw] on a slice of rows: one batched matmul per input irrep, one matmul per output irrep."""
+        n = a.shape[0]
+        # per-row coupling matrices: CG tensors of all paths contracted with b
+        cg = (b @ self.um_cg).split([9, 36, 70], dim=1)
+        w = self.um_weight.split([192, 64, 64, 64, 192, 64, 64, 64, 64, 192, 64], dim=0)  # per path
+        a0, a1, a2 = fdg.runtime.permute_columns(a, self.um_cg_a_inverse, self.um_cg_a).split([8, 24, 40], dim=1)
+        a0 = a0.view(n, 1, 8)
+        a1 = a1.view(n, 3, 8)
+        a2 = a2.view(n, 5, 8)
+        # 0e x 0e, 0e x 1o, 0e x 2e, without weights
+        t0 = torch.bmm(cg[0].view(n, 9, 1), a0).split([1, 3, 5], dim=1)
+        # 1o x 0e, 1o x 1o, 1o x 1o, 1o x 2e, without weights
+        t1 = torch.bmm(cg[1].view(n, 12, 3), a1).split([3, 1, 5, 3], dim=1)
+        # 2e x 0e, 2e x 1o, 2e x 2e, 2e x 2e, without weights
+        t2 = torch.bmm(cg[2].view(n, 14, 5), a2).split([5, 3, 1, 5], dim=1)
+        # 0e <- 0e x 0e, 1o x 1o, 2e x 2e, mixed over channels
+        y0 = (torch.cat([t0[0], t1[1], t2[2]], dim=2).reshape(n * 1, 24) @ torch.cat([w[0].view(8, 24), w[4].view(8, 24), w[9].view(8, 24)])).view(n, 1, 24)
+        # 1o <- 0e x 1o, 1o x 0e, 1o x 2e, 2e x 1o, mixed over channels
+        y1 = (torch.cat([t0[1], t1[0], t1[3], t2[1]], dim=2).reshape(n * 3, 32) @ torch.cat([w[1].view(8, 8), w[3].view(8, 8), w[6].view(8, 8), w[8].view(8, 8)])).view(n, 3, 8)
+        # 2e <- 0e x 2e, 1o x 1o, 2e x 0e, 2e x 2e, mixed over channels
+        y2 = (torch.cat([t0[2], t1[2], t2[0], t2[3]], dim=2).reshape(n * 5, 32) @ torch.cat([w[2].view(8, 8), w[5].view(8, 8), w[7].view(8, 8), w[10].view(8, 8)])).view(n, 5, 8)
+        # the output blocks, [n, 2l+1, mul] each, back to mul_ir by one gather
+        y = torch.cat(
+            [
+                y0.reshape(n, 24),
+                y1.reshape(n, 24),
+                y2.reshape(n, 40),
+            ],
+            dim=1,
+        )
+        return fdg.runtime.permute_columns(y, self.um_cg_y, self.um_cg_y_inverse)

@@ -16,68 +16,59 @@ class SEGNNUpdate2(fdg.runtime.FdgModule):
 
     def __init__(self) -> None:
         super().__init__()
-        self.register_cg("cg_0_0_0", 0, 0, 0)
-        self.register_cg("cg_0_1_1", 0, 1, 1)
-        self.register_cg("cg_0_2_2", 0, 2, 2)
-        self.register_cg("cg_1_0_1", 1, 0, 1)
-        self.register_cg("cg_1_1_0", 1, 1, 0)
-        self.register_cg("cg_1_1_2", 1, 1, 2)
-        self.register_cg("cg_1_2_1", 1, 2, 1)
-        self.register_cg("cg_2_0_2", 2, 0, 2)
-        self.register_cg("cg_2_1_1", 2, 1, 1)
-        self.register_cg("cg_2_2_0", 2, 2, 0)
-        self.register_cg("cg_2_2_2", 2, 2, 2)
+        self.register_coupling("update_cg", 9, (
+            ((0, 0, 0, 0, 0.2041241452319315),),
+            ((0, 1, 1, 1, 0.30618621784789724),),
+            ((0, 2, 2, 4, 0.39528470752104744),),
+            ((1, 0, 1, 0, 0.30618621784789724),),
+            ((1, 1, 0, 1, 0.2041241452319315),),
+            ((1, 1, 2, 1, 0.39528470752104744),),
+            ((1, 2, 1, 4, 0.30618621784789724),),
+            ((2, 0, 2, 0, 0.39528470752104744),),
+            ((2, 1, 1, 1, 0.30618621784789724),),
+            ((2, 2, 0, 4, 0.2041241452319315),),
+            ((2, 2, 2, 4, 0.39528470752104744),),
+        ))  # per block: (l1, l2, l3, offset of l2 in b, path normalization)
+        self.register_transposition("update_cg_a", ((8, 1), (8, 3), (8, 5)))  # ir_mul -> mul_ir
+        self.register_transposition("update_cg_y", ((8, 1), (8, 3), (8, 5)))  # ir_mul -> mul_ir
         self.update_weight = torch.nn.Parameter(torch.randn(704))
 
     def forward(self, h: torch.Tensor, u: torch.Tensor, a: torch.Tensor) -> torch.Tensor:
         # update = couple[uvw, weights=learned, paths=11](u, a): 8x0e+8x1o+8x2e over node
-        update_n = u.shape[0]
-        update_a = u.split([8, 24, 40], dim=1)
-        update_a0 = update_a[0].reshape(update_n, 8, 1)
-        update_b = a.split([1, 3, 5], dim=1)
-        update_b0 = update_b[0].reshape(update_n, 1, 1)
-        update_p0_4 = torch.einsum("zui,zvj->zuivj", update_a0, update_b0)
-        update_p0_3 = torch.einsum("ijk,uvw->ijkuvw", (self.cg_0_0_0 * 0.2041241452319315), self.update_weight[0:64].view(8, 1, 8))
-        update_p0 = torch.einsum("zuivj,ijkuvw->zwk", update_p0_4, update_p0_3)
-        update_b1 = update_b[1].reshape(update_n, 1, 3)
-        update_p1_4 = torch.einsum("zui,uvw->zivw", update_a0, self.update_weight[64:128].view(8, 1, 8))
-        update_p1_3 = torch.einsum("zvj,ijk->zvik", update_b1, (self.cg_0_1_1 * 0.30618621784789724))
-        update_p1 = torch.einsum("zivw,zvik->zwk", update_p1_4, update_p1_3)
-        update_b2 = update_b[2].reshape(update_n, 1, 5)
-        update_p2_4 = torch.einsum("zui,uvw->zivw", update_a0, self.update_weight[128:192].view(8, 1, 8))
-        update_p2_3 = torch.einsum("zvj,ijk->zvik", update_b2, (self.cg_0_2_2 * 0.39528470752104744))
-        update_p2 = torch.einsum("zivw,zvik->zwk", update_p2_4, update_p2_3)
-        update_a1 = update_a[1].reshape(update_n, 8, 3)
-        update_p3_4 = torch.einsum("zui,uvw->zivw", update_a1, self.update_weight[192:256].view(8, 1, 8))
-        update_p3_3 = torch.einsum("zvj,ijk->zvik", update_b0, (self.cg_1_0_1 * 0.30618621784789724))
-        update_p3 = torch.einsum("zivw,zvik->zwk", update_p3_4, update_p3_3)
-        update_p4_4 = torch.einsum("zvj,ijk->zvik", update_b1, (self.cg_1_1_0 * 0.2041241452319315))
-        update_p4_3 = torch.einsum("zui,zvik->zuvk", update_a1, update_p4_4)
-        update_p4 = torch.einsum("uvw,zuvk->zwk", self.update_weight[256:320].view(8, 1, 8), update_p4_3)
-        update_p5_4 = torch.einsum("zui,uvw->zivw", update_a1, self.update_weight[320:384].view(8, 1, 8))
-        update_p5_3 = torch.einsum("zvj,ijk->zvik", update_b1, (self.cg_1_1_2 * 0.39528470752104744))
-        update_p5 = torch.einsum("zivw,zvik->zwk", update_p5_4, update_p5_3)
-        update_p6_4 = torch.einsum("zui,uvw->zivw", update_a1, self.update_weight[384:448].view(8, 1, 8))
-        update_p6_3 = torch.einsum("zvj,ijk->zvik", update_b2, (self.cg_1_2_1 * 0.30618621784789724))
-        update_p6 = torch.einsum("zivw,zvik->zwk", update_p6_4, update_p6_3)
-        update_a2 = update_a[2].reshape(update_n, 8, 5)
-        update_p7_4 = torch.einsum("zui,zvj->zuivj", update_a2, update_b0)
-        update_p7_3 = torch.einsum("ijk,zuivj->kzuv", (self.cg_2_0_2 * 0.39528470752104744), update_p7_4)
-        update_p7 = torch.einsum("uvw,kzuv->zwk", self.update_weight[448:512].view(8, 1, 8), update_p7_3)
-        update_p8_4 = torch.einsum("zvj,ijk->zvik", update_b1, (self.cg_2_1_1 * 0.30618621784789724))
-        update_p8_3 = torch.einsum("zui,zvik->zuvk", update_a2, update_p8_4)
-        update_p8 = torch.einsum("uvw,zuvk->zwk", self.update_weight[512:576].view(8, 1, 8), update_p8_3)
-        update_p9_4 = torch.einsum("zvj,ijk->zvik", update_b2, (self.cg_2_2_0 * 0.2041241452319315))
-        update_p9_3 = torch.einsum("zui,zvik->zuvk", update_a2, update_p9_4)
-        update_p9 = torch.einsum("uvw,zuvk->zwk", self.update_weight[576:640].view(8, 1, 8), update_p9_3)
-        update_p10_4 = torch.einsum("zui,uvw->zivw", update_a2, self.update_weight[640:704].view(8, 1, 8))
-        update_p10_3 = torch.einsum("zvj,ijk->zvik", update_b2, (self.cg_2_2_2 * 0.39528470752104744))
-        update_p10 = torch.einsum("zivw,zvik->zwk", update_p10_4, update_p10_3)
-        update = torch.cat([
-            (update_p0 + update_p4 + update_p9).reshape(update_n, 8),
-            (update_p1 + update_p3 + update_p6 + update_p8).reshape(update_n, 24),
-            (update_p2 + update_p5 + update_p7 + update_p10).reshape(update_n, 40),
-        ], dim=1)
+        update = fdg.runtime.chunked(self.update_slice, 4096, u, a)
         # out = add(h, update): 8x0e+8x1o+8x2e over node
         out = h + update
         return out
+
+    def update_slice(self, a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+        """update = couple(u, a) [mode = uvw] on a slice of rows: one batched matmul per input irrep, one matmul per output irrep."""
+        n = a.shape[0]
+        # per-row coupling matrices: CG tensors of all paths contracted with b
+        cg = (b @ self.update_cg).split([9, 36, 70], dim=1)
+        w = self.update_weight.split([64, 64, 64, 64, 64, 64, 64, 64, 64, 64, 64], dim=0)  # per path
+        a0, a1, a2 = fdg.runtime.permute_columns(a, self.update_cg_a_inverse, self.update_cg_a).split([8, 24, 40], dim=1)
+        a0 = a0.view(n, 1, 8)
+        a1 = a1.view(n, 3, 8)
+        a2 = a2.view(n, 5, 8)
+        # 0e x 0e, 0e x 1o, 0e x 2e, without weights
+        t0 = torch.bmm(cg[0].view(n, 9, 1), a0).split([1, 3, 5], dim=1)
+        # 1o x 0e, 1o x 1o, 1o x 1o, 1o x 2e, without weights
+        t1 = torch.bmm(cg[1].view(n, 12, 3), a1).split([3, 1, 5, 3], dim=1)
+        # 2e x 0e, 2e x 1o, 2e x 2e, 2e x 2e, without weights
+        t2 = torch.bmm(cg[2].view(n, 14, 5), a2).split([5, 3, 1, 5], dim=1)
+        # 0e <- 0e x 0e, 1o x 1o, 2e x 2e, mixed over channels
+        y0 = (torch.cat([t0[0], t1[1], t2[2]], dim=2).reshape(n * 1, 24) @ torch.cat([w[0].view(8, 8), w[4].view(8, 8), w[9].view(8, 8)])).view(n, 1, 8)
+        # 1o <- 0e x 1o, 1o x 0e, 1o x 2e, 2e x 1o, mixed over channels
+        y1 = (torch.cat([t0[1], t1[0], t1[3], t2[1]], dim=2).reshape(n * 3, 32) @ torch.cat([w[1].view(8, 8), w[3].view(8, 8), w[6].view(8, 8), w[8].view(8, 8)])).view(n, 3, 8)
+        # 2e <- 0e x 2e, 1o x 1o, 2e x 0e, 2e x 2e, mixed over channels
+        y2 = (torch.cat([t0[2], t1[2], t2[0], t2[3]], dim=2).reshape(n * 5, 32) @ torch.cat([w[2].view(8, 8), w[5].view(8, 8), w[7].view(8, 8), w[10].view(8, 8)])).view(n, 5, 8)
+        # the output blocks, [n, 2l+1, mul] each, back to mul_ir by one gather
+        y = torch.cat(
+            [
+                y0.reshape(n, 8),
+                y1.reshape(n, 24),
+                y2.reshape(n, 40),
+            ],
+            dim=1,
+        )
+        return fdg.runtime.permute_columns(y, self.update_cg_y, self.update_cg_y_inverse)
