@@ -132,8 +132,7 @@ def _uvw(op: ir.Couple, a: ir.Feature, b: ir.Feature, g: Grouped, body: list[str
     where: dict[int, str] = {}  # path -> the name of its [n, 2l3+1, u] result
     for j, i in enumerate(_inputs(g)):
         blocks = [blk for blk in g.blocks if blk.i_in == i]
-        paths = ", ".join(_path(a, b, op.paths[blk.paths[0]]) for blk in blocks)
-        body.append(f"# {paths}, without weights")
+        body.append(f"# {', '.join(_path(a, b, op.paths[blk.paths[0]]) for blk in blocks)}, without weights")
         rows = sum(blk.d_out for blk in blocks)
         split = f".split({[blk.d_out for blk in blocks]}, dim=1)" if len(blocks) > 1 else ".unsqueeze(0)"
         body.append(f"t{i} = torch.bmm(cg[{j}].view(n, {rows}, {blocks[0].d_in}), a{i}){split}")
