@@ -11,8 +11,9 @@ from collections.abc import Mapping
 from fdg import ir, rules, syntax, trees
 from fdg.errors import Diagnostic, FdgTypeError, Span
 from fdg.evaluate import MAX_L, Number, integer, irreps, suggest
-from fdg.runtime import Irrep, Irreps
+from fdg.runtime import Irrep, Irreps, symmetric_power_decomposition, symmetric_power_multiplicity
 from fdg.runtime.fusion_paths import FuseSpec, Tree, fuse_layout
+from fdg.runtime.monomials import monomial_count
 from fdg.vertices import Call, Made, Resolve, Wire, check_size, feature, same_axis, warn_unreached, weights_option
 
 
@@ -74,11 +75,9 @@ def fuse(call: Call, resolve: Resolve, env: Mapping[str, Number], warnings: list
         lmax = integer(call.options["lmax"].value, env, "the lmax of fuse", 0, MAX_L)
     try:
         layout = fuse_layout(FuseSpec.of(parts, out, basis, lmax))
-    except ValueError:
+    except ValueError as too_large:  # fuse_layout's guards on the size of a node and the number of paths
         raise FdgTypeError(
-            "this fuse has too many intermediate irreps to enumerate its paths",
-            call.span,
-            "cap the degrees at internal nodes with lmax = L, or use fewer or smaller inputs",
+            str(too_large), call.span, "cap the degrees at internal nodes with lmax = L, or use fewer or smaller inputs"
         ) from None
     if not layout.paths:
         assert lmax is not None  # without a cap, every output irrep is reachable (checked above)
@@ -107,7 +106,11 @@ def _tree(call: Call) -> tuple[str, Tree]:
     """Validate ``tree = ((a, b), c)``: a binary tree over the inputs' names, each used once."""
     names = [a.value.id for a in call.positional if isinstance(a.value, syntax.Name)]
     if len(names) != len(call.positional) or len(set(names)) != len(names):
-        raise FdgTypeError("tree = ... needs the inputs of fuse to be distinct names", call.options["tree"].span)
+        raise FdgTypeError(
+            "tree = ... needs the inputs of fuse to be distinct names",
+            call.options["tree"].span,
+            "name each input (h2 = h[src]) or leave tree out: every tree spans the same maps",
+        )
     seen: list[str] = []
 
     def walk(node: syntax.Expr) -> tuple[str, Tree]:
@@ -133,7 +136,12 @@ def _tree(call: Call) -> tuple[str, Tree]:
     return found
 
 
+#: most monomials of degree nu in one channel's components: the size over which power builds its basis
+MAX_POWER_MONOMIALS = 20000
+
+
 def power(call: Call, resolve: Resolve, env: Mapping[str, Number]) -> Made:
+    """``power(a, nu) -> IRREPS``: every output irrep must occur in a symmetric power of one channel of ``a``."""
     a_arg, nu_arg = call.positional
     a = feature(resolve(a_arg.value), a_arg.span, "the input of power")
     assert isinstance(a.type, ir.Feature)
@@ -143,6 +151,26 @@ def power(call: Call, resolve: Resolve, env: Mapping[str, Number]) -> Made:
     for order in range(1, nu + 1):
         reach |= _products([a.type.irreps] * order)
     out = _many_body_out(call, env, mul, reach)
-    weights, extra = weights_option(call, resolve, a.type.axis, ("learned", "per_index"))
+    V = Irreps([(1, ir) for _, ir in a.type.irreps])  # one channel
+    if monomial_count(V.dim, nu) > MAX_POWER_MONOMIALS:
+        raise FdgTypeError(
+            f"power of order {nu} over {V.dim} components per channel is too large: its basis is built over "
+            f"{monomial_count(V.dim, nu)} monomials (at most {MAX_POWER_MONOMIALS})",
+            nu_arg.span,
+            "lower nu, or the degrees of the input",
+        )
+    counts = {target: sum(symmetric_power_multiplicity(V, k, target) for k in range(1, nu + 1)) for _, target in out}
+    for target, count in counts.items():
+        if not count:  # reached by products of different channels' irreps, but not by symmetric ones
+            symmetric = {found for k in range(1, nu + 1) for found, _ in symmetric_power_decomposition(V, k)}
+            raise FdgTypeError(
+                f"power cannot produce {target}: no symmetric product of {V} of order 1..{nu} contains it",
+                call.target.span,
+                "power multiplies each channel with itself, so antisymmetric couplings (like the cross product of a "
+                f"vector with itself) vanish; reachable: {' + '.join(str(found) for found in sorted(symmetric))}",
+            )
+    weights, extra = weights_option(call, resolve, a.type.axis, ("learned", "per_index", "input"))
+    weights = ir.Weights(weights.kind, mul * sum(counts.values()), weights.count, weights.source)
+    check_size(weights, call)
     op = ir.Power(nu, weights, out, call.span)
     return Made(op, ir.Feature(a.type.axis, out), (a,) if extra is None else (a, extra))

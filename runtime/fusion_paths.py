@@ -28,8 +28,9 @@ from .irreps import Irrep, Irreps
 
 Tree: TypeAlias = int | tuple["Tree", "Tree"]
 
-#: most entries one node of a tree may hold (a guard against trees whose intermediates explode)
+#: most entries one node of a tree may hold, and most paths (guards against trees whose intermediates explode)
 MAX_ENTRIES = 200_000
+MAX_PATHS = 50_000
 
 
 class FuseSpec(NamedTuple):
@@ -162,23 +163,26 @@ def _enumerate(spec: FuseSpec, lmax: int | None) -> Layout:
                 Entry(i, j, ir, 0)
                 for i, a in enumerate(raw[left][3])
                 for j, b in enumerate(raw[right][3])
-                for ir in a.ir * b.ir
+                for ir in _product(a.ir, b.ir)
                 if ir.l <= bound
             ]
             if len(entries) > MAX_ENTRIES:
-                raise ValueError(f"the node {tree} of this fuse would hold {len(entries)} irreps")
+                raise ValueError(f"a node of this fuse would hold {len(entries)} irreps (at most {MAX_ENTRIES})")
         raw.append((tree, left, right, entries))
         return len(raw) - 1
 
     root = build(spec.tree)
     _, left, right, _ = raw[root]
+    reached = {
+        (a, b): [k for k, ir in enumerate(outputs) if ir in _product(a, b)]
+        for a in _irs(raw[left][3])
+        for b in _irs(raw[right][3])
+    }
     found = [
-        (i, j, k)
-        for i, a in enumerate(raw[left][3])
-        for j, b in enumerate(raw[right][3])
-        for k, ir in enumerate(outputs)
-        if ir in a.ir * b.ir
+        (i, j, k) for i, a in enumerate(raw[left][3]) for j, b in enumerate(raw[right][3]) for k in reached[a.ir, b.ir]
     ]
+    if len(found) > MAX_PATHS:
+        raise ValueError(f"this fuse would have {len(found)} paths (at most {MAX_PATHS})")
     # keep only the entries some path uses: walk down from the root, parents before children
     needed: list[set[int]] = [set(range(len(r[3]))) if n < len(inputs) else set() for n, r in enumerate(raw)]
     for i, j, _ in found:
@@ -205,6 +209,16 @@ def _enumerate(spec: FuseSpec, lmax: int | None) -> Layout:
         nodes.append(Node(tree, l_child, r_child, tuple(fresh), offset))
     paths = [(remap[left][i], remap[right][j], k) for i, j, k in found]
     return _paths(nodes, len(inputs), outputs, paths, left, right)
+
+
+@functools.cache
+def _product(a: Irrep, b: Irrep) -> tuple[Irrep, ...]:
+    """``a x b``, cached: enumerating a tree asks for the same few products millions of times."""
+    return a * b
+
+
+def _irs(entries: list[Entry]) -> set[Irrep]:
+    return {e.ir for e in entries}
 
 
 def _paths(
