@@ -76,13 +76,28 @@ class RadialBasis(nn.Module):
         return bessel * (envelope * (x < 1))[:, None]
 
 
+class Scalar(nn.Module):
+    """A linear map to one number per row, without bias: ``x @ weight``.
+
+    Not ``nn.Linear(n, 1)``: that weight, ``[1, n]``, gets a gradient whose strides differ from its own, which
+    DistributedDataParallel reports (and copies) at every step.
+    """
+
+    def __init__(self, n: int) -> None:
+        super().__init__()
+        self.weight = nn.Parameter(torch.randn(n) / math.sqrt(n))
+
+    def forward(self, x: Tensor) -> Tensor:
+        return x @ self.weight
+
+
 def mlp(sizes: list[int]) -> nn.Sequential:
     """Linear layers without bias and SiLU between them (MACE's radial MLP and readout)."""
     layers: list[nn.Module] = []
     for i, (n_in, n_out) in enumerate(itertools.pairwise(sizes)):
         if i:
             layers.append(nn.SiLU())
-        layers.append(nn.Linear(n_in, n_out, bias=False))
+        layers.append(Scalar(n_in) if n_out == 1 else nn.Linear(n_in, n_out, bias=False))
     return nn.Sequential(*layers)
 
 
@@ -108,7 +123,7 @@ class Potential(nn.Module):
         self.radial = nn.ModuleDict(
             {name: mlp([config.radial_basis, *hidden, numel]) for name, numel in self.core.weight_numel.items()}
         )
-        self.readout1 = nn.Linear(config.mul, 1, bias=False)
+        self.readout1 = Scalar(config.mul)
         self.readout2 = mlp([config.mul, config.readout_hidden, 1])
         self.register_buffer("atomic_energies", torch.tensor(config.atomic_energies))
 
@@ -120,7 +135,7 @@ class Potential(nn.Module):
         h1, h2 = self.core(h0=self.embedding(species), z=species, vec=vec, src=src, dst=dst, **weights)
         mul = self.config.mul
         site = self.readout1(h1[:, :mul]) + self.readout2(h2[:, :mul])  # mul_ir layout: the scalars come first
-        site = self.atomic_energies[species] + self.config.force_rms * site[:, 0]
+        site = self.atomic_energies[species] + self.config.force_rms * site
         return torch.zeros(configs, dtype=site.dtype, device=site.device).index_add(0, molecule, site)
 
 

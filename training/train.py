@@ -88,8 +88,8 @@ def parse(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--n-val", type=int, default=100)
     p.add_argument("--batch-size", type=int, default=16, help="configurations per step, over all ranks")
     p.add_argument("--lr", type=float, default=0.01)
-    p.add_argument("--energy-weight", type=float, default=1.0)
-    p.add_argument("--force-weight", type=float, default=10.0)
+    p.add_argument("--energy-weight", type=float, default=10.0, help="weight of the per-atom energy MSE")
+    p.add_argument("--force-weight", type=float, default=10.0, help="weight of the force-component MSE")
     p.add_argument("--patience", type=int, default=10, help="epochs without a better validation loss before stopping")
     p.add_argument("--mul", type=int, default=32)
     p.add_argument("--lmax", type=int, default=3)
@@ -178,7 +178,7 @@ def fit(args: argparse.Namespace, world: World) -> tuple[nn.Module, dict | None]
     config = model_config(args, d, split)
     torch.manual_seed(args.seed)
     model = build(config).to(device=world.device, dtype=dtype)
-    ddp = DistributedDataParallel(model, broadcast_buffers=False) if world.size > 1 else model
+    ddp = DistributedDataParallel(model) if world.size > 1 else model
     optimizer = torch.optim.Adam(model.parameters(), lr=args.lr, amsgrad=True)
     scheduler = torch.optim.lr_scheduler.ReduceLROnPlateau(optimizer, factor=0.5, patience=max(1, args.patience // 2))
     per_rank = max(1, args.batch_size // world.size)
