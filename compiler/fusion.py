@@ -17,15 +17,20 @@ multiply the root's per-path blocks (``rows``), and without weights the root's t
 
 from __future__ import annotations
 
+import dataclasses
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from fdg import cost, ir, trees
 from fdg.folding import decision, folded
 from fdg.fusion_cost import Evaluation, evaluation_steps, price_product, seconds
 from fdg.runtime.fusion_paths import FuseSpec, Tree, fuse_layout
 from fdg.runtime.fusion_tables import node_table, single_threaded
+
+if TYPE_CHECKING:
+    from fdg.plan import Plan
 
 
 @dataclass(frozen=True)
@@ -125,6 +130,18 @@ class Force:
 
     candidate: str  # "tree ((a, b), c)" or "folded"
     form: str | None = None  # "dense", "split" or "sparse" for every product; None: the cheapest of each
+
+
+def forced(plan: Plan, force: Force) -> Plan:
+    """``plan`` with every fuse evaluated as ``force`` says (tests and benchmarks pin an evaluation this way)."""
+    d = plan.diagram
+    fusions = {}
+    for node, f in plan.fusions.items():
+        op = d.op(node)
+        assert isinstance(op, ir.Fuse)
+        operands = [d.out(n) for n in d.operands(node)]
+        fusions[node] = plan_fuse(f.value, op, operands, lambda name: name, f.choice.rows, force)
+    return dataclasses.replace(plan, fusions=fusions)
 
 
 def weights_mode(op: ir.Fuse) -> str:

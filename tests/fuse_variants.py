@@ -1,39 +1,26 @@
 """Modules of a diagram with one ``fuse`` vertex, each evaluating it another way (shared by the fuse tests).
 
 The plan picks one evaluation by the cost model; here every candidate (each tree, the folded tensor) is forced in
-each form (dense, split, sparse) by re-planning the fuse and splicing it into the plan, as ``test_lowering.py`` does
-for couplings.  All variants get the weights of the first, so they must compute the same numbers.
+each form (dense, split, sparse) with ``fdg.fusion.forced``, as ``test_lowering.py`` edits plans for couplings.
+All variants get the weights of the first, so they must compute the same numbers.
 """
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Iterable
 
 import torch
 
 import fdg
-from fdg import ir
 from fdg.codegen import emit_module
-from fdg.fusion import Force, plan_fuse
-from fdg.plan import REPRESENTATIVE_ROWS, Plan
+from fdg.fusion import Force, forced
+from fdg.plan import Plan
 from fdg.runtime import FdgModule, load_source
 
 
 def fuse_node(plan: Plan) -> str:
     (node,) = plan.fusions
     return node
-
-
-def forced(plan: Plan, force: Force) -> Plan:
-    """The plan with its fuse evaluated as ``force`` says."""
-    node = fuse_node(plan)
-    d = plan.diagram
-    op = d.op(node)
-    assert isinstance(op, ir.Fuse)
-    operands = [d.out(n) for n in d.operands(node)]
-    fused = plan_fuse(plan.names[node], op, operands, lambda name: name, REPRESENTATIVE_ROWS, force)
-    return dataclasses.replace(plan, fusions={**plan.fusions, node: fused})
 
 
 def variants(source: str, forms: Iterable[str] = ("dense", "split", "sparse"), **params: int) -> dict[str, FdgModule]:

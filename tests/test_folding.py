@@ -14,11 +14,11 @@ import math
 import pytest
 import sympy
 import torch
-from fuse_variants import forced, fuse_node, variants
+from fuse_variants import fuse_node, variants
 from module_inputs import random_inputs
 
 import fdg
-from fdg.fusion import Force
+from fdg.fusion import Force, forced
 from fdg.runtime.fusion_paths import FuseSpec, fuse_layout
 from fdg.runtime.fusion_tables import folded_table, fusion_table, path_tensor
 from fdg.runtime.wigner import wigner_3j_exact

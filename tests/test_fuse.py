@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 import torch
+from fusion import naive_fuse
 from module_inputs import feature_irreps, random_inputs
 from sympy.physics.wigner import wigner_6j
 
@@ -116,6 +117,29 @@ def test_outputs_have_unit_variance(case: str) -> None:
     assert out is not None
     for (mul, ir), block in zip(out, y.split([m * ir.dim for m, ir in out], dim=1), strict=True):
         assert 0.85 < block.pow(2).mean() < 1.15, f"{mul}x{ir}: {block.pow(2).mean():.3f}"
+
+
+@pytest.mark.parametrize(
+    "irreps",
+    [
+        ("2x0e + 2x1o + 2x2e", "2x0e + 2x1o + 2x2e", "2x0e + 2x1o + 2x2e", "2x0e + 2x1o + 2x2e"),
+        ("3x1o + 3x0e + 3x1o", "0e + 2e", "3x1e", "3x1o + 3x1e + 3x1o"),
+        ("2x0e + 2x1o", "1o", "2x0e + 2x1o", "0e + 1o", "2x0e + 2x1o + 2x1e + 2x2e"),
+    ],
+    ids=["fusion block", "repeated irreps, multiplicity one", "four inputs"],
+)
+def test_matches_a_path_by_path_reference(irreps: tuple[str, ...]) -> None:
+    """Against ``benchmarks/fusion.py``'s ``naive_fuse``: its own enumeration of the paths (the documented weight
+    layout and normalization) and one einsum chain per path with the dense 3j tensors."""
+    *ins, out = (Irreps(i) for i in irreps)
+    names = "abcd"[: len(ins)]
+    decl = "\n".join(f" input {n} : {i}" for n, i in zip(names, ins, strict=True))
+    module = fdg.compile(f"diagram R() {{{decl}\n output y = fuse({', '.join(names)}) -> {out} }}").double()
+    inputs = list(random_inputs(module, generator=5).values())
+    (weight,) = module.parameters()
+    mul = max(i[0].mul for i in ins)
+    want = naive_fuse(inputs, ins, out, weight.view(-1, mul))
+    torch.testing.assert_close(module(*inputs), want, atol=1e-10, rtol=1e-10)
 
 
 def _jacobian(source: str, samples: int = 12) -> torch.Tensor:

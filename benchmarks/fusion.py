@@ -1,0 +1,141 @@
+"""fuse: every way fdg can evaluate a fusion vertex, timed side by side, next to the cost model's estimates.
+
+    .venv/bin/python benchmarks/fusion.py              # SPEC FusionBlock: 16x(0e+1o+2e) three times, 10 000 rows
+    .venv/bin/python benchmarks/fusion.py --case sh    # fuse(h, Y1, Y2): two multiplicity-one inputs
+    .venv/bin/python benchmarks/fusion.py --threads 1  # robust on busy CPUs
+
+Rows: the plan's choice (``fdg``), every candidate the plan priced (each tree, the folded tensor, in the form the
+cost model prefers for it), and a naive reference: one einsum chain per path along the left-to-right tree with the
+dense 3j tensors, paths enumerated here independently of fdg (``naive_fuse``, also used by ``tests/test_fuse.py``).
+All rows are first checked to compute the same numbers.  Printed: for each row the cost model's estimate over the
+plan's, then the measured time over the plan's (interleaved medians, ``harness.py``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import itertools
+import math
+import statistics
+
+import torch
+from harness import add_timing_arguments, apply_timing_arguments, describe_machine, interleaved
+
+import fdg
+from fdg.runtime import Irrep, Irreps, wigner_3j
+
+BLOCK = """diagram FusionBlock(mul = 16) {
+    input a : mul x (0e + 1o + 2e)
+    input b : mul x (0e + 1o + 2e)
+    input c : mul x (0e + 1o + 2e)
+    output y = fuse(a, b, c) -> mul x (0e + 1o + 2e)
+}"""
+
+SH = """diagram FusionSH(mul = 16) {
+    input h : mul x (0e + 1o + 2e)
+    input u : 0e + 1o + 2e
+    input v : 0e + 1o + 2e
+    output y = fuse(h, u, v) -> mul x (0e + 1o + 2e)
+}"""
+
+
+def naive_fuse(inputs: list[torch.Tensor], irreps: list[Irreps], out: Irreps, weights: torch.Tensor) -> torch.Tensor:
+    """``fuse`` along the left-to-right tree written out path by path (docs/conventions.md), as a reference.
+
+    ``inputs[k]`` is ``[n, irreps[k].dim]`` (each input one multiplicity, or 1); ``weights`` ``[paths, mul]``.
+    Paths are the nested loops over each input's irreps, then the degree after each coupling (ascending), then the
+    output irreps; path ``p`` into output ``k`` is scaled by ``sqrt((2L + 1) prod (2l + 1) / N_k)``.
+    """
+    mul = max(i[0].mul for i in irreps)
+    n = inputs[0].shape[0]
+    blocks = []
+    for x, r in zip(inputs, irreps, strict=True):
+        parts = x.split([m * i.dim for m, i in r], 1)
+        blocks.append([b.reshape(n, m, i.dim).expand(n, mul, i.dim) for b, (m, i) in zip(parts, r, strict=True)])
+    paths = []
+    for leaves in itertools.product(*(range(len(r)) for r in irreps)):
+        irs = [irreps[k][i].ir for k, i in enumerate(leaves)]
+        for chain in _chains(irs, (irs[0].l, irs[0].p), 1):
+            inner, (l_top, p_top) = chain[1:-1], chain[-1]
+            for k, (_, ir_out) in enumerate(out):
+                if (l_top, p_top) == (ir_out.l, ir_out.p):
+                    paths.append((leaves, tuple(l for l, _ in inner), k))
+    count = [sum(1 for *_, k in paths if k == j) for j in range(len(out))]
+    result = [inputs[0].new_zeros(n, mul, ir.dim) for _, ir in out]
+    for w, (leaves, inner, k) in zip(weights, paths, strict=True):
+        ls = [*inner, out[k].ir.l]
+        value = blocks[0][leaves[0]]
+        for step in range(1, len(irreps)):
+            l_prev = irreps[0][leaves[0]].ir.l if step == 1 else ls[step - 2]
+            cg = wigner_3j(l_prev, irreps[step][leaves[step]].ir.l, ls[step - 1], dtype=value.dtype)
+            value = torch.einsum("zua,zub,abc->zuc", value, blocks[step][leaves[step]], cg)
+        alpha = math.sqrt(out[k].ir.dim * math.prod(2 * l + 1 for l in inner) / count[k])
+        result[k] = result[k] + alpha * w.view(1, mul, 1) * value
+    return torch.cat([r.reshape(n, -1) for r in result], dim=1)
+
+
+def _chains(irs: list[Irrep], current: tuple[int, int], k: int) -> list[tuple[tuple[int, int], ...]]:
+    """Every sequence of (degree, parity) after coupling ``irs[k:]`` one by one, degrees ascending at each step."""
+    if k == len(irs):
+        return [(current,)]
+    l, p = current
+    found = []
+    for l2 in range(abs(l - irs[k].l), l + irs[k].l + 1):
+        found += [((l, p), *rest) for rest in _chains(irs, (l2, p * irs[k].p), k + 1)]
+    return found
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--case", choices=["block", "sh"], default="block")
+    parser.add_argument("--rows", type=int, default=10000)
+    parser.add_argument("--mul", type=int, default=16)
+    add_timing_arguments(parser)
+    args = parser.parse_args()
+    apply_timing_arguments(args)
+    from fdg.codegen import emit_module
+    from fdg.fusion import Force, forced
+    from fdg.runtime import load_source
+
+    source = BLOCK if args.case == "block" else SH
+    plan = fdg.build(source, mul=args.mul).plan
+    (node,) = plan.fusions
+    choice = plan.fusions[node].choice
+    module = fdg.compile(source, mul=args.mul)
+    modules = {"fdg": module}
+    for candidate in choice.seconds:
+        variant = load_source(emit_module(forced(plan, Force(candidate)), "bench"), plan.diagram.name)()
+        variant.load_state_dict(dict(module.named_parameters()), strict=False)
+        modules[candidate] = variant
+    names = list(module.inputs)
+    irreps = [Irreps(module.inputs[k].split(" over ")[0]) for k in names]
+    out = Irreps(module.outputs["y"].split(" over ")[0])
+    inputs = [torch.randn(args.rows, i.dim, requires_grad=True) for i in irreps]
+    (weight,) = module.parameters()
+    paths = weight.numel() // args.mul
+
+    def naive() -> torch.Tensor:
+        return naive_fuse(inputs, irreps, out, weight.view(paths, args.mul))
+
+    runners = {name: (lambda m=m: m(*inputs)) for name, m in modules.items()}
+    want = runners["fdg"]().detach()
+    for name, run in [*runners.items(), ("naive per-path einsums", naive)]:
+        got = run().detach()
+        assert (got - want).abs().max() <= 1e-4 * want.abs().max(), name
+    runners["naive per-path einsums"] = naive
+    print(f"{plan.diagram.name}(mul={args.mul}), {args.rows} rows, {paths} paths; checked: every row computes the same")
+    print(f"  {describe_machine()}")
+    print(f"  plan: {choice.chosen}")
+    leaves = [*inputs, *(p for m in modules.values() for p in m.parameters())]
+    times = interleaved(runners, leaves, args.repeat, args.warmup, backward=True)
+    base = statistics.median(times["fdg"])
+    chosen = choice.seconds[choice.chosen]
+    print(f"  {'':40} {'estimate / fdg':>15} {'measured / fdg':>15}   forward+backward, median of {args.repeat}")
+    for name, found in times.items():
+        estimate = f"{choice.seconds[name] / chosen:.2f}" if name in choice.seconds else "-"
+        print(f"  {name:40} {estimate:>15} {statistics.median(found) / base:>15.2f}")
+    print(f"  fdg itself: {base * 1e3:.0f} ms measured, {chosen * 1e3:.0f} ms estimated at {choice.rows} rows")
+
+
+if __name__ == "__main__":
+    main()
