@@ -69,7 +69,7 @@ def to_mul_ir(x: torch.Tensor) -> torch.Tensor:
 
 
 def power_arguments(doc: str) -> argparse.Namespace:
-    """The command line of the MACE product-basis case (shared with ``power_runtime.py``); seeds torch."""
+    """The command line of the MACE product-basis case; seeds torch."""
     parser = argparse.ArgumentParser(description=doc.splitlines()[0])
     parser.add_argument("--nodes", type=int, default=2000)
     parser.add_argument("--mul", type=int, default=64)

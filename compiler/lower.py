@@ -340,7 +340,7 @@ class _Lowering:
                 continue
             wire: ir.WeightsWire = self.graph.nodes[node]["out"]
             users = [(v, self.graph.nodes[v]["op"]) for _, v in self.graph.out_edges(node)]
-            numels = {u.weights.numel for _, u in users if isinstance(u, ir.Couple | ir.Fuse)}
+            numels = {u.weights.numel for _, u in users if isinstance(u, ir.Couple | ir.Fuse | ir.Power)}
             if len(numels) > 1:
                 raise FdgTypeError(
                     f"weights {node} are read by vertices that need {sorted(numels)} weights",

@@ -21,10 +21,10 @@ from dataclasses import dataclass, field, replace
 import opt_einsum
 
 from fdg import cost, ir, steps
-from fdg.errors import FdgNotSupported
 from fdg.fusion import FusePlan, plan_fuse
 from fdg.grouping import Grouped, group
 from fdg.ir import GENERATED
+from fdg.power_plan import PowerPlan, plan_power
 
 #: batch size used to choose contraction orders
 REPRESENTATIVE_BATCH = 1024
@@ -76,6 +76,7 @@ class Plan:
     baseline: dict[str, tuple[cost.Step, ...]]  # node id -> priced steps of the naive baseline
     choices: dict[str, Choice]  # couple node id -> why its lowering was chosen
     fusions: dict[str, FusePlan] = field(default_factory=dict)  # fuse node id -> its evaluation (fusion.py)
+    powers: dict[str, PowerPlan] = field(default_factory=dict)  # power node id -> its module and steps
 
 
 @dataclass(frozen=True)
@@ -200,18 +201,22 @@ def make_plan(diagram: ir.Diagram) -> Plan:
     baseline: dict[str, tuple[cost.Step, ...]] = {}
     choices: dict[str, Choice] = {}
     fusions: dict[str, FusePlan] = {}
+    powers: dict[str, PowerPlan] = {}
     for node in inputs:
         out = diagram.out(node)
         axis = out.axis
         sizes.setdefault(axis.name, f"{node}.shape[0]")
     for node in order:
         op = diagram.op(node)
-        if isinstance(op, ir.Power):
-            raise FdgNotSupported(
-                "code generation for power is not supported yet in this version of fdg",
-                op.span,
-                "fdg check accepts it; compiling it comes with many-body support",
-            )
+        if isinstance(op, ir.Power):  # power_plan.py: a fdg.runtime.SymmetricPower submodule and its priced steps
+            a = diagram.out(diagram.operands(node)[0])
+            assert isinstance(a, ir.Feature)
+            powers[node] = plan_power(names[node], op, a, namer(f"{names[node]}_power"))
+            priced[node], baseline[node] = powers[node].steps, powers[node].baseline
+            if op.weights.kind in ("learned", "per_index"):
+                shape = (op.weights.numel,) if op.weights.kind == "learned" else (op.weights.count, op.weights.numel)
+                parameters[node] = Parameter(namer(f"{names[node]}_weight"), shape)
+            continue
         if isinstance(op, ir.Fuse):  # fusion.py: the tree (or folded tensor) and its products
             operands = [diagram.out(n) for n in diagram.operands(node)]
             fusions[node] = plan_fuse(names[node], op, operands, namer, REPRESENTATIVE_ROWS)
@@ -281,6 +286,7 @@ def make_plan(diagram: ir.Diagram) -> Plan:
         baseline,
         choices,
         fusions,
+        powers,
     )
 
 

@@ -41,6 +41,7 @@ class Report:
     external: dict[str, int]  # external weights input -> numel per row
     choices: dict[str, Choice]  # value name -> lowering choice
     fusions: dict[str, FuseChoice] = field(default_factory=dict)  # value name -> tree and folding of a fuse
+    powers: dict[str, str] = field(default_factory=dict)  # value name -> what its power evaluates, in words
 
     @property
     def speedup(self) -> float:
@@ -93,6 +94,7 @@ class Report:
                 for name, c in self.choices.items()
             },
             "fusions": {name: f.as_dict() for name, f in self.fusions.items()},
+            "powers": self.powers,
             "estimated_speedup": self.speedup,
         }
 
@@ -113,6 +115,7 @@ class Report:
             lines.append(f"lowering of {name}: {c.lowering} (estimates: {others}); {c.lowering} wins {wins}")
         for name, f in self.fusions.items():
             lines += f.lines(name)
+        lines += self.powers.values()
         external = "".join(f" + {n} per row of {name}" for name, n in self.external.items())
         lines.append(f"parameters: {self.parameters} learned{external}")
         both = _ratio(self.plan.flops + self.plan.backward_flops, self.baseline.flops + self.baseline.backward_flops)
@@ -154,6 +157,7 @@ def make_report(plan: Plan, sizes: Mapping[str, int] | None = None) -> Report:
         external,
         {plan.names[n]: c for n, c in plan.choices.items()},
         {plan.names[n]: f.choice for n, f in plan.fusions.items()},
+        {plan.names[n]: p.line(plan.names[n]) for n, p in plan.powers.items()},
     )
 
 

@@ -12,7 +12,7 @@ from collections.abc import Callable
 import networkx as nx
 
 from fdg import ir, rules
-from fdg.runtime import Irreps
+from fdg.runtime import Irreps, symmetric_power_multiplicity
 from fdg.runtime.fusion_paths import FuseSpec, fuse_layout
 
 #: ``need(condition, what)`` raises :class:`IRError` naming the vertex when ``condition`` is false
@@ -35,7 +35,8 @@ def check_ir(diagram: ir.Diagram) -> None:
        sh(L), ``couple``/``linear`` keep the axis and produce their declared irreps.
     5. ``couple`` paths satisfy the triangle, parity and mode multiplicity rules, in e3nn order,
        with e3nn's normalization; ``linear`` paths join equal irreps; numel matches the paths
-       (for ``fuse``: one weight per path of its basis tree and channel).
+       (for ``fuse``: one weight per path of its basis tree and channel; for ``power``: the dimension of its
+       function space, by characters, per channel).
     6. External weights wires carry the numel their consuming vertex needs, on the same axis;
        ``learned[z]`` index wires are over the vertex's axis with a fixed range equal to ``count``.
     7. Inputs and outputs have unique names; there is at least one output.
@@ -108,7 +109,19 @@ def _check_vertex(diagram: ir.Diagram, node: str, op: ir.Vertex, out: ir.WireTyp
         case ir.Fuse():
             _check_fuse(op, ins, out, need)
         case ir.Power():
-            need(len(ins) >= 1 and isinstance(out, ir.Feature) and out.irreps == op.irreps_out, "many-body output")
+            _check_power(op, ins, out, need)
+
+
+def _check_power(op: ir.Power, ins: list[ir.WireType], out: ir.WireType | None, need: Need) -> None:
+    need(len(ins) in (1, 2) and isinstance(ins[0], ir.Feature), "power arity")
+    a = ins[0]
+    assert isinstance(a, ir.Feature)
+    need(out == ir.Feature(a.axis, op.irreps_out), "power typing")
+    need(len({mul for mul, _ in a.irreps} | {mul for mul, _ in op.irreps_out}) == 1, "power keeps one multiplicity")
+    V = Irreps([(1, ir_) for _, ir_ in a.irreps])
+    per_channel = sum(symmetric_power_multiplicity(V, k, ir_) for _, ir_ in op.irreps_out for k in range(1, op.nu + 1))
+    need(op.weights.numel == op.irreps_out[0].mul * per_channel, "power numel: the dimension of its function space")
+    _check_weights(op.weights, a.axis, ins[1:], need)
 
 
 def _check_couple(op: ir.Couple, ins: list[ir.WireType], out: ir.WireType | None, need: Need) -> None:

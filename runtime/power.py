@@ -4,102 +4,55 @@ What it computes. ``a`` is ``[n, mul * dim(V)]`` in e3nn's ``mul_ir`` layout wit
 irreps of ``V`` (MACE's ``A`` features, ``V = 0e + 1o + 2e + 3o``). For node ``n``, channel ``c`` and each output block
 ``b`` (irrep ``L_b``, ``mul`` copies)::
 
-    out[n, c, b, M] = sum_{k = 1..nu} sum_j w[z_n, b, k, j, c] * B_{b,k,j}(x[n, c])[M] / sqrt(K_b)
+    out[n, c, b, M] = sum_{k = 1..nu} sum_j w[b, k, j, c] * B_{b,k,j}(x[n, c])[M] / sqrt(K_b)
 
 where ``x[n, c]`` in ``V`` is channel ``c`` of ``a[n]``, ``B_{b,k,j}`` is element ``j`` of
 ``symmetric_basis(V, k, L_b)`` (orthonormal equivariant polynomials of degree ``k``, ``E|B(x)|^2 = 2L+1`` for
 standard normal ``x``), and ``K_b`` is the number of basis elements of block ``b`` over all degrees. So the weights are
 exactly as many as the dimension of the function space (no redundancy), and unit-variance weights and inputs give
-unit-variance outputs, as in e3nn.
+unit-variance outputs, as in e3nn. ``w`` is the weight of the node's species (``learned[z]``), of the node itself
+(external weights), or shared (``learned``).
 
-Interface for generated code (``species`` is the range of the index input of ``learned[z]``, ``None`` for ``learned``)::
+Interface for generated code (``species`` is the range of the index input of ``learned[z]``, ``None`` otherwise)::
 
     self.B_power = fdg.runtime.SymmetricPower("64x0e+64x1o+64x2e+64x3o", 3, "64x0e+64x1o", species=4)
     self.B_weight = torch.nn.Parameter(torch.randn(4, 1856))  # == [species, B_power.weight_numel]
     ...
     B = self.B_power(A, self.B_weight, z)  # A: [n, 1024], z: [n] int64 in 0..3 -> B: [n, 256]
 
-Weight layout: ``weight[s]`` is ``[K_total, mul]`` flattened row-major, its rows ordered by output block, then
-degree ``k = 1..nu``, then basis element ``j``; ``weight_slices`` gives the rows of each ``(block, degree)``. Without
-species the weight is the flat ``[weight_numel]`` vector.
+Weight layout: one weight set is ``[K_total, mul]`` flattened row-major, its rows ordered by output block, then degree
+``k = 1..nu``, then basis element ``j`` (``weight_rows(b, k)`` gives the rows of one block and degree). Shapes:
+``[weight_numel]`` (shared), ``[species, weight_numel]`` with ``z`` (per species), ``[n, weight_numel]`` (per node).
 
-How (measured choices, see ``benchmarks/power_runtime.py``). The monomials of ``x`` of degree ``1 .. nu-1`` are built
-in colex order; the top degree is contracted without building it (``colex.colex_contract``). The weights meet the basis
-before the monomials, in one of two ways, chosen from the static shapes by multiply-add count:
-
-* ``folded``: per channel and species, the basis and the weights are combined into ``W[c, (s, M), monomial]`` and one
-  batched product per degree gives the outputs of every species; each node then keeps its own species. Cost per
-  ``(node, channel)``: ``species * sum(2L+1)`` rows. Best for few species (MACE's usual 1-10 elements).
-* ``basis``: the basis rows ``[sum_b K_b (2L+1), monomial]`` are shared by all channels, so the product is one large
-  matrix product over ``n * mul`` columns; the per-node weights are applied after. Best for many species.
-
-Measured on MACE's case (64x(0e+1o+2e+3o) -> 64x(0e+1o), nu 3, 4 species, 2000 nodes, forward+backward, 2 shared CPU
-threads, interleaved medians): ``folded`` 0.84 s, ``basis`` 1.15 s, MACE's ``SymmetricContraction`` 1.97 s. Building
-the top-degree monomials and multiplying them (instead of ``colex_contract``) measured 2.3x slower, and autograd
-through plain slices of the monomials 1.7x slower (single thread, CPU time, prototypes), hence the custom functions.
+How: the kept coupled trees are evaluated by their CG couplings (``power_program.py``), with the weights turned from
+basis weights into tree weights first (``weights @ transform``: per species, not per node). The work per node and
+channel does not depend on the number of species. On CPU the nodes go through in slices of about
+:data:`COLUMNS` ``(node, channel)`` columns, so that every intermediate of a slice stays in cache.
 """
 
 from __future__ import annotations
 
 import functools
-import math
 from collections.abc import Callable
-from typing import NamedTuple
 
 import torch
 
-from .colex import colex_contract, colex_product
+from .grouped import chunked
 from .irreps import Irrep, Irreps, IrrepsLike
-from .monomials import monomial_count
-from .symmetric_basis import symmetric_basis
+from .power_program import PowerProgram, coupling_tensor, power_program
 
 Tensor = torch.Tensor
 
-
-class PowerTables(NamedTuple):
-    """Everything about ``power(V, nu) -> blocks`` that does not depend on the channel count or the dtype."""
-
-    irreps: Irreps  # V: the irreps of one channel
-    nu: int
-    blocks: tuple[Irrep, ...]  # output irreps, one block each
-    counts: tuple[tuple[int, ...], ...]  # counts[b][k - 1]: basis elements of block b at degree k
-    bases: tuple[Tensor, ...]  # per degree k: [sum_b counts[b][k-1], sum_b dim_b, count(d, k)] float64, normalized
-
-    @property
-    def block_dims(self) -> tuple[int, ...]:
-        return tuple(ir.dim for ir in self.blocks)
-
-    def rows(self, block: int, degree: int) -> slice:
-        """Rows of ``bases[degree - 1]`` (the elements ``j``) that belong to ``block``."""
-        start = sum(c[degree - 1] for c in self.counts[:block])
-        return slice(start, start + self.counts[block][degree - 1])
-
-
-@functools.cache
-def power_tables(irreps: Irreps, nu: int, blocks: tuple[Irrep, ...]) -> PowerTables:
-    """The normalized bases of every degree for every output block, stacked per degree (cached; float64, CPU)."""
-    counts = tuple(tuple(len(symmetric_basis(irreps, k, ir).coefficients) for k in range(1, nu + 1)) for ir in blocks)
-    for ir, count in zip(blocks, counts, strict=True):
-        if not sum(count):
-            raise ValueError(f"no symmetric product of {irreps} of order 1..{nu} contains {ir}")
-    m_total = sum(ir.dim for ir in blocks)
-    bases = []
-    for k in range(1, nu + 1):
-        table = torch.zeros(sum(c[k - 1] for c in counts), m_total, monomial_count(irreps.dim, k), dtype=torch.float64)
-        row, m0 = 0, 0
-        for ir, count in zip(blocks, counts, strict=True):
-            coefficients = symmetric_basis(irreps, k, ir).coefficients
-            table[row : row + len(coefficients), m0 : m0 + ir.dim] = coefficients / math.sqrt(sum(count))
-            row, m0 = row + len(coefficients), m0 + ir.dim
-        bases.append(table)
-    return PowerTables(irreps, nu, blocks, counts, tuple(bases))
+#: (node, channel) columns per slice of nodes on CPU; measured with ``benchmarks/power.py`` (see docs/performance.md)
+COLUMNS = 8192
 
 
 class SymmetricPower(torch.nn.Module):
     """``power(a, nu) -> irreps_out`` with external weights; see the module docstring for the formula and layout.
 
-    Holds only buffers (the bases, rounded once from float64 and re-derived from float64 on a dtype change); the
-    learned weights belong to the caller, so they are named and laid out like every other vertex's.
+    Holds only buffers (CG tables and the basis-to-tree transform, rounded once from float64 and re-derived from
+    float64 on a dtype change); the learned weights belong to the caller, so they are named and laid out like every
+    other vertex's.
 
     >>> power = SymmetricPower("2x0e + 2x1o", 2, "2x0e", species=3)
     >>> power.weight_numel  # 2 channels x (0e at degree 1, 0e.0e and 1o.1o at degree 2)
@@ -117,124 +70,111 @@ class SymmetricPower(torch.nn.Module):
         self.mul = muls.pop()
         self.species = species
         self.irreps_in, self.irreps_out = irreps_in, irreps_out
-        self.tables = power_tables(Irreps([(1, ir) for _, ir in irreps_in]), nu, tuple(ir for _, ir in irreps_out))
-        counts, dims = self.tables.counts, self.tables.block_dims
-        self.weight_numel = sum(map(sum, counts)) * self.mul
-        #: ``(block, degree) -> rows`` of ``weight.view(-1, K_total, mul)``
-        self.weight_slices: dict[tuple[int, int], slice] = {}
-        for b, count in enumerate(counts):
-            for k, size in enumerate(count, start=1):
-                start = sum(map(sum, counts[:b])) + sum(count[: k - 1])
-                self.weight_slices[b, k] = slice(start, start + size)
-        #: the degrees with at least one basis element; the largest one is contracted without building its monomials
-        self.degrees = [k for k in range(1, nu + 1) if any(count[k - 1] for count in counts)]
-        self.offsets = [sum(dims[:b]) for b in range(len(dims))]  # first component of each block in sum_b dim_b
-        self.folded = self._folded_is_cheaper()
+        V = Irreps([(1, ir) for _, ir in irreps_in])
+        self.program: PowerProgram = power_program(V, nu, tuple(ir for _, ir in irreps_out))
+        self.weight_numel = len(self.program.transform) * self.mul
+        self.chunk = max(1, COLUMNS // self.mul)
         self._register_tables(torch.get_default_dtype(), None)
 
-    def _folded_is_cheaper(self) -> bool:
-        """Whether ``folded`` needs fewer multiply-adds than ``basis`` (see the module docstring).
-
-        Per (node, channel) and top-degree monomial, ``folded`` computes ``species * sum(2L+1)`` rows and ``basis``
-        ``sum_b K_b,nu (2L+1)``; ``folded`` runs three such products (forward, input gradient, weight gradient) and
-        ``basis`` two (its rows are constants).
-        """
-        top = self.degrees[-1] - 1
-        folded_rows = (self.species or 1) * sum(self.tables.block_dims)
-        basis_rows = sum(c[top] * dim for c, dim in zip(self.tables.counts, self.tables.block_dims, strict=True))
-        return 3 * folded_rows <= 2 * basis_rows
-
-    def set_strategy(self, folded: bool) -> None:
-        """Force the ``folded`` (True) or ``basis`` (False) evaluation; both compute the same function."""
-        buffer = getattr(self, f"basis_{self.degrees[0]}")
-        self.folded = folded
-        self._register_tables(buffer.dtype, buffer.device)
+    def weight_rows(self, block: int, degree: int) -> slice:
+        """Rows of ``weight.view(-1, K_total, mul)`` for one output block and degree ``1..nu``."""
+        return self.program.weight_rows(block, degree)
 
     def _register_tables(self, dtype: torch.dtype, device: torch.device | None) -> None:
-        """Buffers ``basis_{k}`` and ``weight_rows_{k}`` of each degree ``k`` in ``degrees``, for the strategy."""
-        for k in self.degrees:
-            basis = self.tables.bases[k - 1]  # [K_k, sum_b dim_b, count]
-            # weight rows of degree k, in the order of the basis elements (block by block)
-            slices = [self.weight_slices[b, k] for b in range(len(self.tables.blocks))]
-            rows = [r for rows in slices for r in range(rows.start, rows.stop)]
-            self.register_buffer(f"weight_rows_{k}", torch.tensor(rows, dtype=torch.int64, device=device))
-            if not self.folded:  # keep each block's own components: [sum_b K_b,k * dim_b, count]
-                blocks = enumerate(zip(self.tables.blocks, self.offsets, strict=True))
-                basis = torch.cat(
-                    [basis[self.tables.rows(b, k), m0 : m0 + ir.dim].flatten(0, 1) for b, (ir, m0) in blocks]
-                )
-            self.register_buffer(f"basis_{k}", basis.to(dtype=dtype, device=device))
+        """Buffers ``transform``, ``coupling_{i}`` and ``final_{i}``: exact float64 tables at ``dtype``."""
+        p = self.program
+        for name, table in _tables(p.irreps, p.nu, p.blocks).items():
+            self.register_buffer(name, table.to(dtype=dtype, device=device))
 
     def _apply(self, fn: Callable[[Tensor], Tensor], recurse: bool = True) -> SymmetricPower:
         super()._apply(fn, recurse)
-        old = self._buffers[f"basis_{self.degrees[0]}"]
+        old = self._buffers["transform"]
         if old is not None:  # re-derive from float64 rather than cast: exact at the new dtype
             self._register_tables(old.dtype, old.device)
         return self
 
     def forward(self, a: Tensor, weight: Tensor, z: Tensor | None = None) -> Tensor:
-        """``a [n, irreps_in.dim]``, ``weight [species, weight_numel]`` (or ``[weight_numel]``), ``z [n]`` -> output."""
-        if self.species is not None and z is None:
-            raise ValueError("this power has one weight set per species: pass the species index z")
-        n, c = a.shape[0], self.mul
-        x = self._channels(a)  # [c, d, n]
-        if not self.folded:
-            x = x.transpose(0, 1).reshape(1, -1, c * n)  # one batch of c * n columns: the basis is shared
-        w = weight.reshape(-1, self.weight_numel // c, c)  # [s, K_total, c]
-        top = self.degrees[-1]
-        monomials = [x]  # degrees 1 .. top - 1
-        for k in range(2, top):
-            monomials.append(colex_product(monomials[-1], x, k))
-        products = []  # [c, s * M, n] (folded) or [1, R_k, c * n] (basis), one per degree
-        for k in self.degrees:
-            rows = self._rows(k, w)
-            if k < top or k == 1:
-                products.append(torch.bmm(rows, monomials[k - 1]))
-            else:
-                products.append(colex_contract(rows, monomials[k - 2], x, k))
-        if self.folded:
-            return self._select_species(sum(products[1:], products[0]), z, n)
-        return self._apply_weights(torch.cat(products, 1), w, z, n)
+        """``a [n, irreps_in.dim]`` and the weights (see the module docstring) -> ``[n, irreps_out.dim]``."""
+        trees = len(self.program.transform)
+        # basis weights -> tree weights, once per weight set (species), before any node is touched
+        v = torch.einsum("skc,kj->sjc", weight.reshape(-1, trees, self.mul), self.transform)
+        if self.species is not None:
+            if z is None:
+                raise ValueError("this power has one weight set per species: pass the species index z")
+            return chunked(lambda a, z: self._evaluate(a, v.index_select(0, z)), self.chunk, a, z)
+        if weight.dim() == 2:  # one weight set per node
+            return chunked(self._evaluate, self.chunk, a, v)
+        return chunked(lambda a: self._evaluate(a, v), self.chunk, a)
 
-    def _channels(self, a: Tensor) -> Tensor:
-        """``a [n, mul * dim]`` (mul_ir) -> ``x [mul, dim, n]``: the components of each channel's ``V``."""
-        n, blocks, start = a.shape[0], [], 0
-        for mul, ir in self.irreps_in:
-            blocks.append(a[:, start : start + mul * ir.dim].reshape(n, mul, ir.dim))
-            start += mul * ir.dim
-        return torch.cat(blocks, 2).permute(1, 2, 0)
+    def _evaluate(self, a: Tensor, v: Tensor) -> Tensor:
+        """``a [n, irreps_in.dim]``, tree weights ``v [n or 1, trees, mul]`` -> ``[n, irreps_out.dim]``."""
+        p, n, c = self.program, a.shape[0], self.mul
+        dims = [ir.dim for ir in p.leaves]
+        # components first, one contiguous [dim(V), n, mul]: every product below runs along n * mul columns
+        blocks = a.split([c * d for d in dims], 1)
+        x = torch.cat([blk.reshape(n, c, d).permute(2, 0, 1) for blk, d in zip(blocks, dims, strict=True)]).contiguous()
+        leaves = x.split(dims)
+        values: list[Tensor | None] = [*leaves, *[None] * (p.values - len(leaves))]
+        w = v.unbind(1)  # per tree [n or 1, mul]; unbind, not slices: its backward is one stack
+        for i, step in enumerate(p.couplings):
+            r = _bilinear(getattr(self, f"coupling_{i}"), values[step.parent], leaves[step.copy], step.x_first)
+            for child, part in zip(step.children, r.split([ir.dim for ir in step.irreps]), strict=True):
+                values[child] = part
+        outs: list[Tensor | None] = [None] * len(p.blocks)
+        for i, final in enumerate(p.finals):
+            parts = [_weighted_sum(values, w, terms) for terms in final.terms]
+            u = parts[0] if len(parts) == 1 else torch.cat(parts)
+            r = _bilinear(getattr(self, f"final_{i}"), u, leaves[final.copy], final.x_first)
+            previous = outs[final.block]
+            outs[final.block] = r if previous is None else previous + r
+        for direct in p.directs:
+            previous = outs[direct.block]
+            term = leaves[direct.copy] * w[direct.tree]
+            outs[direct.block] = term if previous is None else previous + term
+        results = [out.permute(1, 2, 0).reshape(n, c * out.shape[0]) for out in outs if out is not None]
+        return results[0] if len(results) == 1 else torch.cat(results, 1)
 
-    def _rows(self, k: int, w: Tensor) -> Tensor:
-        """The matrix that multiplies the degree-``k`` monomials: weights folded in, or the shared basis."""
-        basis: Tensor = getattr(self, f"basis_{k}")
-        if not self.folded:
-            return basis[None]  # [1, R_k, count]
-        wk = w.index_select(1, getattr(self, f"weight_rows_{k}"))  # [s, K_k, c]
-        return torch.einsum("skc,kmq->csmq", wk, basis).flatten(1, 2)  # [c, s * M, count]
 
-    def _select_species(self, out: Tensor, z: Tensor | None, n: int) -> Tensor:
-        """``[c, s * M, n]`` (every species' outputs) -> ``[n, mul_ir]``, each node with its own species."""
-        c, m = self.mul, sum(self.tables.block_dims)
-        out = out.view(c, -1, m, n)
-        if z is not None and self.species is not None:
-            out = out.gather(1, z.view(1, 1, 1, n).expand(c, 1, m, n))
-        out = out.reshape(c, m, n)
-        blocks = [out[:, m0 : m0 + ir.dim] for ir, m0 in zip(self.tables.blocks, self.offsets, strict=True)]
-        return torch.cat([block.permute(2, 0, 1).reshape(n, -1) for block in blocks], 1)
+def _weighted_sum(values: list[Tensor | None], w: tuple[Tensor, ...], terms: tuple[tuple[int, int], ...]) -> Tensor:
+    """``sum_t w[tree_t] * values[node_t]``: the trees that end in one coupling meet their weights before it."""
+    total: Tensor | None = None
+    for node, tree in terms:
+        value = values[node]
+        assert value is not None  # the program computes parents first
+        total = value * w[tree] if total is None else torch.addcmul(total, value, w[tree])
+    assert total is not None
+    return total
 
-    def _apply_weights(self, values: Tensor, w: Tensor, z: Tensor | None, n: int) -> Tensor:
-        """``[1, rows, c * n]``: basis values of every degree -> ``[n, mul_ir]``, with each node's weights."""
-        c = self.mul
-        wn = w.index_select(0, z) if z is not None and self.species is not None else w.expand(n, -1, -1)
-        values = values.view(-1, c, n)  # rows: degree by degree, then block by block, then (j, M)
-        terms: list[list[Tensor]] = [[] for _ in self.tables.blocks]
-        start = 0
-        for k in self.degrees:
-            for b, ir in enumerate(self.tables.blocks):
-                rows = self.weight_slices[b, k]
-                size = (rows.stop - rows.start) * ir.dim
-                if size:
-                    block = values[start : start + size].view(-1, ir.dim, c, n)
-                    terms[b].append(torch.einsum("jmcn,njc->ncm", block, wn[:, rows]))
-                start += size
-        return torch.cat([sum(t[1:], t[0]).reshape(n, -1) for t in terms], 1)
+
+def _bilinear(table: Tensor, u: Tensor | None, x: Tensor, x_first: bool) -> Tensor:
+    """``r[R, n, c] = sum_{p, a} F[R, p, a] u[p, n, c] x[a, n, c]``, ``table`` holding ``F`` in the order's shape.
+
+    Outer product first (``table`` is ``[R, P * A]``): one elementwise product, one matrix product. ``F @ x`` first
+    (``table`` is ``[R * P, A]``): one matrix product, one product with ``u`` and a sum over ``p``.
+    """
+    assert u is not None  # the program computes parents first
+    P, A, n, c = u.shape[0], x.shape[0], x.shape[1], x.shape[2]
+    if x_first:
+        R = table.shape[0] // P
+        coupled = (table @ x.reshape(A, n * c)).reshape(R, P, n * c)
+        return (coupled * u.reshape(P, n * c)).sum(1).reshape(R, n, c)
+    return (table @ (u[:, None] * x[None]).reshape(P * A, n * c)).reshape(table.shape[0], n, c)
+
+
+@functools.cache
+def _tables(irreps: Irreps, nu: int, blocks: tuple[Irrep, ...]) -> dict[str, Tensor]:
+    """The buffers of a program in float64 (cached; copied to the module's dtype and device when registered)."""
+    program = power_program(irreps, nu, blocks)
+    tables = {"transform": program.transform}
+    for i, step in enumerate(program.couplings):
+        F = coupling_tensor((step.parent_irrep,), program.leaves[step.copy], step.irreps)
+        tables[f"coupling_{i}"] = _shape(F, step.x_first)
+    for i, final in enumerate(program.finals):
+        F = coupling_tensor(final.irreps, program.leaves[final.copy], (program.blocks[final.block],))
+        tables[f"final_{i}"] = _shape(F, final.x_first)
+    return tables
+
+
+def _shape(F: Tensor, x_first: bool) -> Tensor:
+    """``F [R, P, A]`` as the matrix its order multiplies: ``[R * P, A]`` (``F @ x`` first) or ``[R, P * A]``."""
+    return F.reshape(-1, F.shape[2]).contiguous() if x_first else F.reshape(F.shape[0], -1).contiguous()

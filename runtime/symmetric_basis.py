@@ -12,7 +12,9 @@ symmetrizes it for free, and a basis of the span is extracted:
 2. Each tree is a polynomial ``p(x)_M = sum T[M, i1..in] x[i1] ... x[in]``; its coefficient on a monomial is the sum
    of ``T`` over the index tuples that sort to it.
 3. Gram–Schmidt in tree order (twice, for stability), in the inner product ``<p, q> = E[<p(x), q(x)>] / (2L + 1)``
-   for ``x ~ N(0, I)``; a tree whose residual is below ``1e-8`` of its norm is already in the span and skipped. It
+   for ``x ~ N(0, I)``; a tree whose residual is below ``1e-8`` of its norm is already in the span and skipped, and
+   so is a tree of norm below ``1e-8`` (it vanishes: trees are built from unit-norm CG tensors, so a nonzero one has
+   norm of order one). It
    stops once it holds as many elements as the multiplicity of ``ir_out`` in ``Sym^n(V)``, counted independently by
    characters (``characters.py``); running out of trees first is a bug and raises.
 
@@ -24,6 +26,10 @@ e3nn's "component" normalization: unit-variance inputs give outputs whose compon
 no two weights move the output in correlated directions for Gaussian inputs. Gram–Schmidt in a fixed tree order makes
 the basis deterministic, and element ``k`` is a readable object: the tree ``trees[k]`` minus its projection on the
 elements before it.
+
+Evaluation. Each basis element is a combination of the kept trees, ``B = transform @ trees`` (lower triangular), so
+``power`` evaluates the kept trees directly by CG couplings (``power_program.py``), far cheaper than a polynomial in
+all monomials, and applies ``transform`` to the weights instead of to the values.
 """
 
 from __future__ import annotations
@@ -44,22 +50,35 @@ from .wigner import wigner_3j
 
 Tensor = torch.Tensor
 
-#: relative residual below which a tree counts as dependent on the elements before it
+#: relative residual below which a tree counts as dependent on the elements before it (and norm below which it vanishes)
 DEPENDENCE_TOLERANCE = 1e-8
+
+
+class Tree(NamedTuple):
+    """A left-coupled tree ``((x[c1] x x[c2] -> i2) x x[c3] -> i3) ...``: a polynomial of degree ``len(copies)``.
+
+    ``copies`` are positions in the list of irreps of ``V`` (one per copy: ``2x1o`` is two copies), non-decreasing;
+    ``chain`` the irreps after each coupling (``len(copies) - 1`` of them, the last one the output irrep).
+    """
+
+    copies: tuple[int, ...]
+    chain: tuple[Irrep, ...]
 
 
 class SymmetricBasis(NamedTuple):
     """Basis of the equivariant degree-``degree`` polynomial maps from ``irreps`` (one channel) to ``ir_out``.
 
     ``coefficients[k, M, r]`` is the coefficient of monomial ``r`` (``monomial_table(irreps.dim, degree)``, colex
-    order) in component ``M`` of basis element ``k``; ``trees[k]`` is the coupled tree element ``k`` came from.
+    order) in component ``M`` of basis element ``k``; ``trees[k]`` is the coupled tree element ``k`` came from (its
+    text: :func:`describe`), and element ``k`` is ``sum_j transform[k, j] * trees[j]`` (lower triangular).
     """
 
     irreps: Irreps
     degree: int
     ir_out: Irrep
     coefficients: Tensor  # [K, 2L+1, count] float64
-    trees: tuple[str, ...]
+    trees: tuple[Tree, ...]
+    transform: Tensor  # [K, K] float64
 
     def __call__(self, x: Tensor) -> Tensor:
         """Evaluate every element on ``x`` of shape ``[..., irreps.dim]``: ``[..., K, 2L+1]`` (float64 reference)."""
@@ -116,22 +135,29 @@ def _tree_polynomial(copies: tuple[_Copy, ...], chain: tuple[Irrep, ...], dim: i
     return out.index_add_(0, rank, tensor.reshape(-1, current.dim)).T
 
 
-def _describe(copies: tuple[_Copy, ...], chain: tuple[Irrep, ...]) -> str:
-    text = str(copies[0].ir)
-    for copy, nxt in zip(copies[1:], chain, strict=True):
-        text = f"({text} x {copy.ir} -> {nxt})"
+def describe(irreps: Irreps, tree: Tree) -> str:
+    """The text of a tree, e.g. ``((0e x 1o -> 1o) x 1o -> 0e)``.
+
+    >>> describe(Irreps("0e + 1o"), Tree((0, 1, 1), (Irrep("1o"), Irrep("0e"))))
+    '((0e x 1o -> 1o) x 1o -> 0e)'
+    """
+    copies = _copies(irreps)
+    text = str(copies[tree.copies[0]].ir)
+    for c, nxt in zip(tree.copies[1:], tree.chain, strict=True):
+        text = f"({text} x {copies[c].ir} -> {nxt})"
     return text
 
 
-def coupled_trees(irreps: Irreps, degree: int, ir_out: Irrep) -> Iterator[tuple[str, Tensor]]:
-    """The coupled trees of step 1, in order, each as ``(description, coefficients [2L+1, count])``."""
+def coupled_trees(irreps: Irreps, degree: int, ir_out: Irrep) -> Iterator[tuple[Tree, Tensor]]:
+    """The coupled trees of step 1, in order, each with its coefficients ``[2L+1, count]``."""
     copies = _copies(irreps)
-    for chosen in itertools.combinations_with_replacement(copies, degree):
-        irs = tuple(c.ir for c in chosen)
+    for chosen in itertools.combinations_with_replacement(range(len(copies)), degree):
+        picked = tuple(copies[c] for c in chosen)
+        irs = tuple(c.ir for c in picked)
         if math.prod(ir.p for ir in irs) != ir_out.p:
             continue
         for chain in _chains(irs, ir_out) if degree > 1 else ([()] if irs[0] == ir_out else []):
-            yield _describe(chosen, chain), _tree_polynomial(chosen, chain, irreps.dim)
+            yield Tree(chosen, chain), _tree_polynomial(picked, chain, irreps.dim)
 
 
 @functools.cache
@@ -144,28 +170,36 @@ def _basis(irreps: Irreps, degree: int, ir_out: Irrep) -> SymmetricBasis:
 
     kept: list[Tensor] = []  # [count, 2L+1] each, orthonormal
     kept_gram: list[Tensor] = []  # G @ kept[k]
-    names: list[str] = []
-    for name, tree in coupled_trees(irreps, degree, ir_out):
+    expansions: list[Tensor] = []  # kept[k] as a combination of the kept trees: [wanted]
+    trees: list[Tree] = []
+    for tree, polynomial in coupled_trees(irreps, degree, ir_out):
         if len(kept) == wanted:
             break
-        v = tree.T.contiguous()
+        v = polynomial.T.contiguous()
+        e = torch.zeros(wanted, dtype=torch.float64)
+        e[len(kept)] = 1.0
         norm0 = inner(v, gram.apply(v)).sqrt()
         for _ in range(2):  # Gram–Schmidt twice: one pass loses orthogonality when v is nearly dependent
-            for q, gq in zip(kept, kept_gram, strict=True):
-                v = v - inner(v, gq) * q
+            for q, gq, eq in zip(kept, kept_gram, expansions, strict=True):
+                overlap = inner(v, gq)
+                v, e = v - overlap * q, e - overlap * eq
         gv = gram.apply(v)
         norm = inner(v, gv).sqrt()
-        if norm > DEPENDENCE_TOLERANCE * norm0:
+        # a vanishing tree (an antisymmetric coupling of a copy with itself, like v x v -> 1e) is rounding noise of
+        # norm ~1e-17: only its absolute norm tells it from an independent one
+        if norm0 > DEPENDENCE_TOLERANCE and norm > DEPENDENCE_TOLERANCE * norm0:
             kept.append(v / norm)
             kept_gram.append(gv / norm)
-            names.append(name)
+            expansions.append(e / norm)
+            trees.append(tree)
     if len(kept) != wanted:
         raise ArithmeticError(
             f"found {len(kept)} independent trees for {ir_out} in Sym^{degree}({irreps}), expected {wanted}"
         )
     count = monomial_table(irreps.dim, degree).size
     coefficients = torch.stack(kept).transpose(1, 2) if kept else torch.zeros(0, ir_out.dim, count, dtype=torch.float64)
-    return SymmetricBasis(irreps, degree, ir_out, coefficients.contiguous(), tuple(names))
+    transform = torch.stack(expansions) if expansions else torch.zeros(0, 0, dtype=torch.float64)
+    return SymmetricBasis(irreps, degree, ir_out, coefficients.contiguous(), tuple(trees), transform)
 
 
 def symmetric_basis(irreps: IrrepsLike, degree: int, ir_out: IrrepLike) -> SymmetricBasis:
@@ -175,7 +209,7 @@ def symmetric_basis(irreps: IrrepsLike, degree: int, ir_out: IrrepLike) -> Symme
     elements is ``symmetric_power_multiplicity(irreps, degree, ir_out)``, possibly zero.
 
     >>> basis = symmetric_basis("0e + 1o + 2e + 3o", 2, "0e")
-    >>> basis.coefficients.shape, basis.trees[1]
+    >>> basis.coefficients.shape, describe(basis.irreps, basis.trees[1])
     (torch.Size([4, 1, 136]), '(1o x 1o -> 0e)')
     """
     if not isinstance(degree, int) or degree < 1:

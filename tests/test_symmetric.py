@@ -28,6 +28,7 @@ from fdg.runtime import (
     symmetric_power_multiplicity,
 )
 from fdg.runtime.monomials import exponents, gaussian_gram, monomial_count, monomial_rank, monomial_table
+from fdg.runtime.symmetric_basis import Tree, describe
 
 MACE_V = "0e + 1o + 2e + 3o"
 
@@ -162,6 +163,7 @@ CASES = [
     (MACE_V, 3, "0e"),
     (MACE_V, 3, "1o"),
     ("0e + 1o", 4, "2e"),
+    ("1o + 0e", 4, "2e"),  # the vanishing tree (((1o x 1o -> 1e) x 1o -> 1o) x 1o -> 2e) comes before s^2 (v v)_2
     ("2x1o", 2, "1e"),  # the cross product of the two vectors
     ("3x1o", 3, "0o"),  # their triple product
     ("1o + 1e", 3, "0o"),
@@ -183,6 +185,33 @@ def test_basis_spans_every_coupled_tree(irreps: str, degree: int, ir_out: str) -
     assert _rank(ours) == wanted
     assert _rank(trees) == wanted
     assert _rank(torch.cat([ours, trees])) == wanted
+
+
+def _tree_values(irreps: Irreps, tree: Tree, x: torch.Tensor) -> torch.Tensor:
+    """One coupled tree evaluated at ``x [N, dim]`` with e3nn's wigner_3j: ``[N, 2L+1]``."""
+    pieces, offset = [], 0
+    for mul, ir in irreps:
+        for _ in range(mul):
+            pieces.append((ir, x[:, offset : offset + ir.dim]))
+            offset += ir.dim
+    ir, value = pieces[tree.copies[0]]
+    for c, nxt in zip(tree.copies[1:], tree.chain, strict=True):
+        ir_c, v = pieces[c]
+        value = torch.einsum("na,nb,abc->nc", value, v, _e3nn_cg(ir.l, ir_c.l, nxt.l))
+        ir = nxt
+    return value
+
+
+@pytest.mark.parametrize(("irreps", "degree", "ir_out"), CASES)
+def test_basis_is_its_transform_of_its_trees(irreps: str, degree: int, ir_out: str) -> None:
+    """``B = transform @ trees``: what lets ``power`` evaluate the trees by CG couplings instead of the monomials."""
+    V = Irreps(irreps)
+    basis = symmetric_basis(V, degree, ir_out)
+    x = torch.randn(7, V.dim, dtype=torch.float64)
+    trees = [_tree_values(V, tree, x) for tree in basis.trees]
+    expected = torch.einsum("kj,jnm->nkm", basis.transform, torch.stack(trees)) if trees else basis(x)
+    torch.testing.assert_close(basis(x), expected, atol=1e-10, rtol=0)
+    assert torch.equal(basis.transform, basis.transform.tril())
 
 
 @pytest.mark.parametrize(("irreps", "degree", "ir_out"), CASES)
@@ -208,7 +237,8 @@ def test_basis_elements_are_equivariant(irreps: str, degree: int, ir_out: str) -
 
 def test_basis_is_deterministic_and_named_by_its_trees() -> None:
     basis = symmetric_basis(MACE_V, 2, "0e")
-    assert basis.trees == ("(0e x 0e -> 0e)", "(1o x 1o -> 0e)", "(2e x 2e -> 0e)", "(3o x 3o -> 0e)")
+    names = tuple(describe(basis.irreps, tree) for tree in basis.trees)
+    assert names == ("(0e x 0e -> 0e)", "(1o x 1o -> 0e)", "(2e x 2e -> 0e)", "(3o x 3o -> 0e)")
     # Gram–Schmidt in tree order. Element 0 is s^2 / sqrt(3) (E[s^4] = 3). The tree (1o x 1o -> 0e) is |v|^2 / sqrt(3);
     # its Gaussian inner product with element 0 is E[|v|^2 s^2] / 3 = 1, so the residual is (|v|^2 - s^2) / sqrt(3),
     # of squared norm (E|v|^4 - 2 E[|v|^2 s^2] + E[s^4]) / 3 = (15 - 6 + 3) / 3 = 4, so element 1 is

@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 from fdg import __version__, ir
-from fdg.codegen import fuse, grouped
+from fdg.codegen import fuse, grouped, power
 from fdg.codegen.vertex import emit_vertex
 from fdg.plan import Plan
 
@@ -47,10 +47,12 @@ def emit_module(plan: Plan, origin: str) -> str:
         lines += ["        " + line for line in grouped.emit_buffers(plan, node)]
     for f in plan.fusions.values():
         lines += ["        " + line for line in fuse.emit_buffers(f)]
+    for p in plan.powers.values():
+        lines += ["        " + line for line in power.emit_buffers(p)]
     for param in plan.parameters.values():
         shape = ", ".join(map(str, param.shape))
         lines.append(f"        self.{param.name} = torch.nn.Parameter(torch.randn({shape}))")
-    if not plan.cg and not plan.parameters and not plan.grouped and not plan.fusions:
+    if not plan.cg and not plan.parameters and not plan.grouped and not plan.fusions and not plan.powers:
         lines.append("        # this diagram has no CG tensors and no learned weights")
     signature = ", ".join(f"{n}: torch.Tensor" for n in d.inputs())
     results = [plan.names[d.operands(n)[0]] for n in d.outputs()]

@@ -9,7 +9,7 @@ weights, never a batched tensor.
 from __future__ import annotations
 
 from fdg import ir
-from fdg.codegen import fuse, grouped
+from fdg.codegen import fuse, grouped, power
 from fdg.plan import Contraction, Plan
 from fdg.runtime import Irreps
 
@@ -55,6 +55,8 @@ def emit_vertex(plan: Plan, node: str) -> list[str]:
             lines += _contract(plan, node, op, args)
         case ir.Fuse():
             lines += fuse.emit_call(plan, node, args)
+        case ir.Power():
+            lines += power.emit_call(plan, node, args)
         case _:
             raise AssertionError(f"codegen has no rule for {op!r}")
     return lines

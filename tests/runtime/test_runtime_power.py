@@ -1,4 +1,4 @@
-"""fdg.runtime.SymmetricPower and the colex functions: vs direct formulas, equivariance, autograd, compile, dtypes."""
+"""fdg.runtime.SymmetricPower: vs the formula on the basis, equivariance, autograd, slices, compile, dtypes."""
 
 from __future__ import annotations
 
@@ -8,9 +8,9 @@ import io
 import pytest
 import torch
 
-from fdg.runtime import Irreps, SymmetricPower, rand_matrix, symmetric_basis
-from fdg.runtime.colex import _groups, colex_contract, colex_product
-from fdg.runtime.monomials import monomial_table
+import fdg.runtime.power
+from fdg.runtime import Irrep, Irreps, SymmetricPower, rand_matrix, symmetric_basis
+from fdg.runtime.power_program import power_program
 
 
 @pytest.fixture(autouse=True)
@@ -22,22 +22,22 @@ def float64_default():
 
 
 def reference(power: SymmetricPower, a: torch.Tensor, weight: torch.Tensor, z: torch.Tensor | None) -> torch.Tensor:
-    """The module docstring's formula, term by term: each basis element evaluated on each channel, weighted."""
-    n, c, V = a.shape[0], power.mul, power.tables.irreps
+    """The module docstring's formula, term by term: each basis element evaluated on its monomials, weighted."""
+    n, c, V = a.shape[0], power.mul, power.program.irreps
     blocks, start = [], 0
     for mul, ir in power.irreps_in:  # channel c of a, as a vector of V
         blocks.append(a[:, start : start + mul * ir.dim].reshape(n, mul, ir.dim))
         start += mul * ir.dim
     x = torch.cat(blocks, 2)
     w = weight.reshape(-1, power.weight_numel // c, c)
-    wn = w[z] if z is not None else w.expand(n, -1, -1)
+    wn = w[z] if z is not None else (w if weight.dim() == 2 else w.expand(n, -1, -1))  # per species, node, or shared
     outs = []
-    for b, ir in enumerate(power.tables.blocks):
+    for b, ir in enumerate(power.program.blocks):
         total = torch.zeros(n, c, ir.dim)
-        for k in range(1, power.tables.nu + 1):
+        for k in range(1, power.program.nu + 1):
             values = symmetric_basis(V, k, ir)(x)  # [n, c, K, M]
-            total = total + torch.einsum("ncjm,njc->ncm", values, wn[:, power.weight_slices[b, k]])
-        outs.append((total / sum(power.tables.counts[b]) ** 0.5).reshape(n, -1))
+            total = total + torch.einsum("ncjm,njc->ncm", values, wn[:, power.weight_rows(b, k)])
+        outs.append((total / sum(power.program.counts[b]) ** 0.5).reshape(n, -1))
     return torch.cat(outs, 1)
 
 
@@ -60,11 +60,9 @@ def _inputs(power: SymmetricPower, n: int = 7, seed: int = 0) -> tuple[torch.Ten
     return a, weight, z
 
 
-@pytest.mark.parametrize("folded", [True, False])
 @pytest.mark.parametrize(("irreps_in", "nu", "irreps_out", "species"), CASES)
-def test_matches_the_formula_and_is_equivariant(irreps_in, nu, irreps_out, species, folded) -> None:
+def test_matches_the_formula_and_is_equivariant(irreps_in, nu, irreps_out, species) -> None:
     power = SymmetricPower(irreps_in, nu, irreps_out, species=species)
-    power.set_strategy(folded)
     a, weight, z = _inputs(power)
     out = power(a, weight, z)
     torch.testing.assert_close(out, reference(power, a, weight, z), atol=1e-12, rtol=0)
@@ -74,10 +72,35 @@ def test_matches_the_formula_and_is_equivariant(irreps_in, nu, irreps_out, speci
         torch.testing.assert_close(rotated, out @ Irreps(irreps_out).D_from_matrix(Q).T, atol=1e-10, rtol=0)
 
 
-@pytest.mark.parametrize("folded", [True, False])
-def test_second_derivatives(folded: bool) -> None:
+def test_per_node_weights() -> None:
+    """Without species, a ``[n, weight_numel]`` weight gives each node its own weights (external weights)."""
+    power = SymmetricPower("2x0e + 2x1o + 2x2e", 3, "2x0e + 2x1o", species=None)
+    a, _, _ = _inputs(power)
+    weight = torch.randn(a.shape[0], power.weight_numel)
+    torch.testing.assert_close(power(a, weight), reference(power, a, weight, None), atol=1e-12, rtol=0)
+    for node in (0, 3):  # and equals the shared-weights module evaluated with that node's weights
+        torch.testing.assert_close(power(a, weight)[node], power(a[node : node + 1], weight[node])[0])
+
+
+def test_slices_of_nodes_give_the_same_result(monkeypatch: pytest.MonkeyPatch) -> None:
+    """On CPU the nodes go through in slices; slice boundaries must not show in values or gradients."""
+    monkeypatch.setattr(fdg.runtime.power, "COLUMNS", 6)  # 3 nodes per slice for mul 2
+    sliced = SymmetricPower("2x0e + 2x1o + 2x2e", 3, "2x0e + 2x1o", species=3)
+    assert sliced.chunk == 3
+    monkeypatch.undo()
+    whole = SymmetricPower("2x0e + 2x1o + 2x2e", 3, "2x0e + 2x1o", species=3)
+    a, weight, z = _inputs(whole, n=8)
+    for t in (a, weight):
+        t.requires_grad_()
+    results = [power(a, weight, z) for power in (sliced, whole)]
+    torch.testing.assert_close(results[0], results[1], atol=1e-12, rtol=0)
+    grads = [torch.autograd.grad(r.pow(3).sum(), (a, weight)) for r in results]
+    for g_sliced, g_whole in zip(*grads, strict=True):
+        torch.testing.assert_close(g_sliced, g_whole, atol=1e-12, rtol=0)
+
+
+def test_second_derivatives() -> None:
     power = SymmetricPower("1x0e + 1x1o", 3, "1x0e + 1x1o", species=2)  # numerical Hessians: keep it tiny
-    power.set_strategy(folded)
     a, weight, z = _inputs(power, n=2)
     a.requires_grad_()
     weight.requires_grad_()
@@ -89,31 +112,20 @@ def test_second_derivatives(folded: bool) -> None:
     assert torch.autograd.gradgradcheck(f, (a, weight))
 
 
-@pytest.mark.parametrize("batch", [1, 3])
-def test_colex_functions_against_explicit_monomials(batch: int) -> None:
-    dim, columns = 4, 2
-    x = torch.randn(batch, dim, columns, requires_grad=True)
-    t2, t3 = monomial_table(dim, 2), monomial_table(dim, 3)
-    explicit2 = x[:, t2.indices].prod(2)
-    explicit3 = x[:, t3.indices].prod(2)
-    m2 = colex_product(x, x, 2)
-    torch.testing.assert_close(m2, explicit2)
-    torch.testing.assert_close(colex_product(m2, x, 3), explicit3)
-    weight = torch.randn(batch, 2, t3.size, requires_grad=True)
-    torch.testing.assert_close(colex_contract(weight, m2, x, 3), torch.bmm(weight, explicit3))
-
-    def f(x: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
-        return colex_contract(weight, colex_product(x, x, 2), x, 3)
-
-    assert torch.autograd.gradcheck(f, (x, weight))
-    assert torch.autograd.gradgradcheck(f, (x, weight))
-
-
-def test_groups_cover_every_block_once() -> None:
-    for dim, degree, count in ((16, 3, 4), (16, 2, 4), (3, 2, 8), (1, 3, 4), (9, 4, 2)):
-        groups = _groups(dim, degree, count)
-        assert len(groups) <= count
-        assert [l for g in groups for l in range(g.first, g.last + 1)] == list(range(dim))
+def test_program_of_the_mace_case() -> None:
+    """The trees share prefixes and last couplings: 10 couplings build the trie, 7 last couplings finish 27 trees."""
+    program = power_program(Irreps("0e + 1o + 2e + 3o"), 3, (Irrep("0e"), Irrep("1o")))
+    assert program.counts == ((1, 4, 8), (1, 3, 12))
+    assert sum(len(terms) for final in program.finals for terms in final.terms) == 27
+    assert len(program.directs) == 2  # the two trees of degree 1
+    assert (len(program.couplings), len(program.finals)) == (10, 7)
+    # every trie node is computed after its parent, and every node a final reads exists
+    computed = set(range(len(program.leaves)))
+    for step in program.couplings:
+        assert step.parent in computed
+        computed |= set(step.children)
+    assert computed == set(range(program.values))
+    assert {node for final in program.finals for terms in final.terms for node, _ in terms} <= computed
 
 
 def test_unit_variance_in_gives_unit_variance_out() -> None:
@@ -147,7 +159,7 @@ def test_state_dict_copy_and_pickle() -> None:
     buffer.seek(0)
     torch.testing.assert_close(torch.load(buffer, weights_only=False)(a, weight, z), power(a, weight, z))
     torch.testing.assert_close(copy.deepcopy(power)(a, weight, z), power(a, weight, z))
-    assert {name.split("_")[0] for name in power.state_dict()} == {"basis", "weight"}
+    assert {name.split("_")[0] for name in power.state_dict()} == {"transform", "final"}  # nu = 2: no trie nodes
 
 
 @pytest.mark.parametrize("backend", ["eager", "aot_eager"])
