@@ -47,7 +47,7 @@ def folded(
     mode = {"learned": "shared", "none": "sum"}.get(kind, "rows")
     table = folded_table(basis, summed=mode == "sum")
     label = f"({', '.join(labels)}) folded"
-    product = price_product(value, basis, "folded", tuple(range(n)), label, max(muls), table, mode, axis, rows, form)
+    product = price_product(value, basis, "folded", tuple(range(n)), label, muls, table, mode, axis, rows, form)
     steps = evaluation_steps(value, basis, muls, kind, 0, (product,), axis)
     return Evaluation(basis, True, 0, (product,), steps)
 

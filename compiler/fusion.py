@@ -245,7 +245,8 @@ def sequential(
         part = "root" if root else f"node{j}"
         weights = mode if root else ""
         operands = (node.left, node.right)
-        product = price_product(value, spec, part, operands, label, channels[j], table, weights, axis, rows, form)
+        chans = (channels[node.left], channels[node.right])
+        product = price_product(value, spec, part, operands, label, chans, table, weights, axis, rows, form)
         products.append(product)
     recouple = 0 if tree == basis.tree or mode == "sum" else recoupling_size(basis, tree)
     steps = evaluation_steps(value, spec, muls, op.weights.kind, recouple, tuple(products), axis)

@@ -73,7 +73,7 @@ def price_product(
     part: str,
     operands: tuple[int, ...],
     label: str,
-    channels: int,
+    chans: tuple[int, ...],
     table: Sparse,
     weights: str,
     axis: str,
@@ -84,6 +84,7 @@ def price_product(
     each in turn, and that one after the matmul) or sparse; only sparse when dense is too large.  ``form``
     (``"dense"``, ``"split"``, ``"sparse"``) keeps only that kind, for tests and benchmarks."""
     dims = table.shape[:-1]
+    channels = max(chans)
     width = math.prod(dims)
     columns = fuse_layout(spec).out_dim if weights == "shared" else table.shape[-1]
     entries = table.values.numel()
@@ -92,14 +93,15 @@ def price_product(
         # the outer product of every operand, or all but one (each in turn last) and that one after the matmul
         for last in (None, *reversed(range(len(dims)))):  # ties: the natural order
             order = () if last is None else (*(k for k in range(len(dims)) if k != last), last)
-            ordered = dims if last is None else tuple(dims[k] for k in order)
-            steps = _dense(value, label, channels, ordered, columns, weights, entries, axis, split=last is not None)
+            ordered = order or tuple(range(len(dims)))
+            shapes = tuple((chans[k], dims[k]) for k in ordered)
+            steps = _dense(value, label, channels, shapes, columns, weights, entries, axis, split=last is not None)
             if order == tuple(range(len(dims))):
                 order = ()
             product = Product(part, operands, label, channels, dims, columns, entries, False, weights, steps, order)
             options.append(replace(product, split=last is not None))
     nnz = sparse_weights(spec, table)[0].shape[1] if weights == "shared" else entries
-    steps = _sparse(value, label, channels, dims, columns, nnz, weights, entries, axis)
+    steps = _sparse(value, label, chans, dims, columns, nnz, weights, entries, axis)
     options.append(Product(part, operands, label, channels, dims, columns, nnz, True, weights, steps))
     if form is not None:
         wanted = {"dense": (False, False), "split": (False, True), "sparse": (True, False)}[form]
@@ -118,28 +120,32 @@ def _dense(
     value: str,
     label: str,
     channels: int,
-    dims: tuple[int, ...],
+    shapes: tuple[tuple[int, int], ...],
     columns: int,
     weights: str,
     entries: int,
     axis: str,
     split: bool,
 ) -> tuple[Step, ...]:
+    """``shapes``: (channels, components) of each operand, in the table's order."""
+    dims = [d for _, d in shapes]
     width = math.prod(dims)
-    # the outer product of the operands (all but the last when split), then one matmul (and the last operand)
+    # the outer product of the operands (all but the last when split): per channel only if one of them has channels
+    outer_channels = max(c for c, _ in (shapes[:-1] if split else shapes))
     outer = width // dims[-1] if split else width
     inner = dims[-1] * columns if split else columns
-    flops = (outer if len(dims) > 1 + split else 0) + 2 * outer * inner + (2 * inner if split else 0)
-    flops *= channels
-    # written and read: the outer product, the matmul's result (and its product with the last operand); a
-    # per-channel table makes the matmul batched over channels (one more copy of the outer product)
-    moved = ELEMENT * channels * (sum(dims) + (3 if weights == "shared" else 2) * outer + 2 * inner + columns)
+    flops = outer_channels * outer if len(dims) > 1 + split else 0
+    flops += 2 * channels * outer * inner + (2 * channels * inner if split else 0)  # the matmul, the last operand
+    # a per-channel table against a per-channel outer product is a matmul batched over channels (one more copy)
+    copies = 3 if weights == "shared" and outer_channels > 1 else 2
+    inputs = sum(c * d for c, d in shapes)
+    moved = ELEMENT * (inputs + copies * outer_channels * outer + 2 * channels * inner + channels * columns)
     # backward: the operands' gradients, and for folded weights the table's (one more matmul)
     back = 2 if weights == "shared" else 1
     kind = "per-channel " if weights == "shared" else ""
     shape = f"[{outer}x{dims[-1]}x{columns}], last operand after" if split else f"[{width}x{columns}]"
     what = f"{label}: outer @ {kind}table {shape}"
-    kept = channels * (outer + inner + columns)
+    kept = outer_channels * outer + channels * (inner + columns)
     product = Step(value, what, "mm", axis, flops, moved, kept, back * flops, back * moved, launches=len(dims) + split)
     if weights == "shared":
         return (_fold(value, channels, entries, width * columns), product)
@@ -149,7 +155,7 @@ def _dense(
 def _sparse(
     value: str,
     label: str,
-    channels: int,
+    chans: tuple[int, ...],
     dims: tuple[int, ...],
     columns: int,
     nnz: int,
@@ -158,8 +164,10 @@ def _sparse(
     axis: str,
 ) -> tuple[Step, ...]:
     k = len(dims)
+    channels = max(chans)
     flops = channels * nnz * (k + 1)  # k - 1 products between operands, one by the value, one addition
-    moved = ELEMENT * channels * (sum(dims) + (k + 1) * nnz + columns)
+    inputs = sum(c * d for c, d in zip(chans, dims, strict=True))
+    moved = ELEMENT * (inputs + channels * ((k + 1) * nnz + columns))
     back = 2 if weights == "shared" else 1
     kind = "per-channel " if weights == "shared" else ""
     what = f"{label}: sparse {kind}table [{nnz} non-zeros]"

@@ -73,7 +73,12 @@ def dense_product(operands: list[Tensor], table: Tensor, split_last: bool = Fals
     if split_last:
         d, c = operands[-1].shape[-1], table.shape[-1]
         table = table.reshape(*table.shape[:-2], -1, d * c)
-    x = x @ table if table.dim() == 2 else torch.einsum("zux,uxc->zuc", x, table)
+    if table.dim() == 2:
+        x = x @ table
+    elif x.shape[1] == 1:  # operands without channels: one matmul against every channel's table side by side
+        x = (x.squeeze(1) @ table.transpose(0, 1).flatten(1)).unflatten(-1, (table.shape[0], -1))
+    else:
+        x = torch.einsum("zux,uxc->zuc", x, table)
     if split_last:
         x = (operands[-1].unsqueeze(-1) * x.unflatten(-1, (d, c))).sum(-2)
     return x

@@ -33,6 +33,10 @@ SOURCES = {
         " input w : 0e + 1o + 2e over edge\n input z : index edge -> 3\n"
         " output y = fuse(h, sh(v, 2), w) -> mul x (0e + 1o + 1e + 2e) [weights = learned[z]] }"
     ),
+    "multiplicity one, learned": (
+        "diagram S(mul = 3) { input h : mul x (0e + 1o + 2e)\n input u : 0e + 1o + 2e\n input v : 0e + 1o\n"
+        " output y = fuse(h, u, v) -> mul x (0e + 1o + 2e) }"
+    ),
     "external weights": (
         "diagram E() { input a : 2x1o\n input b : 2x(0e + 1o)\n input c : 1o\n input R : weights\n"
         " output y = fuse(a, b, c) -> 2x0e + 2x1e + 2x2e [weights = R] }"
