@@ -67,7 +67,17 @@ def fuse(call: Call, resolve: Resolve, env: Mapping[str, Number], warnings: list
         raise FdgTypeError(f"the inputs of fuse must share a multiplicity (or have 1), got {muls}", call.span)
     mul = shared.pop() if shared else 1
     parts = [w.type.irreps for w in wires if isinstance(w.type, ir.Feature)]
-    out = _many_body_out(call, env, mul, _products(parts))
+    if isinstance(call.target, syntax.Lmax):  # every reachable irrep up to that degree, once, sorted like e3nn
+        top = integer(call.target.value, env, "lmax", 0, MAX_L)
+        kept = sorted(ir for ir in _products(parts) if ir.l <= top)
+        if not kept:
+            lowest = min(ir.l for ir in _products(parts))
+            raise FdgTypeError(
+                f"no path of fuse reaches an irrep with l <= {top}", call.target.span, f"the lowest is l = {lowest}"
+            )
+        out = Irreps([(mul, ir) for ir in kept])
+    else:
+        out = _many_body_out(call, env, mul, _products(parts))
     weights, extra = weights_option(call, resolve, axis, ("learned", "none", "input", "per_index"))
     text, basis = _tree(call) if "tree" in call.options else (None, trees.left_to_right(len(wires)))
     lmax = None

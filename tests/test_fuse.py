@@ -70,6 +70,11 @@ CASES = {
         " output y = fuse(a, b, c) -> mul x (0e + 1o + 1e + 2o) [tree = ((b, a), c), lmax = 2] }",
         {},
     ),
+    "output lmax": (
+        "diagram L(mul = 2) { input a : mul x (0e + 1o)\n input b : mul x 1o\n input c : 1o + 2e\n"
+        " output y = fuse(a, b, c) -> lmax 2 }",
+        {},
+    ),
     "one input twice": (
         "diagram T() { input a : 2x(0e + 1o)\n input b : 2x1o\n output y = fuse(a, b, a) -> 2x0e + 2x1e + 2x2o }",
         {},
