@@ -4,7 +4,9 @@ counts; tree enumeration; torch.compile.  ``test_folding.py`` checks that every 
 
 from __future__ import annotations
 
+import io
 import itertools
+import json
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -282,6 +284,31 @@ def test_six_inputs_compile_with_the_greedy_tree() -> None:
     module = fdg.compile(source).double()
     assert "the cheapest of the left-to-right tree, a greedy tree and the folded tensor" in str(module.report)
     assert module(**random_inputs(module)).shape == (6, 8)
+
+
+def test_inlined_calls_save_and_load() -> None:
+    """A diagram calling one with a fuse twice: two vertices, their own weights and tables; torch.save round trip."""
+    source = (
+        "diagram F(mul = 2) { input a : mul x (0e + 1o)\n input b : mul x 1o\n input c : 1o\n"
+        " output y = fuse(a, b, c) -> mul x (0e + 1e) [tree = (a, (b, c))] }\n"
+        "diagram G(mul = 2) { input a : mul x (0e + 1o)\n input b : mul x 1o\n input c : 1o\n"
+        " output z = F(mul = mul)(a, b, c) - F(mul = mul)(a, b, c) }"
+    )
+    module = fdg.compile(source, diagram="G").double()
+    assert sum(p.numel() for p in module.parameters()) == 2 * 2 * 2  # 2 paths, 2 channels, 2 calls
+    inputs = random_inputs(module)
+    y = module(**inputs)
+    assert y.abs().max() > 0.1  # two independent weight sets do not cancel
+    buffer = io.BytesIO()
+    torch.save(module, buffer)
+    buffer.seek(0)
+    torch.testing.assert_close(torch.load(buffer, weights_only=False)(**inputs), y, atol=0, rtol=0)
+
+
+def test_report_json_holds_the_choice() -> None:
+    found = json.loads(fdg.report(ROOT / "diagrams/fusion.fdg").to_json())["fusions"]["y"]
+    assert found["evaluates"] in found["estimated_seconds"] and found["paths"] == 55
+    assert found["weights_tree"] == "((a, b), c)" and found["all_trees_priced"] and found["lmax"] is None
 
 
 @pytest.mark.parametrize("backend", ["eager", "aot_eager"])

@@ -63,7 +63,7 @@ def run_pipeline(text: str) -> None:
                 fdg.emit(text, name)
                 module = fdg.compile(text, name)
             except FdgNotSupported:
-                continue  # fuse and power check but have no code generation yet
+                continue  # power checks but has no code generation yet
             run_module(module)
     elapsed = time.perf_counter() - start
     assert elapsed < DEADLINE_S, f"the pipeline took {elapsed:.2f} s on:\n{text}"
