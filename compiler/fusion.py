@@ -1,15 +1,15 @@
 """The plan of one ``fuse`` vertex: which tree it evaluates (or the folded tensor), each product dense or sparse.
 
 A fuse's weights belong to the paths of its *basis* tree (``tree = ...`` as written, else left to right; see
-``fdg.runtime.fusion_tables``).  Without ``tree =`` every tree spans the same maps, so the compiler may evaluate any
+``fdg.runtime.fusion_paths``).  Without ``tree =`` every tree spans the same maps, so the compiler may evaluate any
 of them: the weights are recoupled once per call (``w @ R``, a sparse matrix of 6j / 9j coefficients, batch
 independent for learned weights), and a module computes the same function whichever tree the cost model picks.
 The candidates are the trees of ``trees.py`` and the folded tensor (``folding.py``); each is priced with the cost
 model at the representative size, the cheapest wins, and the plan keeps every estimate for the report.
 
-Evaluating a tree is a sequence of :class:`Product` s, one per internal node bottom-up: the outer product of the
-two children's stacked values times the node's coupling table (``dense``: one matmul; ``sparse``: entry by entry
-over its non-zeros, whichever the cost model prices lower).  The root's product brings the weights in: learned
+Evaluating a tree is a sequence of products (``fusion_cost.Product``), one per internal node bottom-up: the two
+children's stacked values times the node's coupling table (dense, split or sparse, whichever the cost model prices
+lower).  The root's product brings the weights in: learned
 weights are folded into a per-channel table once per call (``shared``), per-row weights (an input, ``learned[z]``)
 multiply the root's per-path blocks (``rows``), and without weights the root's table already adds the paths
 (``sum``).
@@ -72,11 +72,12 @@ class FuseChoice:
     def lines(self, name: str) -> list[str]:
         """The report's lines about this fuse."""
         estimates = ", ".join(f"{k} {v * 1e3:.3g} ms" for k, v in self.seconds.items())
-        how = self.fixed or (
-            "the cheapest of every tree and the folded tensor"
-            if self.enumerated
-            else "the cheapest of the left-to-right tree, a greedy tree and the folded tensor"
-        )
+        if self.fixed:
+            how = f"the cheaper of the weights' tree and the folded tensor: {self.fixed}"
+        elif self.enumerated:
+            how = "the cheapest of every tree and the folded tensor"
+        else:
+            how = "the cheapest of the left-to-right tree, a greedy tree and the folded tensor"
         what = "the folded tensor" if self.chosen == "folded" else self.chosen
         lines = [
             f"fuse {name}: evaluates {what} ({how}; estimates at {self.rows} rows: {estimates}); "
@@ -178,11 +179,11 @@ def _plan_fuse(
     mode = weights_mode(op)
     fixed = None
     if op.tree is not None:
-        fixed = "tree = ... pins it"
+        fixed = "tree = ... pins the tree"
     elif layout.dropped:
         fixed = "with lmax dropping irreps, trees span different spaces"
     elif mode == "sum":
-        fixed = "weights = none adds the paths of the left-to-right tree, which depend on the tree"
+        fixed = "weights = none adds the paths of one tree, and that sum depends on the tree"
     found, enumerated = ([op.basis], True) if fixed else trees.candidates([t.irreps for t in features], muls, op.lmax)
     labels = op.labels
     candidates: dict[str, Evaluation] = {}
@@ -216,7 +217,17 @@ def _plan_fuse(
     dims = tuple(tuple(ir.dim for _, ir in t.irreps) for t in features)
     out_dims = tuple(ir.dim for _, ir in op.irreps_out)
     return FusePlan(
-        value, mul, muls, dims, out_dims, labels, basis, evaluation, buffers, choice, baseline(value, basis, muls, axis)
+        value,
+        mul,
+        muls,
+        dims,
+        out_dims,
+        labels,
+        basis,
+        evaluation,
+        buffers,
+        choice,
+        baseline(value, op, basis, muls, axis),
     )
 
 
@@ -280,7 +291,7 @@ def _buffers(value: str, ev: Evaluation, op: ir.Fuse, namer: Callable[[str], str
     return Buffers(tuple(found), tuple(tables), unions, columns, recouple)
 
 
-def baseline(value: str, basis: FuseSpec, muls: tuple[int, ...], axis: str) -> tuple[cost.Step, ...]:
+def baseline(value: str, op: ir.Fuse, basis: FuseSpec, muls: tuple[int, ...], axis: str) -> tuple[cost.Step, ...]:
     """The naive baseline: every path on its own, dense CG einsums along the basis tree, then the weights.
 
     Nothing is shared between paths (e3nn's way of writing one instruction per path): per path and internal node,
@@ -306,12 +317,12 @@ def baseline(value: str, basis: FuseSpec, muls: tuple[int, ...], axis: str) -> t
             moved[j] += cost.ELEMENT * channels[j] * (da + db + 2 * da * db + dc)
     steps = []
     for j in range(n, len(layout.nodes)):
-        what = f"per-path einsums at {layout.nodes[j].tree}, dense CG [{len(layout.paths)} paths]"
+        what = f"per-path einsums {trees.spell(layout.nodes[j].tree, op.labels)} [{len(layout.paths)} paths]"
         out = int(moved[j] / cost.ELEMENT)
         launches = 2 * len(layout.paths)
         steps.append(cost.Step(value, what, "dense", axis, work[j], moved[j], out, 2 * work[j], 2 * moved[j], launches))
     dim = max(muls) * layout.out_dim
-    weighed = len(layout.paths) * layout.out_dim * max(muls)  # every path's output block times its weights
+    weighed = layout.root_dim * max(muls)  # every path's output block times its weights
     moved_w = cost.ELEMENT * (2 * weighed + dim)
     what = f"weights, sum paths, cat -> [{dim}]"
     steps.append(cost.Step(value, what, "elementwise", axis, 2 * weighed, moved_w, dim, 2 * weighed, moved_w))

@@ -52,7 +52,7 @@ def emit_call(plan: Plan, node: str, args: list[str]) -> list[str]:
         taken.add(name)
         return name
 
-    how = "the folded tensor" if ev.folded else f"tree {f.choice.chosen.removeprefix('tree ')}"
+    how = "the folded tensor" if ev.folded else f.choice.chosen
     paths = f.choice.paths
     lines = [f"# evaluates {how}; {paths} paths, weights on the paths of {f.choice.basis} (fdg report: why)"]
     values: dict[int, str] = {}
