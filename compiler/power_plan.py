@@ -11,8 +11,7 @@ prices that program step by step, per row (node) of the vertex's axis, forward a
   matrix product with the CG table ``F``; per last coupling, the weighted sum of the trees' parents before it;
 * the trees of degree 1, weighted.
 
-The run-time module works on slices of nodes on CPU (``chunk``), so its intermediates stay in cache: bytes count each
-step's inputs and outputs, and calls are counted per slice.
+Bytes count what each step reads and writes (every intermediate goes through memory: the module does not slice).
 
 The *naive baseline* is MACE's ``SymmetricContraction``: per output irrep, dense U tensors ``[2L+1, d^k, K_k]`` (``d``
 components per channel, ``K_k`` MACE's over-complete path count: every left-coupled chain over *ordered* tuples of
@@ -28,7 +27,6 @@ from dataclasses import dataclass
 from fdg import ir
 from fdg.cost import ELEMENT, Step
 from fdg.runtime import Irrep, Irreps
-from fdg.runtime.power import COLUMNS
 from fdg.runtime.power_program import PowerProgram, power_program
 
 
@@ -68,7 +66,7 @@ def plan_power(value: str, op: ir.Power, a: ir.Feature, module: str) -> PowerPla
     trees = len(program.transform)
     mace = sum(mace_path_count(V, k, ir) for ir in blocks for k in range(1, op.nu + 1))
     axis = a.axis.name
-    steps = program_steps(value, program, mul, op.weights.kind, axis, max(1, COLUMNS // mul), species)
+    steps = program_steps(value, program, mul, op.weights.kind, axis, species)
     base = mace_steps(value, V, op.nu, blocks, mul, species, axis)
     return PowerPlan(module, a.irreps, op.nu, op.irreps_out, species, trees, mace, steps, base)
 
@@ -79,27 +77,24 @@ def _step(value: str, what: str, lowering: str, axis: str, flops: float, moved: 
     return Step(value, what, lowering, axis, flops, moved, out, backward, 2 * moved, **kw)
 
 
-def _bilinear(
-    value: str, what: str, c: int, R: int, P: int, A: int, x_first: bool, axis: str, chunk: int
-) -> list[Step]:
+def _bilinear(value: str, what: str, c: int, R: int, P: int, A: int, x_first: bool, axis: str) -> list[Step]:
     """A coupling ``r[R] = F[R, P, A] u[P] x[A]`` per channel: its elementwise step and its matrix product."""
     mm = 2 * R * P * A * c  # forward; the backward multiplies by F^T once (F is constant)
     if x_first:  # (F @ x) then the product with u, summed over p
         return [
-            _step(value, f"{what}: F @ x [{R * P}x{A}]", "mm", axis, mm, ELEMENT * c * (A + R * P), c * R * P,
-                  chunk=chunk),
+            _step(value, f"{what}: F @ x [{R * P}x{A}]", "mm", axis, mm, ELEMENT * c * (A + R * P), c * R * P),
             _step(value, f"{what}: (F x) . u, sum over [{P}]", "elementwise", axis, 2 * R * P * c,
-                  ELEMENT * c * (R * P + P + R), c * R, backward=3 * R * P * c, launches=2, chunk=chunk),
+                  ELEMENT * c * (R * P + P + R), c * R, backward=3 * R * P * c, launches=2),
         ]  # fmt: skip
     return [
         _step(value, f"{what}: u x x [{P}x{A}]", "elementwise", axis, P * A * c, ELEMENT * c * (P + A + P * A),
-              c * P * A, backward=4 * P * A * c, chunk=chunk),
-        _step(value, f"{what}: F [{R}x{P * A}] @", "mm", axis, mm, ELEMENT * c * (P * A + R), c * R, chunk=chunk),
+              c * P * A, backward=4 * P * A * c),
+        _step(value, f"{what}: F [{R}x{P * A}] @", "mm", axis, mm, ELEMENT * c * (P * A + R), c * R),
     ]  # fmt: skip
 
 
 def program_steps(
-    value: str, p: PowerProgram, c: int, weights: str, axis: str, chunk: int, species: int | None
+    value: str, p: PowerProgram, c: int, weights: str, axis: str, species: int | None
 ) -> tuple[Step, ...]:
     """The steps of ``SymmetricPower`` running ``p`` with ``c`` channels (see the module docstring)."""
     d, trees, out = p.irreps.dim, len(p.transform), sum(ir.dim for ir in p.blocks)
@@ -108,33 +103,32 @@ def program_steps(
     steps = [
         _step(value, f"tree weights: w @ transform [{trees}x{trees}]", "dense", axis if per_row else "",
               2 * sets * trees * trees * c, 2 * ELEMENT * sets * trees * c, sets * trees * c if per_row else 0),
-        _step(value, f"channels first [{d}, n, {c}]", "elementwise", axis, 0, 2 * ELEMENT * d * c, d * c,
-              launches=2, chunk=chunk),
+        _step(value, f"channels first [{d}, n, {c}]", "elementwise", axis, 0, 2 * ELEMENT * d * c, d * c, launches=2),
     ]  # fmt: skip
     if species is not None:
         steps.append(_step(value, f"tree weights of each node's species [{trees}, {c}]", "gather", axis, 0,
-                           2 * ELEMENT * trees * c, trees * c, backward=trees * c, chunk=chunk))  # fmt: skip
+                           2 * ELEMENT * trees * c, trees * c, backward=trees * c))  # fmt: skip
     for step in p.couplings:
         ir_x, R = p.leaves[step.copy], sum(ir.dim for ir in step.irreps)
         what = f"{step.parent_irrep} x {ir_x} -> {'+'.join(map(str, step.irreps))}"
-        steps += _bilinear(value, what, c, R, step.parent_irrep.dim, ir_x.dim, step.x_first, axis, chunk)
+        steps += _bilinear(value, what, c, R, step.parent_irrep.dim, ir_x.dim, step.x_first, axis)
     for final in p.finals:
         ir_x, L = p.leaves[final.copy], p.blocks[final.block]
         terms = sum(len(t) for t in final.terms)
         size = sum(len(t) * ir.dim for t, ir in zip(final.terms, final.irreps, strict=True))
         steps.append(_step(value, f"weights meet {terms} trees ending in x {ir_x} -> {L}", "elementwise", axis,
-                           2 * size * c, 2 * ELEMENT * size * c, size * c, backward=3 * size * c, launches=terms,
-                           chunk=chunk))  # fmt: skip
+                           2 * size * c, 2 * ELEMENT * size * c, size * c, backward=3 * size * c,
+                           launches=terms))  # fmt: skip
         what = f"({'+'.join(map(str, final.irreps))}) x {ir_x} -> {L}"
         P = sum(ir.dim for ir in final.irreps)
-        steps += _bilinear(value, what, c, L.dim, P, ir_x.dim, final.x_first, axis, chunk)
+        steps += _bilinear(value, what, c, L.dim, P, ir_x.dim, final.x_first, axis)
     if p.directs:
         size = sum(p.leaves[t.copy].dim for t in p.directs)
         steps.append(_step(value, f"{len(p.directs)} trees of degree 1, weighted", "elementwise", axis, 2 * size * c,
-                           3 * ELEMENT * size * c, size * c, backward=3 * size * c, launches=len(p.directs),
-                           chunk=chunk))  # fmt: skip
+                           3 * ELEMENT * size * c, size * c, backward=3 * size * c,
+                           launches=len(p.directs)))  # fmt: skip
     steps.append(_step(value, f"mul_ir -> [{out * c}]", "elementwise", axis, 0, 2 * ELEMENT * out * c, out * c,
-                       launches=len(p.blocks) + 1, chunk=chunk))  # fmt: skip
+                       launches=len(p.blocks) + 1))  # fmt: skip
     return tuple(steps)
 
 

@@ -26,8 +26,10 @@ Weight layout: one weight set is ``[K_total, mul]`` flattened row-major, its row
 
 How: the kept coupled trees are evaluated by their CG couplings (``power_program.py``), with the weights turned from
 basis weights into tree weights first (``weights @ transform``: per species, not per node). The work per node and
-channel does not depend on the number of species. On CPU the nodes go through in slices of about
-:data:`COLUMNS` ``(node, channel)`` columns, so that every intermediate of a slice stays in cache.
+channel does not depend on the number of species. All nodes go through at once: each step is one large kernel
+over ``n * mul`` columns. Slicing the nodes to keep intermediates in cache (as the grouped lowering of ``couple`` does)
+measured no faster here with one thread, and with two threads on a busy machine, where every kernel can wait for a
+descheduled thread, 2.7x slower with slices of 64 nodes (``benchmarks/power.py``; docs/performance.md).
 """
 
 from __future__ import annotations
@@ -37,14 +39,10 @@ from collections.abc import Callable
 
 import torch
 
-from .grouped import chunked
 from .irreps import Irrep, Irreps, IrrepsLike
 from .power_program import PowerProgram, coupling_tensor, power_program
 
 Tensor = torch.Tensor
-
-#: (node, channel) columns per slice of nodes on CPU; measured with ``benchmarks/power.py`` (see docs/performance.md)
-COLUMNS = 8192
 
 
 class SymmetricPower(torch.nn.Module):
@@ -73,7 +71,6 @@ class SymmetricPower(torch.nn.Module):
         V = Irreps([(1, ir) for _, ir in irreps_in])
         self.program: PowerProgram = power_program(V, nu, tuple(ir for _, ir in irreps_out))
         self.weight_numel = len(self.program.transform) * self.mul
-        self.chunk = max(1, COLUMNS // self.mul)
         self._register_tables(torch.get_default_dtype(), None)
 
     def weight_rows(self, block: int, degree: int) -> slice:
@@ -101,10 +98,8 @@ class SymmetricPower(torch.nn.Module):
         if self.species is not None:
             if z is None:
                 raise ValueError("this power has one weight set per species: pass the species index z")
-            return chunked(lambda a, z: self._evaluate(a, v.index_select(0, z)), self.chunk, a, z)
-        if weight.dim() == 2:  # one weight set per node
-            return chunked(self._evaluate, self.chunk, a, v)
-        return chunked(lambda a: self._evaluate(a, v), self.chunk, a)
+            return self._evaluate(a, v.index_select(0, z))
+        return self._evaluate(a, v)  # v: [1, trees, mul] (shared) or [n, trees, mul] (one weight set per node)
 
     def _evaluate(self, a: Tensor, v: Tensor) -> Tensor:
         """``a [n, irreps_in.dim]``, tree weights ``v [n or 1, trees, mul]`` -> ``[n, irreps_out.dim]``."""

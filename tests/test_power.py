@@ -186,7 +186,6 @@ def test_report_prices_the_trees_against_mace() -> None:
     report = fdg.report(MACE, sizes={"node": 2000})
     steps = [s for s in report.steps if s.value == "B"]
     assert any(s.lowering == "mm" for s in steps) and any("weights meet" in s.what for s in steps)
-    assert {s.chunk for s in steps if s.lowering == "mm"} == {8192 // 64}  # nodes per slice on CPU
     assert report.baseline.flops > 100 * report.plan.flops  # MACE's dense U tensors (over 95 GFLOP here)
     assert report.parameters == 4 * 64 * 29
     assert "29 weights per channel" in str(report) and "MACE's basis has 86" in str(report)

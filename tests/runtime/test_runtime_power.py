@@ -1,4 +1,4 @@
-"""fdg.runtime.SymmetricPower: vs the formula on the basis, equivariance, autograd, slices, compile, dtypes."""
+"""fdg.runtime.SymmetricPower: vs the formula on the basis, equivariance, autograd, compile, dtypes."""
 
 from __future__ import annotations
 
@@ -8,7 +8,6 @@ import io
 import pytest
 import torch
 
-import fdg.runtime.power
 from fdg.runtime import Irrep, Irreps, SymmetricPower, rand_matrix, symmetric_basis
 from fdg.runtime.power_program import power_program
 
@@ -80,23 +79,6 @@ def test_per_node_weights() -> None:
     torch.testing.assert_close(power(a, weight), reference(power, a, weight, None), atol=1e-12, rtol=0)
     for node in (0, 3):  # and equals the shared-weights module evaluated with that node's weights
         torch.testing.assert_close(power(a, weight)[node], power(a[node : node + 1], weight[node])[0])
-
-
-def test_slices_of_nodes_give_the_same_result(monkeypatch: pytest.MonkeyPatch) -> None:
-    """On CPU the nodes go through in slices; slice boundaries must not show in values or gradients."""
-    monkeypatch.setattr(fdg.runtime.power, "COLUMNS", 6)  # 3 nodes per slice for mul 2
-    sliced = SymmetricPower("2x0e + 2x1o + 2x2e", 3, "2x0e + 2x1o", species=3)
-    assert sliced.chunk == 3
-    monkeypatch.undo()
-    whole = SymmetricPower("2x0e + 2x1o + 2x2e", 3, "2x0e + 2x1o", species=3)
-    a, weight, z = _inputs(whole, n=8)
-    for t in (a, weight):
-        t.requires_grad_()
-    results = [power(a, weight, z) for power in (sliced, whole)]
-    torch.testing.assert_close(results[0], results[1], atol=1e-12, rtol=0)
-    grads = [torch.autograd.grad(r.pow(3).sum(), (a, weight)) for r in results]
-    for g_sliced, g_whole in zip(*grads, strict=True):
-        torch.testing.assert_close(g_sliced, g_whole, atol=1e-12, rtol=0)
 
 
 def test_second_derivatives() -> None:
