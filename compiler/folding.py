@@ -21,8 +21,18 @@ from fdg.fusion_cost import Evaluation, evaluation_steps, price_product
 from fdg.runtime.fusion_paths import FuseSpec, fuse_layout
 from fdg.runtime.fusion_tables import folded_table
 
-#: most entries a folded table may hold before non-zeros are counted (its paths' dense blocks, summed)
-MAX_FOLDED = 1 << 22
+#: most entries the paths' chains may hold together (their dense blocks): beyond, building the folded table (or the
+#: recoupling matrix, from the same chains) would take seconds at construction, so neither is a candidate
+MAX_FOLDED = 1 << 21
+
+
+def chain_entries(basis: FuseSpec) -> int:
+    """Entries of every path's chain of 3j tensors, dense: ``sum_p prod(2 l_k + 1) * (2 L + 1)``."""
+    layout = fuse_layout(basis)
+    return sum(
+        math.prod(layout.nodes[k].entries[i].ir.dim for k, i in enumerate(p.leaves)) * layout.outputs[p.i_out].dim
+        for p in layout.paths
+    )
 
 
 def folded(
@@ -36,13 +46,8 @@ def folded(
     form: str | None = None,
 ) -> Evaluation | None:
     """The folded evaluation of a fuse, priced; ``None`` when its table would be too large to build."""
-    layout = fuse_layout(basis)
     n = len(muls)
-    blocks = sum(
-        math.prod(layout.nodes[k].entries[i].ir.dim for k, i in enumerate(p.leaves)) * layout.outputs[p.i_out].dim
-        for p in layout.paths
-    )
-    if blocks > MAX_FOLDED:
+    if chain_entries(basis) > MAX_FOLDED:
         return None
     mode = {"learned": "shared", "none": "sum"}.get(kind, "rows")
     table = folded_table(basis, summed=mode == "sum")
@@ -56,7 +61,7 @@ def decision(candidates: dict[str, Evaluation], estimates: dict[str, float], cho
     """The folding decision in words, for the report."""
     trees = {k: v for k, v in estimates.items() if k != "folded"}
     if "folded" not in candidates:
-        return f"not folded: its table would hold more than {MAX_FOLDED} entries"
+        return f"not folded: its paths' chains hold more than {MAX_FOLDED} entries, too many to build"
     product = candidates["folded"].products[0]
     form = f"{'sparse' if product.sparse else 'dense'}, {product.nnz} non-zeros"
     if not trees:

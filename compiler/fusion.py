@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from fdg import cost, ir, trees
-from fdg.folding import decision, folded
+from fdg.folding import MAX_FOLDED, chain_entries, decision, folded
 from fdg.fusion_cost import Evaluation, evaluation_steps, price_product, seconds
 from fdg.runtime.fusion_paths import FuseSpec, Tree, fuse_layout
 from fdg.runtime.fusion_tables import node_table, single_threaded
@@ -184,6 +184,8 @@ def _plan_fuse(
         fixed = "with lmax dropping irreps, trees span different spaces"
     elif mode == "sum":
         fixed = "weights = none adds the paths of one tree, and that sum depends on the tree"
+    elif chain_entries(basis) > MAX_FOLDED:
+        fixed = "too many paths to recouple the weights exactly at construction"
     found, enumerated = ([op.basis], True) if fixed else trees.candidates([t.irreps for t in features], muls, op.lmax)
     labels = op.labels
     candidates: dict[str, Evaluation] = {}

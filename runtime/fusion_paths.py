@@ -30,7 +30,7 @@ Tree: TypeAlias = int | tuple["Tree", "Tree"]
 
 #: most entries one node of a tree may hold, and most paths (guards against trees whose intermediates explode)
 MAX_ENTRIES = 200_000
-MAX_PATHS = 50_000
+MAX_PATHS = 10_000
 
 
 class FuseSpec(NamedTuple):
@@ -153,21 +153,17 @@ def _enumerate(spec: FuseSpec, lmax: int | None) -> Layout:
         if isinstance(tree, int):
             return tree
         left, right = build(tree[0]), build(tree[1])
-        entries = []
+        entries: list[Entry] = []
         if tree is not spec.tree:  # the root's blocks are the paths, enumerated below
             # an irrep of degree l here can still reach the output only if l <= max output degree + what is outside
             bound = reach + sum(tops) - sum(tops[k] for k in tree_leaves(tree))
             if lmax is not None:
                 bound = min(bound, lmax)
-            entries = [
-                Entry(i, j, ir, 0)
-                for i, a in enumerate(raw[left][3])
-                for j, b in enumerate(raw[right][3])
-                for ir in _product(a.ir, b.ir)
-                if ir.l <= bound
-            ]
-            if len(entries) > MAX_ENTRIES:
-                raise ValueError(f"a node of this fuse would hold {len(entries)} irreps (at most {MAX_ENTRIES})")
+            for i, a in enumerate(raw[left][3]):
+                for j, b in enumerate(raw[right][3]):
+                    entries.extend(Entry(i, j, ir, 0) for ir in _product(a.ir, b.ir) if ir.l <= bound)
+                if len(entries) > MAX_ENTRIES:
+                    raise ValueError(f"a node of this fuse would hold over {MAX_ENTRIES} irreps")
         raw.append((tree, left, right, entries))
         return len(raw) - 1
 

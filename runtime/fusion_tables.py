@@ -64,9 +64,30 @@ class Sparse(NamedTuple):
         return table
 
 
-def _block(cg: Tensor, offsets: tuple[int, ...], scale: float) -> tuple[Tensor, Tensor]:
-    nz = cg.nonzero()
-    return nz.T + torch.tensor(offsets).unsqueeze(1), cg[tuple(nz.T)] * scale
+@functools.cache
+def _cg(l1: int, l2: int, l3: int) -> Tensor:
+    """``wigner_3j`` in float64, shared (callers never modify it): tables ask for the same few thousands of times."""
+    return wigner_3j(l1, l2, l3, torch.float64)
+
+
+@functools.cache
+def _cg_entries(l1: int, l2: int, l3: int) -> tuple[Tensor, Tensor]:
+    """The non-zeros of :func:`_cg`: positions ``[3, nnz]`` and values."""
+    cg = _cg(l1, l2, l3)
+    nz = cg.nonzero().T
+    return nz, cg[tuple(nz)]
+
+
+def _block(ls: tuple[int, int, int], offsets: tuple[int, ...], scale: float) -> tuple[Tensor, Tensor]:
+    """The entries of one 3j tensor placed at ``offsets`` and scaled."""
+    nz, values = _cg_entries(*ls)
+    return nz + torch.tensor(offsets).unsqueeze(1), values * scale
+
+
+def _place(table: Tensor, offsets: tuple[int, ...]) -> tuple[Tensor, Tensor]:
+    """The non-zeros of a dense table placed at ``offsets``."""
+    nz = table.nonzero().T
+    return nz + torch.tensor(offsets).unsqueeze(1), table[tuple(nz)]
 
 
 def _collect(blocks: list[tuple[Tensor, Tensor]], shape: tuple[int, ...]) -> Sparse:
@@ -93,12 +114,12 @@ def node_table(spec: FuseSpec, node: int, summed: bool = False) -> Sparse:
     if node < len(lay.nodes) - 1:
         for e in n.entries:
             a, b = left.entries[e.left], right.entries[e.right]
-            blocks.append(_block(wigner_3j(a.ir.l, b.ir.l, e.ir.l, torch.float64), (a.offset, b.offset, e.offset), 1))
+            blocks.append(_block((a.ir.l, b.ir.l, e.ir.l), (a.offset, b.offset, e.offset), 1))
         return _collect(blocks, (left.dim, right.dim, n.dim))
     for p in lay.paths:
         a, b, ir = left.entries[p.left], right.entries[p.right], lay.outputs[p.i_out]
         column = p.out if summed else p.offset
-        blocks.append(_block(wigner_3j(a.ir.l, b.ir.l, ir.l, torch.float64), (a.offset, b.offset, column), p.alpha))
+        blocks.append(_block((a.ir.l, b.ir.l, ir.l), (a.offset, b.offset, column), p.alpha))
     table = _collect(blocks, (left.dim, right.dim, lay.out_dim if summed else lay.root_dim))
     return _merge(table) if summed else table
 
@@ -110,7 +131,7 @@ def _merge(table: Sparse) -> Sparse:
     return _collect([(positions, values)], table.shape)
 
 
-@functools.cache
+@functools.lru_cache(maxsize=4096)
 def _chain(tree: Tree, leaf_irreps: tuple[Irrep, ...], degrees: tuple[int, ...], l_out: int) -> Tensor:
     """The chain of 3j tensors of one path, ``[d_0, ..., d_{n-1}, 2 l_out + 1]`` with inputs in input order."""
     pending = list(degrees)
@@ -121,7 +142,7 @@ def _chain(tree: Tree, leaf_irreps: tuple[Irrep, ...], degrees: tuple[int, ...],
             return torch.eye(d, dtype=torch.float64), [t], leaf_irreps[t].l
         (tl, kl, ll), (tr, kr, lr) = value(t[0]), value(t[1])
         l = pending.pop(0) if pending else l_out
-        cg = wigner_3j(ll, lr, l, torch.float64)
+        cg = _cg(ll, lr, l)
         # two matmuls rather than a three-operand einsum (which would search a contraction order on every call)
         left = (tl @ cg.reshape(cg.shape[0], -1)).reshape(tl.shape[0], cg.shape[1], cg.shape[2])
         return torch.matmul(tr, left).reshape(-1, 2 * l + 1), kl + kr, l
@@ -148,7 +169,7 @@ def folded_table(spec: FuseSpec, summed: bool = False) -> Sparse:
     blocks = []
     for p in lay.paths:
         offsets = tuple(leaves[k].entries[i].offset for k, i in enumerate(p.leaves))
-        blocks.append(_block(path_tensor(spec, p), (*offsets, p.out if summed else p.offset), 1))
+        blocks.append(_place(path_tensor(spec, p), (*offsets, p.out if summed else p.offset)))
     shape = (*(n.dim for n in leaves), lay.out_dim if summed else lay.root_dim)
     table = _collect(blocks, shape)
     return _merge(table) if summed else table
@@ -212,18 +233,20 @@ def recoupling(source: FuseSpec, target: Tree) -> Sparse:
     lay_from, lay_to = fuse_layout(source), fuse_layout(other)
     if len(lay_from.paths) != len(lay_to.paths):
         raise ValueError(f"trees {source.tree} and {target} do not span the same paths")
-    groups: dict[tuple[tuple[int, ...], int], list[int]] = {}
+    groups: dict[tuple[tuple[int, ...], int], tuple[list[int], list[int]]] = {}
+    for q, p in enumerate(lay_from.paths):
+        groups.setdefault((p.leaves, p.i_out), ([], []))[0].append(q)
     for n, p in enumerate(lay_to.paths):
-        groups.setdefault((p.leaves, p.i_out), []).append(n)
+        groups[(p.leaves, p.i_out)][1].append(n)
     rows, cols, values = [], [], []
-    for q, path in enumerate(lay_from.paths):
-        tq = path_tensor(source, path)
-        for n in groups[(path.leaves, path.i_out)]:
-            tp = path_tensor(other, lay_to.paths[n])
-            overlap = float((tq * tp).sum() / (tp * tp).sum())
-            if abs(overlap) > 1e-12:
-                rows.append(q)
-                cols.append(n)
+    for sources, targets in groups.values():  # one block of R per choice of the inputs' irreps and output irrep
+        a = torch.stack([path_tensor(source, lay_from.paths[q]).reshape(-1) for q in sources])
+        b = torch.stack([path_tensor(other, lay_to.paths[n]).reshape(-1) for n in targets])
+        block = (a @ b.T) / (b * b).sum(dim=1)
+        for (i, j), overlap in zip(block.nonzero().tolist(), block[block != 0].tolist(), strict=True):
+            if abs(overlap) > 1e-12:  # a vanishing 6j symbol, up to rounding
+                rows.append(sources[i])
+                cols.append(targets[j])
                 values.append(overlap)
     index = torch.tensor([rows, cols], dtype=torch.int64).reshape(2, -1)
     return Sparse(index, torch.tensor(values, dtype=torch.float64), (len(lay_from.paths), len(lay_to.paths)))
