@@ -166,3 +166,13 @@ def test_folded_weights_fold_every_path_once() -> None:
     assert math.isclose(
         float(values.pow(2).sum()), sum(float(path_tensor(spec, p).pow(2).sum()) for p in fuse_layout(spec).paths)
     )
+
+
+def test_recoupled_sparse_evaluation_under_torch_compile() -> None:
+    """The runtime pieces the default plans rarely pick (sparse products, recoupled weights) trace whole too."""
+    plan = forced(fdg.build(SOURCES["fusion block"]).plan, Force("tree (a, (b, c))", "sparse"))
+    assert plan.fusions[fuse_node(plan)].buffers.recouple is not None
+    module = fdg.runtime.load_source(fdg.codegen.emit_module(plan, "test"), "F")().double()
+    compiled = torch.compile(module, fullgraph=True, backend="aot_eager", dynamic=True)
+    inputs = random_inputs(module)
+    torch.testing.assert_close(compiled(**inputs), module(**inputs), atol=1e-12, rtol=1e-12)

@@ -312,8 +312,9 @@ def test_report_json_holds_the_choice() -> None:
 
 
 @pytest.mark.parametrize("backend", ["eager", "aot_eager"])
-def test_torch_compile_fullgraph(backend: str) -> None:
-    module = _compile("multiplicity one, learned[z]")
+@pytest.mark.parametrize("case", ["multiplicity one, learned[z]", "fusion block"])
+def test_torch_compile_fullgraph(backend: str, case: str) -> None:
+    module = _compile(case)
     compiled = torch.compile(module, fullgraph=True, backend=backend, dynamic=True)
     for seed in (0, 1):
         inputs = random_inputs(module, generator=seed)
