@@ -60,3 +60,21 @@ venv-mace: $(MACE_VENV)/.installed
 
 bench-mace: $(MACE_VENV)/.installed
 	$(MACE_VENV)/bin/python benchmarks/power.py
+
+# tests_mace/: fdg's power spans exactly MACE's SymmetricContraction, with fewer weights (kept out of `make test`)
+.PHONY: test-mace
+$(MACE_VENV)/.installed-test: $(MACE_VENV)/.installed
+	$(MACE_VENV)/bin/python -m pip install --quiet pytest
+	touch $@
+
+test-mace: $(MACE_VENV)/.installed-test
+	TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD=1 $(MACE_VENV)/bin/python -m pytest tests_mace -q -p no:cacheprovider
+
+# docs/results.md: GFN2-xTB ethanol data (if missing), MACE and MACE+fusion trained with torchrun (2 processes), the table.
+.PHONY: results
+$(VENV)/.installed-train: pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install --quiet -e '.[train]'
+	touch $@ $(VENV)/.installed
+
+results: $(VENV)/.installed-train
+	$(BIN)/python -m training.results

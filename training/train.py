@@ -93,7 +93,7 @@ def parse(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--patience", type=int, default=10, help="epochs without a better validation loss before stopping")
     p.add_argument("--mul", type=int, default=32)
     p.add_argument("--lmax", type=int, default=3)
-    p.add_argument("--nu", type=int, default=3)
+    p.add_argument("--correlation", type=int, default=3, help="order nu of power(A, nu)")
     p.add_argument("--cutoff", type=float, default=5.0)
     p.add_argument("--radial-hidden", type=int, default=32)
     p.add_argument("--diagram-file", default="", help="use this .fdg instead of diagrams/<model>.fdg")
@@ -141,7 +141,7 @@ def model_config(args: argparse.Namespace, d: data.Molecules, split: data.Split)
         avg_neighbors=stats.avg_neighbors,
         mul=args.mul,
         lmax=args.lmax,
-        nu=args.nu,
+        nu=args.correlation,
         cutoff=args.cutoff,
         radial_hidden=args.radial_hidden,
         diagram_file=args.diagram_file,
