@@ -7,8 +7,8 @@ prices that program step by step, per row (node) of the vertex's axis, forward a
 * the channels of ``a`` laid out components first, and the result back in ``mul_ir`` (copies);
 * the weights turned into tree weights (``weights @ transform``, once per weight set: batch independent unless the
   weights are an input), and for ``learned[z]`` each node's set gathered;
-* per coupling ``r = F (u x x[c])``: the outer product (or ``F @ x[c]`` first and the product with ``u``), and the
-  matrix product with the CG table ``F``; per last coupling, the weighted sum of the trees' parents before it;
+* per coupling ``r = F (u x x[c])``: the outer product and the matrix product with the CG table ``F`` (or ``F`` with
+  one operand first, then the product with the other); per last coupling, the weighted sum of the trees' parents;
 * the trees of degree 1, weighted.
 
 Bytes count what each step reads and writes (every intermediate goes through memory: the module does not slice).
@@ -77,19 +77,22 @@ def _step(value: str, what: str, lowering: str, axis: str, flops: float, moved: 
     return Step(value, what, lowering, axis, flops, moved, out, backward, 2 * moved, **kw)
 
 
-def _bilinear(value: str, what: str, c: int, R: int, P: int, A: int, x_first: bool, axis: str) -> list[Step]:
-    """A coupling ``r[R] = F[R, P, A] u[P] x[A]`` per channel: its elementwise step and its matrix product."""
+def _bilinear(value: str, what: str, c: int, R: int, P: int, A: int, order: str, axis: str) -> list[Step]:
+    """A coupling ``r[R] = F[R, P, A] u[P] x[A]`` per channel in its order: an elementwise step and a matrix product."""
     mm = 2 * R * P * A * c  # forward; the backward multiplies by F^T once (F is constant)
-    if x_first:  # (F @ x) then the product with u, summed over p
+    if order == "outer":
         return [
-            _step(value, f"{what}: F @ x [{R * P}x{A}]", "mm", axis, mm, ELEMENT * c * (A + R * P), c * R * P),
-            _step(value, f"{what}: (F x) . u, sum over [{P}]", "elementwise", axis, 2 * R * P * c,
-                  ELEMENT * c * (R * P + P + R), c * R, backward=3 * R * P * c, launches=2),
+            _step(value, f"{what}: u x x [{P}x{A}]", "elementwise", axis, P * A * c, ELEMENT * c * (P + A + P * A),
+                  c * P * A, backward=4 * P * A * c),
+            _step(value, f"{what}: F [{R}x{P * A}] @", "mm", axis, mm, ELEMENT * c * (P * A + R), c * R),
         ]  # fmt: skip
+    first, other = (A, P) if order == "x" else (P, A)  # F meets x (or u) first, then the product with the other
+    name, rest = ("x", "u") if order == "x" else ("u", "x")
     return [
-        _step(value, f"{what}: u x x [{P}x{A}]", "elementwise", axis, P * A * c, ELEMENT * c * (P + A + P * A),
-              c * P * A, backward=4 * P * A * c),
-        _step(value, f"{what}: F [{R}x{P * A}] @", "mm", axis, mm, ELEMENT * c * (P * A + R), c * R),
+        _step(value, f"{what}: F @ {name} [{R * other}x{first}]", "mm", axis, mm, ELEMENT * c * (first + R * other),
+              c * R * other),
+        _step(value, f"{what}: (F {name}) . {rest}, sum over [{other}]", "elementwise", axis, 2 * R * other * c,
+              ELEMENT * c * (R * other + other + R), c * R, backward=3 * R * other * c, launches=2),
     ]  # fmt: skip
 
 
@@ -111,7 +114,7 @@ def program_steps(
     for step in p.couplings:
         ir_x, R = p.leaves[step.copy], sum(ir.dim for ir in step.irreps)
         what = f"{step.parent_irrep} x {ir_x} -> {'+'.join(map(str, step.irreps))}"
-        steps += _bilinear(value, what, c, R, step.parent_irrep.dim, ir_x.dim, step.x_first, axis)
+        steps += _bilinear(value, what, c, R, step.parent_irrep.dim, ir_x.dim, step.order, axis)
     for final in p.finals:
         ir_x, L = p.leaves[final.copy], p.blocks[final.block]
         terms = sum(len(t) for t in final.terms)
@@ -121,7 +124,7 @@ def program_steps(
                            launches=terms))  # fmt: skip
         what = f"({'+'.join(map(str, final.irreps))}) x {ir_x} -> {L}"
         P = sum(ir.dim for ir in final.irreps)
-        steps += _bilinear(value, what, c, L.dim, P, ir_x.dim, final.x_first, axis)
+        steps += _bilinear(value, what, c, L.dim, P, ir_x.dim, final.order, axis)
     if p.directs:
         size = sum(p.leaves[t.copy].dim for t in p.directs)
         steps.append(_step(value, f"{len(p.directs)} trees of degree 1, weighted", "elementwise", axis, 2 * size * c,

@@ -112,14 +112,14 @@ class SymmetricPower(torch.nn.Module):
         values: list[Tensor | None] = [*leaves, *[None] * (p.values - len(leaves))]
         w = v.unbind(1)  # per tree [n or 1, mul]; unbind, not slices: its backward is one stack
         for i, step in enumerate(p.couplings):
-            r = _bilinear(getattr(self, f"coupling_{i}"), values[step.parent], leaves[step.copy], step.x_first)
+            r = _bilinear(getattr(self, f"coupling_{i}"), values[step.parent], leaves[step.copy], step.order)
             for child, part in zip(step.children, r.split([ir.dim for ir in step.irreps]), strict=True):
                 values[child] = part
         outs: list[Tensor | None] = [None] * len(p.blocks)
         for i, final in enumerate(p.finals):
             parts = [_weighted_sum(values, w, terms) for terms in final.terms]
             u = parts[0] if len(parts) == 1 else torch.cat(parts)
-            r = _bilinear(getattr(self, f"final_{i}"), u, leaves[final.copy], final.x_first)
+            r = _bilinear(getattr(self, f"final_{i}"), u, leaves[final.copy], final.order)
             previous = outs[final.block]
             outs[final.block] = r if previous is None else previous + r
         for direct in p.directs:
@@ -141,19 +141,21 @@ def _weighted_sum(values: list[Tensor | None], w: tuple[Tensor, ...], terms: tup
     return total
 
 
-def _bilinear(table: Tensor, u: Tensor | None, x: Tensor, x_first: bool) -> Tensor:
-    """``r[R, n, c] = sum_{p, a} F[R, p, a] u[p, n, c] x[a, n, c]``, ``table`` holding ``F`` in the order's shape.
+def _bilinear(table: Tensor, u: Tensor | None, x: Tensor, order: str) -> Tensor:
+    """``r[R, n, c] = sum_{p, a} F[R, p, a] u[p, n, c] x[a, n, c]``, ``table`` holding ``F`` shaped for ``order``.
 
-    Outer product first (``table`` is ``[R, P * A]``): one elementwise product, one matrix product. ``F @ x`` first
-    (``table`` is ``[R * P, A]``): one matrix product, one product with ``u`` and a sum over ``p``.
+    ``"outer"`` (``table`` ``[R, P * A]``): the outer product of ``u`` and ``x``, one matrix product. ``"x"``
+    (``[R * P, A]``): ``F @ x``, then the product with ``u`` summed over ``p``. ``"u"`` (``[R * A, P]``): ``F @ u``,
+    then the product with ``x`` summed over ``a``.
     """
     assert u is not None  # the program computes parents first
     P, A, n, c = u.shape[0], x.shape[0], x.shape[1], x.shape[2]
-    if x_first:
-        R = table.shape[0] // P
-        coupled = (table @ x.reshape(A, n * c)).reshape(R, P, n * c)
-        return (coupled * u.reshape(P, n * c)).sum(1).reshape(R, n, c)
-    return (table @ (u[:, None] * x[None]).reshape(P * A, n * c)).reshape(table.shape[0], n, c)
+    if order == "outer":
+        return (table @ (u[:, None] * x[None]).reshape(P * A, n * c)).reshape(table.shape[0], n, c)
+    first, other = (x, u) if order == "x" else (u, x)  # the operand F meets first, and the one summed after
+    K, R = other.shape[0], table.shape[0] // other.shape[0]
+    coupled = (table @ first.reshape(first.shape[0], n * c)).reshape(R, K, n * c)
+    return (coupled * other.reshape(K, n * c)).sum(1).reshape(R, n, c)
 
 
 @functools.cache
@@ -163,13 +165,17 @@ def _tables(irreps: Irreps, nu: int, blocks: tuple[Irrep, ...]) -> dict[str, Ten
     tables = {"transform": program.transform}
     for i, step in enumerate(program.couplings):
         F = coupling_tensor((step.parent_irrep,), program.leaves[step.copy], step.irreps)
-        tables[f"coupling_{i}"] = _shape(F, step.x_first)
+        tables[f"coupling_{i}"] = _shape(F, step.order)
     for i, final in enumerate(program.finals):
         F = coupling_tensor(final.irreps, program.leaves[final.copy], (program.blocks[final.block],))
-        tables[f"final_{i}"] = _shape(F, final.x_first)
+        tables[f"final_{i}"] = _shape(F, final.order)
     return tables
 
 
-def _shape(F: Tensor, x_first: bool) -> Tensor:
-    """``F [R, P, A]`` as the matrix its order multiplies: ``[R * P, A]`` (``F @ x`` first) or ``[R, P * A]``."""
-    return F.reshape(-1, F.shape[2]).contiguous() if x_first else F.reshape(F.shape[0], -1).contiguous()
+def _shape(F: Tensor, order: str) -> Tensor:
+    """``F [R, P, A]`` as the matrix its order multiplies: ``[R, P * A]``, ``[R * P, A]`` or ``[R * A, P]``."""
+    if order == "outer":
+        return F.reshape(F.shape[0], -1).contiguous()
+    if order == "x":
+        return F.reshape(-1, F.shape[2]).contiguous()
+    return F.transpose(1, 2).reshape(-1, F.shape[1]).contiguous()

@@ -15,8 +15,9 @@ MACE's case, where a polynomial in all monomials of ``x`` costs ``(2L+1) x 816``
 3. Trees of degree 1 are a copy of ``x`` itself: ``out += v_t * x[c]`` (:class:`Direct`).
 
 Every coupling is one bilinear map ``r[R] = sum_{p, a} F[R, p, a] u[p] x[a]`` (``F`` from ``wigner_3j``, exact),
-computed in whichever of two orders moves less data (``x_first``): the outer product ``u x x`` then a matrix product
-(``P * A`` intermediate rows), or ``F @ x`` then the product with ``u`` summed over ``p`` (``R * P`` rows).
+computed in whichever of three orders has the smallest intermediate (:func:`order`): ``"outer"``, the outer product
+``u x x`` then a matrix product (``P * A`` rows); ``"x"``, ``F @ x`` then the product with ``u`` summed over ``p``
+(``R * P`` rows); ``"u"``, ``F @ u`` then the product with ``x`` summed over ``a`` (``R * A`` rows).
 """
 
 from __future__ import annotations
@@ -42,7 +43,7 @@ class Coupling(NamedTuple):
     copy: int
     children: tuple[int, ...]
     irreps: tuple[Irrep, ...]  # of the children
-    x_first: bool
+    order: str  # "outer", "x" or "u" (see the module docstring)
 
 
 class Final(NamedTuple):
@@ -55,7 +56,7 @@ class Final(NamedTuple):
     block: int
     irreps: tuple[Irrep, ...]
     terms: tuple[tuple[tuple[int, int], ...], ...]
-    x_first: bool
+    order: str
 
 
 class Direct(NamedTuple):
@@ -138,25 +139,30 @@ def power_program(irreps: Irreps, nu: int, blocks: tuple[Irrep, ...]) -> PowerPr
         parent = node(Tree(tree.copies[:-1], tree.chain[:-1]))
         ir_parent = tree.chain[-2] if len(tree.chain) > 1 else leaves[tree.copies[0]]
         finals.setdefault((tree.copies[-1], b), {}).setdefault(ir_parent, []).append((parent, t))
-    couplings = [
-        Coupling(
-            parent,
-            _irrep_of(parent, ids, leaves),
-            copy,
-            tuple(v for v, _ in children),
-            tuple(ir for _, ir in children),
-            x_first=sum(ir.dim for _, ir in children) < leaves[copy].dim,
-        )
-        for (parent, copy), children in sorted(groups.items(), key=lambda item: item[1][0][0])  # parents first
-    ]
+    couplings = []
+    for (parent, copy), children in sorted(groups.items(), key=lambda item: item[1][0][0]):  # parents first
+        ir_parent, irs = _irrep_of(parent, ids, leaves), tuple(ir for _, ir in children)
+        how = order(sum(ir.dim for ir in irs), ir_parent.dim, leaves[copy].dim)
+        couplings.append(Coupling(parent, ir_parent, copy, tuple(v for v, _ in children), irs, how))
     final_list = []
     for (copy, b), by_irrep in sorted(finals.items()):
         irs = tuple(sorted(by_irrep))
         terms = tuple(tuple(by_irrep[ir]) for ir in irs)
-        final_list.append(Final(copy, b, irs, terms, x_first=blocks[b].dim < leaves[copy].dim))
+        width = sum(ir.dim for ir in irs)
+        final_list.append(Final(copy, b, irs, terms, order(blocks[b].dim, width, leaves[copy].dim)))
     return PowerProgram(
         irreps, nu, blocks, counts, leaves, len(ids), tuple(couplings), tuple(final_list), tuple(directs), transform
     )
+
+
+def order(R: int, P: int, A: int) -> str:
+    """The order of a bilinear step with the smallest intermediate (ties: outer, then x, then u).
+
+    >>> order(3, 21, 7)  # (2e+3e+4e) x 3o -> 1o: F @ u first, [3 * 7] rows instead of [21 * 7] or [3 * 21]
+    'u'
+    """
+    sizes = {"outer": P * A, "x": R * P, "u": R * A}
+    return min(sizes, key=sizes.__getitem__)
 
 
 def _irrep_of(value: int, ids: dict[Tree, int], leaves: tuple[Irrep, ...]) -> Irrep:
