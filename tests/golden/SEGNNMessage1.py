@@ -74,11 +74,11 @@ class SEGNNMessage1(fdg.runtime.FdgModule):
         # t_1 = gather(h, dst): 8x0e+8x1o+8x2e over edge
         t_1 = h.index_select(0, dst)
         # mi = couple[uvw, weights=learned, paths=11](t_1, a): 24x0e+8x1o+8x2e over edge
-        mi = fdg.runtime.chunked(self.mi_slice, 4096, t_1, a)
+        mi = fdg.runtime.chunked(self.mi_slice, 1024, t_1, a)
         # t_2 = gather(h, src): 8x0e+8x1o+8x2e over edge
         t_2 = h.index_select(0, src)
         # mj = couple[uvw, weights=learned, paths=11](t_2, a): 24x0e+8x1o+8x2e over edge
-        mj = fdg.runtime.chunked(self.mj_slice, 4096, t_2, a)
+        mj = fdg.runtime.chunked(self.mj_slice, 1024, t_2, a)
         # md = couple[uvw, weights=learned, paths=3](d2, a): 24x0e+8x1o+8x2e over edge
         md_n = d2.shape[0]
         md_a = d2.split([1], dim=1)

@@ -37,7 +37,7 @@ class SEGNNMessage2(fdg.runtime.FdgModule):
         # t_1 = sh[lmax=2](vec): 1x0e+1x1o+1x2e over edge
         t_1 = fdg.runtime.spherical_harmonics(2, vec)
         # out = couple[uvw, weights=learned, paths=11](m, t_1): 24x0e+8x1o+8x2e over edge
-        out = fdg.runtime.chunked(self.out_slice, 4096, m, t_1)
+        out = fdg.runtime.chunked(self.out_slice, 1024, m, t_1)
         return out
 
     def out_slice(self, a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:

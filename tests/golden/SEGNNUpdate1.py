@@ -56,11 +56,11 @@ class SEGNNUpdate1(fdg.runtime.FdgModule):
 
     def forward(self, h: torch.Tensor, m: torch.Tensor, a: torch.Tensor, dst: torch.Tensor) -> torch.Tensor:
         # uh = couple[uvw, weights=learned, paths=11](h, a): 24x0e+8x1o+8x2e over node
-        uh = fdg.runtime.chunked(self.uh_slice, 4096, h, a)
+        uh = fdg.runtime.chunked(self.uh_slice, 1024, h, a)
         # t_1 = scatter_sum(m, dst): 8x0e+8x1o+8x2e over node
         t_1 = m.new_zeros((h.shape[0], 72)).index_add(0, dst, m)
         # um = couple[uvw, weights=learned, paths=11](t_1, a): 24x0e+8x1o+8x2e over node
-        um = fdg.runtime.chunked(self.um_slice, 4096, t_1, a)
+        um = fdg.runtime.chunked(self.um_slice, 1024, t_1, a)
         # u = add(uh, um): 24x0e+8x1o+8x2e over node
         u = uh + um
         return u

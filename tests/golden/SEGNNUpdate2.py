@@ -35,7 +35,7 @@ class SEGNNUpdate2(fdg.runtime.FdgModule):
 
     def forward(self, h: torch.Tensor, u: torch.Tensor, a: torch.Tensor) -> torch.Tensor:
         # update = couple[uvw, weights=learned, paths=11](u, a): 8x0e+8x1o+8x2e over node
-        update = fdg.runtime.chunked(self.update_slice, 4096, u, a)
+        update = fdg.runtime.chunked(self.update_slice, 1024, u, a)
         # out = add(h, update): 8x0e+8x1o+8x2e over node
         out = h + update
         return out
