@@ -70,15 +70,6 @@ $(MACE_VENV)/.installed-test: $(MACE_VENV)/.installed
 test-mace: $(MACE_VENV)/.installed-test
 	TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD=1 $(MACE_VENV)/bin/python -m pytest tests_mace -q -p no:cacheprovider -p no:warnings
 
-# tests_mace/: fdg's power spans exactly MACE's SymmetricContraction, with fewer weights (kept out of `make test`)
-.PHONY: test-mace
-$(MACE_VENV)/.installed-test: $(MACE_VENV)/.installed
-	$(MACE_VENV)/bin/python -m pip install --quiet pytest
-	touch $@
-
-test-mace: $(MACE_VENV)/.installed-test
-	TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD=1 $(MACE_VENV)/bin/python -m pytest tests_mace -q -p no:cacheprovider
-
 # docs/results.md: GFN2-xTB ethanol data (if missing), MACE and MACE+fusion trained with torchrun (2 processes), the table.
 .PHONY: results
 $(VENV)/.installed-train: pyproject.toml | $(BIN)/python
