@@ -139,10 +139,7 @@ def draw(program: str | Path, diagram: str | None = None, *, output: str | Path,
 
 
 def check(program: str | Path) -> list[Diagnostic]:
-    """Check every diagram of a file with its default parameters; returns the warnings, raises the first error.
-
-    Constructs that parse and type-check but cannot be compiled yet (``fuse``, ``power``) pass.
-    """
+    """Check every diagram of a file with its default parameters; returns the warnings, raises the first error."""
     files = library(program)
     found: list[Diagnostic] = []
     for d in files.root.diagrams:

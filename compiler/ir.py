@@ -205,7 +205,7 @@ class Fuse:
 
 @dataclass(frozen=True)
 class Power:
-    """MACE symmetric contraction of order ``nu`` (checked here; code generation comes later)."""
+    """MACE symmetric contraction of order ``nu`` on a minimal basis; port 0 = a, port 1 = weights or index."""
 
     nu: int
     weights: Weights

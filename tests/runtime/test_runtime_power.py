@@ -101,6 +101,8 @@ def test_program_of_the_mace_case() -> None:
     assert sum(len(terms) for final in program.finals for terms in final.terms) == 27
     assert len(program.directs) == 2  # the two trees of degree 1
     assert (len(program.couplings), len(program.finals)) == (10, 7)
+    # all three orders of a bilinear step occur, so the formula test on this case covers each
+    assert {step.order for step in (*program.couplings, *program.finals)} == {"outer", "x", "u"}
     # every trie node is computed after its parent, and every node a final reads exists
     computed = set(range(len(program.leaves)))
     for step in program.couplings:
