@@ -107,7 +107,7 @@ class SymmetricPower(torch.nn.Module):
         dims = [ir.dim for ir in p.leaves]
         # components first, one contiguous [dim(V), n, mul]: every product below runs along n * mul columns
         blocks = a.split([c * d for d in dims], 1)
-        x = torch.cat([blk.reshape(n, c, d).permute(2, 0, 1) for blk, d in zip(blocks, dims, strict=True)]).contiguous()
+        x = torch.cat([blk.reshape(n, c, d).permute(2, 0, 1) for blk, d in zip(blocks, dims, strict=True)])
         leaves = x.split(dims)
         values: list[Tensor | None] = [*leaves, *[None] * (p.values - len(leaves))]
         w = v.unbind(1)  # per tree [n or 1, mul]; unbind, not slices: its backward is one stack
