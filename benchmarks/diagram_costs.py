@@ -15,7 +15,6 @@ import argparse
 from pathlib import Path
 
 import fdg
-from fdg.errors import FdgNotSupported
 from fdg.parser import parse
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -35,10 +34,7 @@ def _number(x: float) -> str:
 
 
 def _row(path: Path, name: str) -> str:
-    try:
-        r = fdg.report(path, name)
-    except FdgNotSupported:
-        return f"| `{path.name}` | {name} | | | | not compiled yet | | | |"
+    r = fdg.report(path, name)
     rows = ", ".join(f"{axis} {size}" for axis, size in sorted(r.sizes.items()))
     external = ", ".join(f"`{k}`: {v}" for k, v in r.external.items()) or "—"
     cells = [

@@ -114,9 +114,5 @@ class FdgTypeError(FdgError):
     """The program parses but is ill-typed: names, axes, irreps, modes, weights, parameters."""
 
 
-class FdgNotSupported(FdgError):
-    """A construct that the language has but this version of the compiler cannot generate code for."""
-
-
 class FdgArgumentError(FdgError):
     """Bad arguments to the API or the command line (unknown diagram, bad parameter override)."""

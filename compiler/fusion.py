@@ -27,7 +27,8 @@ from fdg import cost, ir, trees
 from fdg.folding import MAX_FOLDED, chain_entries, decision, folded
 from fdg.fusion_cost import Evaluation, evaluation_steps, price_product, seconds
 from fdg.runtime.fusion_paths import FuseSpec, Tree, fuse_layout
-from fdg.runtime.fusion_tables import node_table, single_threaded
+from fdg.runtime.fusion_tables import node_table
+from fdg.runtime.threads import single_threaded
 
 if TYPE_CHECKING:
     from fdg.plan import Plan

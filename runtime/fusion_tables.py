@@ -10,35 +10,21 @@ dtype change.
 
 from __future__ import annotations
 
-import contextlib
 import functools
 import math
-from collections.abc import Iterator
 from typing import NamedTuple
 
 import torch
 
 from .fusion_paths import FuseSpec, Path, Tree, fuse_layout
 from .irreps import Irrep
+from .threads import single_threaded
 from .wigner import wigner_3j
 
 Tensor = torch.Tensor
 
 
 # ---------------------------------------------------------------- sparse tables (float64, exact 3j entries)
-
-
-@contextlib.contextmanager
-def single_threaded() -> Iterator[None]:
-    """Run torch with one intra-op thread for a while (restored after): building tables is thousands of tiny
-    operations, and each one that goes parallel on a busy machine waits for its threads (8x slower measured on 2
-    shared cores)."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(threads)
 
 
 class Sparse(NamedTuple):

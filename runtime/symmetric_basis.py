@@ -34,7 +34,6 @@ all monomials, and applies ``transform`` to the weights instead of to the values
 
 from __future__ import annotations
 
-import contextlib
 import functools
 import itertools
 import math
@@ -46,6 +45,7 @@ import torch
 from .characters import symmetric_power_multiplicity
 from .irreps import Irrep, IrrepLike, Irreps, IrrepsLike
 from .monomials import gaussian_gram, monomial_rank, monomial_table
+from .threads import single_threaded
 from .wigner import wigner_3j
 
 Tensor = torch.Tensor
@@ -217,20 +217,5 @@ def symmetric_basis(irreps: IrrepsLike, degree: int, ir_out: IrrepLike) -> Symme
     irreps = Irreps(irreps)
     if irreps.dim == 0:
         raise ValueError("a symmetric power needs a non-empty representation")
-    with _one_thread():
+    with single_threaded():
         return _basis(irreps, degree, Irrep(ir_out))
-
-
-@contextlib.contextmanager
-def _one_thread() -> Iterator[None]:
-    """Run torch single-threaded for a while (restored after).
-
-    The construction is a few hundred tiny tensor operations. Run with several intra-op threads on a busy machine,
-    each one that goes parallel waits for a thread to be scheduled: measured 10x slower on 2 shared cores.
-    """
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(threads)

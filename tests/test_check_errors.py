@@ -1,8 +1,7 @@
 """The checker's catalog of invalid programs, and its warnings, as golden files.
 
 ``errors/check/NAME.fdg`` is a small realistic diagram with one mistake; ``NAME.expected`` is the
-diagnostic fdg reports (``str`` of the raised :class:`FdgError`).  Files named ``compile_*.fdg``
-check cleanly and fail only in ``fdg.compile`` (constructs without code generation yet).
+diagnostic fdg reports (``str`` of the raised :class:`FdgError`).
 ``errors/use/NAME.fdg`` are the same for programs that ``use`` other files, which live in
 ``errors/use/lib/`` (some broken on purpose).  ``errors/warnings/NAME.fdg`` compile, and
 ``NAME.expected`` holds the warnings ``fdg.check`` returns.  Paths in the diagnostics are relative
@@ -19,7 +18,7 @@ from golden_util import check_golden
 
 import fdg
 from fdg.cli import main
-from fdg.errors import FdgError, FdgNotSupported
+from fdg.errors import FdgError
 
 ROOT = Path(__file__).parent.parent
 ERRORS = Path("tests/errors/check")
@@ -43,13 +42,8 @@ def relative(path: Path) -> Path:
 @pytest.mark.parametrize("path", cases(ERRORS) + cases(USES), ids=lambda p: p.stem)
 def test_error_golden(path: Path) -> None:
     file = relative(path)
-    if path.stem.startswith("compile_"):
-        fdg.check(file)  # the language has it; only code generation is missing
-        with pytest.raises(FdgNotSupported) as info:
-            fdg.compile(file)
-    else:
-        with pytest.raises(FdgError) as info:
-            fdg.check(file)
+    with pytest.raises(FdgError) as info:
+        fdg.check(file)
     check_golden(path.with_suffix(".expected"), str(info.value))
 
 
