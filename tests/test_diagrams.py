@@ -7,7 +7,6 @@ modules given the compiled module's weights, or the paper's equations in plain t
 from __future__ import annotations
 
 import math
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -26,12 +25,7 @@ CASES = [(path, d.name.id) for path in sorted(DIAGRAMS.glob("*.fdg")) for d in p
 SIZES = {"node": 7, "edge": 19}
 
 
-@pytest.fixture(autouse=True)
-def float64() -> Iterator[None]:
-    previous = torch.get_default_dtype()
-    torch.set_default_dtype(torch.float64)
-    yield
-    torch.set_default_dtype(previous)
+pytestmark = pytest.mark.usefixtures("float64_default")  # every test here runs in float64
 
 
 def weights(module: FdgModule) -> dict[str, torch.Tensor]:

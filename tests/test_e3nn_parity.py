@@ -7,7 +7,6 @@ written out as SPEC section 3 states it (``for i1 in a: for i2 in b: for i_out i
 from __future__ import annotations
 
 import warnings
-from collections.abc import Iterator
 
 import pytest
 import torch
@@ -15,13 +14,7 @@ from e3nn import o3
 
 import fdg
 
-
-@pytest.fixture(autouse=True)
-def float64() -> Iterator[None]:
-    previous = torch.get_default_dtype()
-    torch.set_default_dtype(torch.float64)
-    yield
-    torch.set_default_dtype(previous)
+pytestmark = pytest.mark.usefixtures("float64_default")  # every test here runs in float64
 
 
 CASES = {

@@ -25,12 +25,7 @@ from fdg.runtime.fusion_tables import path_tensor, recoupling
 ROOT = Path(__file__).resolve().parents[1]
 
 
-@pytest.fixture(autouse=True)
-def float64() -> Iterator[None]:
-    previous = torch.get_default_dtype()
-    torch.set_default_dtype(torch.float64)
-    yield
-    torch.set_default_dtype(previous)
+pytestmark = pytest.mark.usefixtures("float64_default")  # every test here runs in float64
 
 
 def test_spec_fusion_block_compiles_and_runs() -> None:

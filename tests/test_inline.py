@@ -7,7 +7,6 @@ The catalog of call and ``use`` errors is in ``tests/errors/check/call_*`` and `
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -72,12 +71,7 @@ diagram Manual(mul = 3) {
 SIZES = {"atom": 5, "pair": 17}
 
 
-@pytest.fixture(autouse=True)
-def float64() -> Iterator[None]:
-    previous = torch.get_default_dtype()
-    torch.set_default_dtype(torch.float64)
-    yield
-    torch.set_default_dtype(previous)
+pytestmark = pytest.mark.usefixtures("float64_default")  # every test here runs in float64
 
 
 def same_weights(source: FdgModule, target: FdgModule, rename: dict[str, str] | None = None) -> None:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import io
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -20,12 +19,7 @@ DIAGRAMS = sorted((ROOT / "diagrams").glob("*.fdg"))
 CASES = [(path, d.name.id) for path in DIAGRAMS for d in parse(path.read_text()).diagrams]
 
 
-@pytest.fixture(autouse=True)
-def float64() -> Iterator[None]:
-    previous = torch.get_default_dtype()
-    torch.set_default_dtype(torch.float64)
-    yield
-    torch.set_default_dtype(previous)
+pytestmark = pytest.mark.usefixtures("float64_default")  # every test here runs in float64
 
 
 def small(path: Path, name: str) -> FdgModule:

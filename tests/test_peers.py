@@ -7,8 +7,6 @@ the optional ``bench`` extra and are skipped without it.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import harness
 import peers
 import pytest
@@ -18,12 +16,7 @@ from e3nn import o3
 needs_cue = pytest.mark.skipif(not peers.has_cue(), reason="cuequivariance_torch not installed (extra 'bench')")
 
 
-@pytest.fixture(autouse=True)
-def float64() -> Iterator[None]:
-    default = torch.get_default_dtype()
-    torch.set_default_dtype(torch.float64)
-    yield
-    torch.set_default_dtype(default)
+pytestmark = pytest.mark.usefixtures("float64_default")  # every test here runs in float64
 
 
 @pytest.mark.parametrize("lmax", [1, 2, 3])

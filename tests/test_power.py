@@ -9,7 +9,6 @@ from __future__ import annotations
 import copy
 import io
 import time
-from collections.abc import Iterator
 
 import pytest
 import torch
@@ -44,12 +43,7 @@ def source(irreps_in: str, nu: int, irreps_out: str, weights: str, mul: int = 3)
     )
 
 
-@pytest.fixture(autouse=True)
-def float64() -> Iterator[None]:
-    previous = torch.get_default_dtype()
-    torch.set_default_dtype(torch.float64)
-    yield
-    torch.set_default_dtype(previous)
+pytestmark = pytest.mark.usefixtures("float64_default")  # every test here runs in float64
 
 
 def compiled(case: tuple[str, int, str, str]) -> FdgModule:

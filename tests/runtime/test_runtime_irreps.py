@@ -11,16 +11,6 @@ from hypothesis import strategies as st
 
 from fdg.runtime import Irrep, Irreps, MulIr, rand_matrix
 
-
-@pytest.fixture
-def float64_default():
-    """e3nn builds its rotation generators in the default dtype, so its D matrices are only float64-accurate then."""
-    previous = torch.get_default_dtype()
-    torch.set_default_dtype(torch.float64)
-    yield
-    torch.set_default_dtype(previous)
-
-
 STRINGS = [
     "",
     "  ",

@@ -11,13 +11,7 @@ import torch
 from fdg.runtime import Irrep, Irreps, SymmetricPower, rand_matrix, symmetric_basis
 from fdg.runtime.power_program import power_program
 
-
-@pytest.fixture(autouse=True)
-def float64_default():
-    previous = torch.get_default_dtype()
-    torch.set_default_dtype(torch.float64)
-    yield
-    torch.set_default_dtype(previous)
+pytestmark = pytest.mark.usefixtures("float64_default")  # every test here runs in float64
 
 
 def reference(power: SymmetricPower, a: torch.Tensor, weight: torch.Tensor, z: torch.Tensor | None) -> torch.Tensor:

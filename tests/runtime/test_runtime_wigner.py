@@ -26,15 +26,6 @@ from fdg.runtime import (
 from fdg.runtime.wigner import Surd, change_basis_real_to_complex, su2_clebsch_gordan, wigner_3j_exact
 
 
-@pytest.fixture
-def float64_default():
-    """e3nn builds generators and 3j tables in the default dtype; compare with it at full float64 precision."""
-    previous = torch.get_default_dtype()
-    torch.set_default_dtype(torch.float64)
-    yield
-    torch.set_default_dtype(previous)
-
-
 def triples(lmax: int) -> list[tuple[int, int, int]]:
     return [
         (l1, l2, l3) for l1, l2, l3 in itertools.product(range(lmax + 1), repeat=3) if abs(l1 - l2) <= l3 <= l1 + l2
