@@ -10,12 +10,16 @@ $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet torch==2.13.0
 
+# After installing, the native CPU kernels are compiled once (cached; skipped with a message where no C++ compiler
+# is found: fdg then runs its pure-torch lowerings).
 $(VENV)/.installed: pyproject.toml | $(BIN)/python
 	$(BIN)/python -m pip install --quiet -e .
+	$(BIN)/python -c 'from fdg.runtime import native; print(native.status())'
 	touch $@
 
 $(VENV)/.installed-test: pyproject.toml | $(BIN)/python
 	$(BIN)/python -m pip install --quiet -e '.[test]'
+	$(BIN)/python -c 'from fdg.runtime import native; print(native.status())'
 	touch $@ $(VENV)/.installed
 
 # Compile every diagram in diagrams/ into build/, print its cost report, draw it as build/<file>.svg.

@@ -25,7 +25,16 @@ from dataclasses import dataclass
 #: bytes per element (float32)
 ELEMENT = 4
 #: effective FLOP/s per lowering on the benchmark CPU (2 threads)
-FLOP_RATE = {"dense": 8e9, "grouped": 6e9, "mm": 30e9, "sparse": 4e9, "elementwise": 2e9, "gather": 2e9, "scatter": 1e9}
+FLOP_RATE = {
+    "dense": 8e9,
+    "grouped": 6e9,
+    "native": 20e9,
+    "mm": 30e9,
+    "sparse": 4e9,
+    "elementwise": 2e9,
+    "gather": 2e9,
+    "scatter": 1e9,
+}
 #: effective memory bandwidth, bytes/s
 BANDWIDTH = 6e9
 #: seconds per torch call (dispatch, allocation), forward or backward
@@ -38,7 +47,7 @@ class Step:
 
     value: str  # the value it helps compute
     what: str  # the einsum, or the kernel and its shapes
-    lowering: str  # dense | grouped | mm | sparse | elementwise | gather | scatter
+    lowering: str  # dense | grouped | native | mm | sparse | elementwise | gather | scatter
     axis: str  # batch axis of the rows; "" for work independent of the batch (weights times CG)
     flops: float  # forward, per row
     bytes: float  # forward, per row

@@ -14,6 +14,8 @@ its paths — where e3nn runs one einsum per path.  This module decides the bloc
 
 from __future__ import annotations
 
+import itertools
+import math
 from dataclasses import dataclass
 
 from fdg import ir
@@ -61,9 +63,17 @@ class Grouped:
     nonzeros: int  # of the coupling matrix
     chunk: int
     sparse: bool = False  # b meets the coupling matrix entry by entry (fdg.runtime.sparse_matmul), not by a matmul
+    fused: bool = False  # uvu: one native kernel call (fdg.runtime.channelwise) where it runs, these blocks elsewhere
     # Python names the plan gives: the method computing one slice of rows and the coupling-matrix buffer
     method: str = ""
     matrix: str = ""
+
+
+def kernel_blocks(op: ir.Couple, g: Grouped) -> tuple[tuple[int, int, tuple[int, ...]], ...]:
+    """Per block, ``(input irrep, output irrep, offsets of its paths' weights)``: what the native kernel's table
+    (:func:`fdg.runtime.channelwise.table`) needs besides the irreps and the coupling matrix."""
+    offsets = list(itertools.accumulate((math.prod(p.shape) for p in op.paths), initial=0))
+    return tuple((blk.i_in, blk.i_out, tuple(offsets[n] for n in blk.paths)) for blk in g.blocks)
 
 
 def group(op: ir.Couple, a: ir.Feature, b: ir.Feature) -> Grouped | None:

@@ -244,21 +244,22 @@ def make_plan(diagram: ir.Diagram) -> Plan:
                 candidate = group(op, a, b)
                 lowered = None
                 if candidate is not None:
-                    candidates = {"dense": dense, "grouped": steps.grouped(names[node], op, candidate, axis)}
-                    sparse = replace(candidate, sparse=True)
-                    candidates["grouped+sparse"] = steps.grouped(names[node], op, sparse, axis)
+                    variants = {"grouped": candidate, "grouped+sparse": replace(candidate, sparse=True)}
+                    if candidate.mode == "uvu":
+                        variants["fused"] = replace(candidate, fused=True)
+                    candidates = {"dense": dense}
+                    candidates |= {name: steps.grouped(names[node], op, a, g, axis) for name, g in variants.items()}
                     choice = _choose(candidates)
-                    candidate = sparse if choice.lowering == "grouped+sparse" else candidate
                     choices[node] = choice
-                    if choice.lowering.startswith("grouped"):
+                    if choice.lowering != "dense":
                         lowered = replace(
-                            candidate,
+                            variants[choice.lowering],
                             method=namer(f"{names[node]}_slice"),
                             matrix=namer(f"{names[node]}_cg"),
                         )
                 if lowered is not None:
                     grouped[node] = lowered
-                    priced[node] = steps.grouped(names[node], op, lowered, axis)
+                    priced[node] = steps.grouped(names[node], op, a, lowered, axis)
                 else:
                     priced[node] = dense
                     for c in contractions[node]:

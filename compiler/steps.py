@@ -10,9 +10,13 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+import torch
+
 from fdg import ir
 from fdg.cost import ELEMENT, Step, contraction
-from fdg.grouping import Grouped
+from fdg.grouping import Grouped, kernel_blocks
+from fdg.runtime.channelwise import table
+from fdg.runtime.grouped import coupling_matrix
 
 if TYPE_CHECKING:
     from fdg.plan import Contraction
@@ -86,17 +90,21 @@ def _assemble(value: str, op: ir.Couple | ir.Linear, axis: str) -> Step:
     )
 
 
-def grouped(value: str, op: ir.Couple, g: Grouped, axis: str) -> tuple[Step, ...]:
-    """The grouped lowering: coupling matrices of ``b``, ``a`` to ``ir_mul``, the blocks, the result to ``mul_ir``."""
+def grouped(value: str, op: ir.Couple, a: ir.Feature, g: Grouped, axis: str) -> tuple[Step, ...]:
+    """The grouped lowering: coupling matrices of ``b``, ``a`` to ``ir_mul``, the blocks, the result to ``mul_ir``;
+    or, fused, the coupling matrices and one native kernel call."""
     cols = sum(blk.d_out * blk.width for blk in g.blocks)
     if g.sparse:  # gather b's entries, scale by the non-zeros, add into their columns
         nnz = g.nonzeros
         coupling = Step(value, f"b @ K sparse [{g.rows}x{cols}, {nnz} non-zeros]", "sparse", axis, 2 * nnz,
                         ELEMENT * (g.rows + 2 * nnz + cols), cols, 2 * nnz, ELEMENT * (g.rows + 2 * nnz + cols),
                         launches=3, chunk=g.chunk)  # fmt: skip
-    else:
+    else:  # the kernel takes the whole batch at once: so does its coupling matrix
+        chunk = 0 if g.fused else g.chunk
         coupling = Step(value, f"b @ K [{g.rows}x{cols}]", "mm", axis, 2 * g.rows * cols, ELEMENT * (g.rows + cols),
-                        cols, 2 * g.rows * cols, ELEMENT * (g.rows + cols), chunk=g.chunk)  # fmt: skip
+                        cols, 2 * g.rows * cols, ELEMENT * (g.rows + cols), chunk=chunk)  # fmt: skip
+    if g.fused:
+        return coupling, _kernel(value, op, a, g, axis, cols)
     # a in ir_mul layout ([2l+1, mul] per irrep), by one gather; its gradient goes back by the inverse gather
     reorder = Step(value, f"gather a -> ir_mul [{g.columns}]", "gather", axis, 0, 2 * ELEMENT * g.columns, g.columns, 0,
                    2 * ELEMENT * g.columns, chunk=g.chunk)  # fmt: skip
@@ -107,6 +115,27 @@ def grouped(value: str, op: ir.Couple, g: Grouped, axis: str) -> tuple[Step, ...
     steps.append(Step(value, f"cat, gather -> mul_ir [{dim}]", "gather", axis, 0, 4 * ELEMENT * dim, dim, 0,
                       2 * ELEMENT * dim, launches=2, chunk=g.chunk))  # fmt: skip
     return tuple(steps)
+
+
+def _kernel(value: str, op: ir.Couple, a: ir.Feature, g: Grouped, axis: str, cols: int) -> Step:
+    """One call of the native kernel (``fdg.runtime.channelwise``): per path and structural non-zero of its coupling
+    matrix a multiply-add on every channel, per output component with one a product with the weights; reads ``a``,
+    the coupling matrices and per-row weights, writes the result.  The backward is three such calls (the gradients of
+    ``a``, of the coupling matrices and of the weights), each about the forward's work."""
+    matrix = coupling_matrix(g.rows, g.recipe, dtype=torch.float64)
+    t = table(tuple((m, r.dim) for m, r in a.irreps), tuple((m, r.dim) for m, r in op.irreps_out),
+              kernel_blocks(op, g), matrix).tolist()  # fmt: skip
+    n_paths, n_blocks = t[0], t[1] + t[2]
+    paths = [t[8 + 8 * p : 16 + 8 * p] for p in range(n_paths)]
+    entries = t[8 + 8 * n_paths + 3 * n_blocks :]
+    flops = 0
+    for _, _, mul, _, _, _, first, end in paths:
+        runs = len({entries[3 * e] for e in range(first, end)})
+        flops += 2 * mul * ((end - first) + runs)
+    weights = op.weights.numel if op.weights.kind in ("input", "per_index") else 0
+    moved = ELEMENT * (a.irreps.dim + cols + weights + op.irreps_out.dim)
+    what = f"native kernel [{len(entries) // 3} non-zeros, {n_paths} paths]"
+    return Step(value, what, "native", axis, flops, moved, op.irreps_out.dim, 3 * flops, 3 * moved)
 
 
 def _uvw(value: str, op: ir.Couple, g: Grouped, axis: str) -> list[Step]:

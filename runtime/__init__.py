@@ -12,6 +12,8 @@ Depends only on torch: e3nn is a test-only reference.
 from typing import TYPE_CHECKING, Any
 
 from . import fusion
+from .channelwise import available as channelwise_available
+from .channelwise import channelwise
 from .characters import symmetric_power_decomposition, symmetric_power_multiplicity
 from .grouped import chunked, permute_columns, sparse_matmul
 from .irreps import Irrep, Irreps, MulIr
@@ -36,6 +38,8 @@ __all__ = [
     "SymmetricBasis",
     "SymmetricPower",
     "angles_to_matrix",
+    "channelwise",
+    "channelwise_available",
     "chunked",
     "fusion",
     "load_source",

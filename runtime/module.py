@@ -26,6 +26,7 @@ from typing import Any, ClassVar
 
 import torch
 
+from fdg.runtime.channelwise import table
 from fdg.runtime.fusion_paths import FuseSpec, Tree
 from fdg.runtime.fusion_tables import fusion_table, fusion_values
 from fdg.runtime.grouped import BlockPath, coupling_entries, coupling_matrix, coupling_values, transposition
@@ -67,6 +68,19 @@ class FdgModule(torch.nn.Module):
         index = transposition(blocks)
         self.register_buffer(name, index, persistent=False)
         self.register_buffer(f"{name}_inverse", torch.argsort(index), persistent=False)
+
+    def register_channelwise(
+        self,
+        name: str,
+        matrix: str,
+        a_blocks: tuple[tuple[int, int], ...],
+        y_blocks: tuple[tuple[int, int], ...],
+        blocks: tuple[tuple[int, int, tuple[int, ...]], ...],
+    ) -> None:
+        """Register the native kernel's table (:func:`fdg.runtime.channelwise.table`) of the coupling whose matrix is
+        buffer ``matrix`` as buffer ``name`` (integers: it follows ``.to(device)``, not dtypes; not in the
+        ``state_dict``)."""
+        self.register_buffer(name, table(a_blocks, y_blocks, blocks, getattr(self, matrix)), persistent=False)
 
     def register_sparse_coupling(self, name: str, rows: int, blocks: tuple[tuple[BlockPath, ...], ...]) -> None:
         """Register the non-zeros of that matrix: values as buffer ``name``, their (row, column) as ``name_index``."""

@@ -52,12 +52,14 @@ def _variants(plan: Plan) -> dict[str, Plan]:
             assert c.cg is not None
             cg[c.cg] = (a.irreps[c.i_in[0]].ir.l, b.irreps[c.i_in[1]].ir.l, d.op(node).irreps_out[c.i_out].ir.l)
     dense = dataclasses.replace(dense, cg=dict(sorted(cg.items())))
-    matmul = {k: dataclasses.replace(g, sparse=False) for k, g in plan.grouped.items()}
-    sparse = {k: dataclasses.replace(g, sparse=True) for k, g in plan.grouped.items()}
+    matmul = {k: dataclasses.replace(g, sparse=False, fused=False) for k, g in plan.grouped.items()}
+    sparse = {k: dataclasses.replace(g, sparse=True, fused=False) for k, g in plan.grouped.items()}
+    fused = {k: dataclasses.replace(g, sparse=False, fused=g.mode == "uvu") for k, g in plan.grouped.items()}
     return {
         "dense": dense,
         "grouped": dataclasses.replace(plan, grouped=matmul),
         "grouped+sparse": dataclasses.replace(plan, grouped=sparse),
+        "fused": dataclasses.replace(plan, grouped=fused),
     }
 
 

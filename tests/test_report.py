@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 
 import pytest
@@ -41,10 +42,17 @@ def test_flops_of_a_single_path_by_hand() -> None:
     # the mul_ir and ir_mul layouts moves data only
     g = group(op, a, b)
     assert g is not None
-    grouped = steps.grouped("y", op, g, "edge")
+    grouped = steps.grouped("y", op, a, g, "edge")
     assert [s.flops for s in grouped] == [18, 0, 4 + 24, 0]
     assert grouped[1].bytes == 2 * 4 * 12  # a (4x1o) read and written once
     assert grouped[-1].bytes == 4 * 4 * 4  # the 4x0e result: concatenated, then reordered
+    # fused: the same b @ K, then one kernel call: per channel a multiply-add for each of the 3 non-zero columns of
+    # the coupling matrix (1o x 1o -> 0e: every i contributes to k = 0) and one for the weights on the single output
+    # component, 2 * 4 * (3 + 1) = 32 FLOPs; it reads a (12), the matrix (3), the weights (4), writes y (4); the
+    # backward is three such calls
+    fused = steps.grouped("y", op, a, dataclasses.replace(g, fused=True), "edge")
+    assert [s.flops for s in fused] == [18, 32]
+    assert fused[1].bytes == 4 * (12 + 3 + 4 + 4) and fused[1].backward_flops == 3 * 32
     chosen = r.choices["y"]
     assert chosen.lowering == min(chosen.seconds, key=chosen.seconds.__getitem__)
 
@@ -59,9 +67,9 @@ def test_linear_flops_and_bytes_by_hand() -> None:
     assert r.plan.largest == 5 * 6 * 4
 
 
-def test_conv_plan_is_grouped_and_a_third_of_the_baseline() -> None:
+def test_conv_plan_is_fused_and_a_third_of_the_baseline() -> None:
     r = fdg.report(CONV_SOURCE, sizes={"edge": 20000})
-    assert r.choices["y"].lowering == "grouped"
+    assert r.choices["y"].lowering == "fused"
     assert r.plan.flops <= r.baseline.flops / 3
     assert r.speedup > 1
     assert r.external == {"R": 480}
@@ -90,7 +98,7 @@ def test_cli_text_and_json(capsys: pytest.CaptureFixture[str], tmp_path) -> None
     found = json.loads(capsys.readouterr().out)
     assert found["sizes"] == {"edge": 100}
     assert found["plan"]["totals"]["forward_flops"] == fdg.report(CONV_SOURCE, sizes={"edge": 100}, mul=4).plan.flops
-    assert found["choices"]["y"]["lowering"] == "grouped"
+    assert found["choices"]["y"]["lowering"] == "fused"
 
 
 @pytest.mark.parametrize("size", ["node=10", "edge=0", "edge", "edge=x"])

@@ -11,7 +11,7 @@ from __future__ import annotations
 import math
 
 from fdg import ir
-from fdg.grouping import Grouped
+from fdg.grouping import Grouped, kernel_blocks
 from fdg.plan import Plan
 
 
@@ -29,8 +29,22 @@ def emit_call(plan: Plan, node: str, args: list[str]) -> list[str]:
         param = plan.parameters[node].name
         lines.append(f"{table} = self.{param}.index_select(0, {args[2]})  # one weight set per {op.weights.source}")
         rows.append(table)
-    lines.append(f"{plan.names[node]} = fdg.runtime.chunked(self.{g.method}, {g.chunk}, {', '.join(rows)})")
-    return lines
+    sliced = f"{plan.names[node]} = fdg.runtime.chunked(self.{g.method}, {g.chunk}, {', '.join(rows)})"
+    if not g.fused:
+        return [*lines, sliced]
+    a, b = (plan.diagram.out(n) for n in plan.diagram.operands(node)[:2])
+    assert isinstance(a, ir.Feature) and isinstance(b, ir.Feature)
+    weights = rows[2] if len(rows) == 3 else f"self.{plan.parameters[node].name}"
+    cols = sum(blk.d_out * blk.width for blk in g.blocks)
+    sizes = [a.irreps.dim, cols, op.weights.numel, op.irreps_out.dim]
+    call = f"fdg.runtime.channelwise({rows[0]}, {rows[1]} @ self.{g.matrix}, {weights}, self.{g.matrix}_table, {sizes})"
+    return [
+        *lines,
+        f"if fdg.runtime.channelwise_available({rows[0]}):  # one native CPU kernel call",
+        f"    {plan.names[node]} = {call}",
+        "else:  # off the CPU, or without a C++ compiler: the same coupling in slices of batched matmuls",
+        f"    {sliced}",
+    ]
 
 
 def emit_method(plan: Plan, node: str) -> list[str]:
@@ -170,7 +184,22 @@ def emit_buffers(plan: Plan, node: str) -> list[str]:
     lines = [f'self.register_{"sparse_" if g.sparse else ""}coupling("{g.matrix}", {g.rows}, (']
     lines += [f"    {paths!r}," for paths in g.recipe]
     lines.append("))  # per block: (l1, l2, l3, offset of l2 in b, path normalization)")
-    for suffix, irreps in (("a", a.irreps), ("y", out.irreps)):
-        blocks = tuple((mul, ir_.dim) for mul, ir_ in irreps)
+    layouts = {key: tuple((mul, ir_.dim) for mul, ir_ in f.irreps) for key, f in (("a", a), ("y", out))}
+    for suffix, blocks in layouts.items():
         lines.append(f'self.register_transposition("{g.matrix}_{suffix}", {blocks!r})  # ir_mul -> mul_ir')
+    if g.fused:  # the kernel reads the dense coupling matrix (see fdg.runtime.channelwise.table)
+        assert not g.sparse
+        op = plan.diagram.op(node)
+        assert isinstance(op, ir.Couple)
+        lines += [
+            "self.register_channelwise(  # the native kernel's table",
+            f'    "{g.matrix}_table",',
+            f'    "{g.matrix}",',
+            f"    {layouts['a']!r},  # a: (mul, 2l+1) per irrep",
+            f"    {layouts['y']!r},  # y",
+            "    (",
+            *(f"        {blk!r}," for blk in kernel_blocks(op, g)),
+            "    ),  # per block: (input irrep, output irrep, offsets of its paths' weights)",
+            ")",
+        ]
     return lines

@@ -24,10 +24,26 @@ class MACE(fdg.runtime.FdgModule):
 
     def __init__(self) -> None:
         super().__init__()
-        self.register_cg("cg_0_0_0", 0, 0, 0)
-        self.register_cg("cg_0_1_1", 0, 1, 1)
-        self.register_cg("cg_0_2_2", 0, 2, 2)
-        self.register_cg("cg_0_3_3", 0, 3, 3)
+        self.register_coupling("t_2_cg", 16, (
+            ((0, 0, 0, 0, 1.0),),
+            ((0, 1, 1, 1, 1.7320508075688772),),
+            ((0, 2, 2, 4, 2.23606797749979),),
+            ((0, 3, 3, 9, 2.6457513110645907),),
+        ))  # per block: (l1, l2, l3, offset of l2 in b, path normalization)
+        self.register_transposition("t_2_cg_a", ((32, 1),))  # ir_mul -> mul_ir
+        self.register_transposition("t_2_cg_y", ((32, 1), (32, 3), (32, 5), (32, 7)))  # ir_mul -> mul_ir
+        self.register_channelwise(  # the native kernel's table
+            "t_2_cg_table",
+            "t_2_cg",
+            ((32, 1),),  # a: (mul, 2l+1) per irrep
+            ((32, 1), (32, 3), (32, 5), (32, 7)),  # y
+            (
+                (0, 0, (0,)),
+                (0, 1, (32,)),
+                (0, 2, (64,)),
+                (0, 3, (96,)),
+            ),  # per block: (input irrep, output irrep, offsets of its paths' weights)
+        )
         self.register_coupling("t_5_cg", 16, (
             ((0, 0, 0, 0, 0.7071067811865476),),
             ((1, 1, 0, 1, 0.7071067811865476),),
@@ -40,6 +56,22 @@ class MACE(fdg.runtime.FdgModule):
         ))  # per block: (l1, l2, l3, offset of l2 in b, path normalization)
         self.register_transposition("t_5_cg_a", ((32, 1), (32, 3)))  # ir_mul -> mul_ir
         self.register_transposition("t_5_cg_y", ((32, 1), (32, 3), (32, 5), (32, 7)))  # ir_mul -> mul_ir
+        self.register_channelwise(  # the native kernel's table
+            "t_5_cg_table",
+            "t_5_cg",
+            ((32, 1), (32, 3)),  # a: (mul, 2l+1) per irrep
+            ((32, 1), (32, 3), (32, 5), (32, 7)),  # y
+            (
+                (0, 0, (0,)),
+                (1, 0, (160,)),
+                (0, 1, (32,)),
+                (1, 1, (128, 224)),
+                (0, 2, (64,)),
+                (1, 2, (192, 288)),
+                (0, 3, (96,)),
+                (1, 3, (256,)),
+            ),  # per block: (input irrep, output irrep, offsets of its paths' weights)
+        )
         self.B1_power = fdg.runtime.SymmetricPower("32x0e+32x1o+32x2e+32x3o", 3, "32x0e+32x1o", species=3)
         self.B2_power = fdg.runtime.SymmetricPower("32x0e+32x1o+32x2e+32x3o", 3, "32x0e", species=3)
         self.up1_weight = torch.nn.Parameter(torch.randn(1024))
@@ -64,33 +96,10 @@ class MACE(fdg.runtime.FdgModule):
         # t_1 = gather(up1, src): 32x0e over edge
         t_1 = up1.index_select(0, src)
         # t_2 = couple[uvu, weights=R1, paths=4](t_1, Y, R1): 32x0e+32x1o+32x2e+32x3o over edge
-        t_2_n = t_1.shape[0]
-        t_2_ws = R1.split([32, 32, 32, 32], dim=1)
-        t_2_a = t_1.split([32], dim=1)
-        t_2_a0 = t_2_a[0].reshape(t_2_n, 32, 1)
-        t_2_b = Y.split([1, 3, 5, 7], dim=1)
-        t_2_b0 = t_2_b[0].reshape(t_2_n, 1, 1)
-        t_2_p0_4 = torch.einsum("zui,zuv->zuiv", t_2_a0, t_2_ws[0].reshape(t_2_n, 32, 1))
-        t_2_p0_3 = torch.einsum("zvj,ijk->zvik", t_2_b0, (self.cg_0_0_0 * 1.0))
-        t_2_p0 = torch.einsum("zuiv,zvik->zuk", t_2_p0_4, t_2_p0_3)
-        t_2_b1 = t_2_b[1].reshape(t_2_n, 1, 3)
-        t_2_p1_4 = torch.einsum("zui,zuv->zuiv", t_2_a0, t_2_ws[1].reshape(t_2_n, 32, 1))
-        t_2_p1_3 = torch.einsum("zvj,ijk->zvik", t_2_b1, (self.cg_0_1_1 * 1.7320508075688772))
-        t_2_p1 = torch.einsum("zuiv,zvik->zuk", t_2_p1_4, t_2_p1_3)
-        t_2_b2 = t_2_b[2].reshape(t_2_n, 1, 5)
-        t_2_p2_4 = torch.einsum("zui,zuv->zuiv", t_2_a0, t_2_ws[2].reshape(t_2_n, 32, 1))
-        t_2_p2_3 = torch.einsum("zvj,ijk->zvik", t_2_b2, (self.cg_0_2_2 * 2.23606797749979))
-        t_2_p2 = torch.einsum("zuiv,zvik->zuk", t_2_p2_4, t_2_p2_3)
-        t_2_b3 = t_2_b[3].reshape(t_2_n, 1, 7)
-        t_2_p3_4 = torch.einsum("zui,zuv->zuiv", t_2_a0, t_2_ws[3].reshape(t_2_n, 32, 1))
-        t_2_p3_3 = torch.einsum("zvj,ijk->zvik", t_2_b3, (self.cg_0_3_3 * 2.6457513110645907))
-        t_2_p3 = torch.einsum("zuiv,zvik->zuk", t_2_p3_4, t_2_p3_3)
-        t_2 = torch.cat([
-            t_2_p0.reshape(t_2_n, 32),
-            t_2_p1.reshape(t_2_n, 96),
-            t_2_p2.reshape(t_2_n, 160),
-            t_2_p3.reshape(t_2_n, 224),
-        ], dim=1)
+        if fdg.runtime.channelwise_available(t_1):  # one native CPU kernel call
+            t_2 = fdg.runtime.channelwise(t_1, Y @ self.t_2_cg, R1, self.t_2_cg_table, [32, 16, 128, 512])
+        else:  # off the CPU, or without a C++ compiler: the same coupling in slices of batched matmuls
+            t_2 = fdg.runtime.chunked(self.t_2_slice, 4096, t_1, Y, R1)
         # t_3 = scatter_sum(t_2, dst): 32x0e+32x1o+32x2e+32x3o over node
         t_3 = t_2.new_zeros((h0.shape[0], 512)).index_add(0, dst, t_2)
         # a1 = scale[0.125](t_3): 32x0e+32x1o+32x2e+32x3o over node
@@ -140,7 +149,10 @@ class MACE(fdg.runtime.FdgModule):
         # t_4 = gather(up2, src): 32x0e+32x1o over edge
         t_4 = up2.index_select(0, src)
         # t_5 = couple[uvu, weights=R2, paths=10](t_4, Y, R2): 32x0e+32x1o+32x2e+32x3o over edge
-        t_5 = fdg.runtime.chunked(self.t_5_slice, 4096, t_4, Y, R2)
+        if fdg.runtime.channelwise_available(t_4):  # one native CPU kernel call
+            t_5 = fdg.runtime.channelwise(t_4, Y @ self.t_5_cg, R2, self.t_5_cg_table, [128, 88, 320, 512])
+        else:  # off the CPU, or without a C++ compiler: the same coupling in slices of batched matmuls
+            t_5 = fdg.runtime.chunked(self.t_5_slice, 4096, t_4, Y, R2)
         # t_6 = scatter_sum(t_5, dst): 32x0e+32x1o+32x2e+32x3o over node
         t_6 = t_5.new_zeros((h0.shape[0], 512)).index_add(0, dst, t_5)
         # a2 = scale[0.125](t_6): 32x0e+32x1o+32x2e+32x3o over node
@@ -182,6 +194,34 @@ class MACE(fdg.runtime.FdgModule):
         # h2 = add(t_7, t_8): 32x0e over node
         h2 = t_7 + t_8
         return (h1, h2)
+
+    def t_2_slice(self, a: torch.Tensor, b: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
+        """t_2 = couple(t_1, Y) [mode = uvu] on a slice of rows: one batched matmul per block."""
+        n = a.shape[0]
+        # per-row coupling matrices: CG tensors of all paths contracted with b
+        cg = (b @ self.t_2_cg).split([1, 3, 5, 7], dim=1)
+        w = w.split([32, 32, 32, 32], dim=1)  # per path
+        a0, = fdg.runtime.permute_columns(a, self.t_2_cg_a_inverse, self.t_2_cg_a).split([32], dim=1)
+        a0 = a0.view(n, 1, 32)
+        # 0e <- 0e x 0e
+        y0 = cg[0].view(n, 1, 1) * (w[0].view(n, 1, 1, 32) * a0.unsqueeze(1)).reshape(n, 1, 32)
+        # 1o <- 0e x 1o
+        y1 = cg[1].view(n, 3, 1) * (w[1].view(n, 1, 1, 32) * a0.unsqueeze(1)).reshape(n, 1, 32)
+        # 2e <- 0e x 2e
+        y2 = cg[2].view(n, 5, 1) * (w[2].view(n, 1, 1, 32) * a0.unsqueeze(1)).reshape(n, 1, 32)
+        # 3o <- 0e x 3o
+        y3 = cg[3].view(n, 7, 1) * (w[3].view(n, 1, 1, 32) * a0.unsqueeze(1)).reshape(n, 1, 32)
+        # the output blocks, [n, 2l+1, mul] each, back to mul_ir by one gather
+        y = torch.cat(
+            [
+                y0.reshape(n, 32),
+                y1.reshape(n, 96),
+                y2.reshape(n, 160),
+                y3.reshape(n, 224),
+            ],
+            dim=1,
+        )
+        return fdg.runtime.permute_columns(y, self.t_2_cg_y, self.t_2_cg_y_inverse)
 
     def t_5_slice(self, a: torch.Tensor, b: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
         """t_5 = couple(t_4, Y) [mode = uvu] on a slice of rows: one batched matmul per block."""

@@ -36,6 +36,22 @@ class MACEFusion(fdg.runtime.FdgModule):
         ))  # per block: (l1, l2, l3, offset of l2 in b, path normalization)
         self.register_transposition("t_6_cg_a", ((32, 1), (32, 3)))  # ir_mul -> mul_ir
         self.register_transposition("t_6_cg_y", ((32, 1), (32, 3), (32, 5), (32, 7)))  # ir_mul -> mul_ir
+        self.register_channelwise(  # the native kernel's table
+            "t_6_cg_table",
+            "t_6_cg",
+            ((32, 1), (32, 3)),  # a: (mul, 2l+1) per irrep
+            ((32, 1), (32, 3), (32, 5), (32, 7)),  # y
+            (
+                (0, 0, (0,)),
+                (1, 0, (160,)),
+                (0, 1, (32,)),
+                (1, 1, (128, 224)),
+                (0, 2, (64,)),
+                (1, 2, (192, 288)),
+                (0, 3, (96,)),
+                (1, 3, (256,)),
+            ),  # per block: (input irrep, output irrep, offsets of its paths' weights)
+        )
         t_3_spec = fdg.runtime.fusion.FuseSpec(("0e", "0e", "0e+1o+2e+3o"), "0e+1o+2e+3o", ((0, 1), 2))
         self.register_fusion("t_3_node3", t_3_spec, "node3")
         self.register_fusion("t_3_root", t_3_spec, "root order=1,0")
@@ -126,7 +142,10 @@ class MACEFusion(fdg.runtime.FdgModule):
         # t_5 = gather(up2, src): 32x0e+32x1o over edge
         t_5 = up2.index_select(0, src)
         # t_6 = couple[uvu, weights=R2, paths=10](t_5, Y, R2): 32x0e+32x1o+32x2e+32x3o over edge
-        t_6 = fdg.runtime.chunked(self.t_6_slice, 4096, t_5, Y, R2)
+        if fdg.runtime.channelwise_available(t_5):  # one native CPU kernel call
+            t_6 = fdg.runtime.channelwise(t_5, Y @ self.t_6_cg, R2, self.t_6_cg_table, [128, 88, 320, 512])
+        else:  # off the CPU, or without a C++ compiler: the same coupling in slices of batched matmuls
+            t_6 = fdg.runtime.chunked(self.t_6_slice, 4096, t_5, Y, R2)
         # t_7 = scatter_sum(t_6, dst): 32x0e+32x1o+32x2e+32x3o over node
         t_7 = t_6.new_zeros((h0.shape[0], 512)).index_add(0, dst, t_6)
         # a2 = scale[0.125](t_7): 32x0e+32x1o+32x2e+32x3o over node

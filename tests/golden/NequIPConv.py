@@ -39,6 +39,27 @@ class NequIPConv(fdg.runtime.FdgModule):
         ))  # per block: (l1, l2, l3, offset of l2 in b, path normalization)
         self.register_transposition("m_cg_a", ((32, 1), (32, 3), (32, 5)))  # ir_mul -> mul_ir
         self.register_transposition("m_cg_y", ((32, 1), (32, 3), (32, 5), (32, 3), (32, 5)))  # ir_mul -> mul_ir
+        self.register_channelwise(  # the native kernel's table
+            "m_cg_table",
+            "m_cg",
+            ((32, 1), (32, 3), (32, 5)),  # a: (mul, 2l+1) per irrep
+            ((32, 1), (32, 3), (32, 5), (32, 3), (32, 5)),  # y
+            (
+                (0, 0, (0,)),
+                (1, 0, (128,)),
+                (2, 0, (384,)),
+                (0, 1, (32,)),
+                (1, 1, (96, 224)),
+                (2, 1, (320,)),
+                (0, 2, (64,)),
+                (1, 2, (160,)),
+                (2, 2, (288, 416)),
+                (1, 3, (192,)),
+                (2, 3, (448,)),
+                (1, 4, (256,)),
+                (2, 4, (352,)),
+            ),  # per block: (input irrep, output irrep, offsets of its paths' weights)
+        )
         self.out_weight = torch.nn.Parameter(torch.randn(3072))
 
     def forward(self, h: torch.Tensor, vec: torch.Tensor, R: torch.Tensor, src: torch.Tensor, dst: torch.Tensor) -> torch.Tensor:
@@ -47,7 +68,10 @@ class NequIPConv(fdg.runtime.FdgModule):
         # t_1 = gather(h, src): 32x0e+32x1o+32x2e over edge
         t_1 = h.index_select(0, src)
         # m = couple[uvu, weights=R, paths=15](t_1, Y, R): 32x0e+32x1o+32x2e+32x1e+32x2o over edge
-        m = fdg.runtime.chunked(self.m_slice, 4096, t_1, Y, R)
+        if fdg.runtime.channelwise_available(t_1):  # one native CPU kernel call
+            m = fdg.runtime.channelwise(t_1, Y @ self.m_cg, R, self.m_cg_table, [288, 179, 480, 544])
+        else:  # off the CPU, or without a C++ compiler: the same coupling in slices of batched matmuls
+            m = fdg.runtime.chunked(self.m_slice, 4096, t_1, Y, R)
         # t_2 = scatter_sum(m, dst): 32x0e+32x1o+32x2e+32x1e+32x2o over node
         t_2 = m.new_zeros((h.shape[0], 544)).index_add(0, dst, m)
         # agg = scale[0.1](t_2): 32x0e+32x1o+32x2e+32x1e+32x2o over node

@@ -1,0 +1,200 @@
+"""The fused lowering of a channel-wise coupling: one native CPU kernel per call (``csrc/channelwise.cpp``).
+
+A ``uvu`` coupling of ``a`` with a wire ``b`` of multiplicity one is, per row, a sparse 4-linear form
+
+    F(x, m, w, y) = sum over entries (p, k, i, c) and channels u of  y[p: u, k] * m[c] * w[p: u] * x[p: u, i]
+
+of the channels ``x`` (``a``, ``mul_ir``), the coupling matrices ``m = b @ K`` (the CG tensors of every path
+contracted with ``b``, :func:`fdg.runtime.grouped.coupling_matrix`), the per-path weights ``w`` and the output
+``y``.  The entries are the structural non-zeros of ``K``'s columns: the kernel skips what the CG tensors make zero.
+:func:`channelwise` takes three of the four operands and returns the fourth, the gradient of ``F`` with respect to
+it: with ``y`` missing that is the coupling itself, with ``x``, ``m`` or ``w`` missing a backward.  Every derivative
+of one of these maps is another one, so the autograd formula below is the op itself and the result is
+differentiable to any order (force training takes second derivatives).
+
+It is a ``torch.library`` custom op (``torch.ops.fdg.channelwise``, CPU only) with a shape function, so modules
+using it trace under ``torch.compile(fullgraph=True)``.  Where the native kernels cannot be built
+(:func:`fdg.runtime.native.status`) or off the CPU, generated modules take the grouped lowering instead.
+"""
+
+import ctypes
+from typing import Any, Optional
+
+import torch
+from torch import Tensor
+
+from fdg.runtime import native
+
+#: the fixed-size part of a table: the header, then per path, per irrep block and per entry
+HEADER, PATH, BLOCK, ENTRY = 8, 8, 3, 3
+
+
+def table(
+    a_blocks: tuple[tuple[int, int], ...],
+    y_blocks: tuple[tuple[int, int], ...],
+    blocks: tuple[tuple[int, int, tuple[int, ...]], ...],
+    matrix: Tensor,
+) -> Tensor:
+    """The kernel's description of a coupling, an int64 vector (layout in ``csrc/channelwise.cpp``).
+
+    ``a_blocks`` and ``y_blocks`` are the ``(mul, 2l+1)`` of the irreps of ``a`` and of the output; ``matrix`` is the
+    coupling matrix ``K`` (:func:`fdg.runtime.grouped.coupling_matrix`), its columns grouped by block of paths sharing
+    an input and an output irrep and indexed ``(k, path, i)`` inside a block; ``blocks[n] = (input irrep, output
+    irrep, weight offsets of its paths)`` describes block ``n``.  Only the columns of ``K`` that are not identically
+    zero become entries: CG tensors are exact, so their zeros are exact in any dtype.
+
+    >>> t = table(((2, 1),), ((2, 1),), ((0, 0, (0,)),), torch.ones(1, 1))  # 2x0e x 0e -> 2x0e
+    >>> t.tolist()[8:]  # the path, the blocks of a and y, one entry (k=0, i=0, column 0)
+    [0, 0, 2, 1, 1, 0, 0, 1, 0, 2, 1, 0, 2, 1, 0, 0, 0]
+    """
+    nonzero = (matrix != 0).any(0).tolist()
+    a_offsets = _offsets(a_blocks)
+    y_offsets = _offsets(y_blocks)
+    paths: list[int] = []
+    entries: list[int] = []
+    column = 0
+    weights = 0
+    for i_in, i_out, offsets in blocks:
+        mul, d1 = a_blocks[i_in]
+        d3 = y_blocks[i_out][1]
+        width = len(offsets) * d1
+        for j, w_off in enumerate(offsets):
+            first = len(entries) // ENTRY
+            for k in range(d3):
+                for i in range(d1):
+                    c = column + k * width + j * d1 + i
+                    if nonzero[c]:
+                        entries += [k, i, c]
+            paths += [a_offsets[i_in], y_offsets[i_out], mul, d1, d3, w_off, first, len(entries) // ENTRY]
+            weights = max(weights, w_off + mul)
+        column += d3 * width
+    if column != len(nonzero):
+        raise ValueError(f"the blocks describe {column} columns, the coupling matrix has {len(nonzero)}")
+    header = [len(paths) // PATH, len(a_blocks), len(y_blocks), len(entries) // ENTRY]
+    header += [a_offsets[-1], column, weights, y_offsets[-1]]
+    layout = [v for off, (mul, dim) in zip(a_offsets, a_blocks, strict=False) for v in (off, mul, dim)]
+    layout += [v for off, (mul, dim) in zip(y_offsets, y_blocks, strict=False) for v in (off, mul, dim)]
+    return torch.tensor(header + paths + layout + entries, dtype=torch.long)
+
+
+def _offsets(blocks: tuple[tuple[int, int], ...]) -> list[int]:
+    offsets = [0]
+    for mul, dim in blocks:
+        offsets.append(offsets[-1] + mul * dim)
+    return offsets
+
+
+def available(x: Tensor) -> bool:
+    """Whether :func:`channelwise` can run on ``x``'s device and dtype (else: the grouped lowering)."""
+    return x.device.type == "cpu" and x.dtype in (torch.float32, torch.float64) and _native()
+
+
+@torch.compiler.assume_constant_result
+def _native() -> bool:
+    return native.library() is not None
+
+
+def channelwise(x: Tensor, m: Tensor, w: Tensor, table: Tensor, sizes: list[int]) -> Tensor:
+    """The coupling ``y [n, Y]`` of channels ``x [n, X]``, coupling matrices ``m [n, M]`` and weights ``w``
+    (``[n, W]`` per row, or ``[W]`` shared) described by ``table`` (:func:`table`); ``sizes = [X, M, W, Y]``."""
+    return torch.ops.fdg.channelwise(x, m, w, None, table, sizes, w.dim() == 1)
+
+
+@torch.library.custom_op("fdg::channelwise", mutates_args=(), device_types="cpu")
+def _op(
+    x: Optional[Tensor],  # noqa: UP045 (torch.library reads the annotations)
+    m: Optional[Tensor],  # noqa: UP045
+    w: Optional[Tensor],  # noqa: UP045
+    y: Optional[Tensor],  # noqa: UP045
+    table: Tensor,
+    sizes: list[int],
+    shared: bool,
+) -> Tensor:
+    """The operand missing from ``(x, m, w, y)``: the gradient of the 4-linear form with respect to it."""
+    lib = native.library()
+    if lib is None:
+        raise RuntimeError(native.status())
+    operands = [x, m, w, y]
+    out = _result(x, m, w, y, sizes, shared)
+    _check(operands, table, sizes, shared, out.shape[0] if out.dim() == 2 else _rows(x, m, w, y, shared))
+    fn = lib.fdg_channelwise_f32 if out.dtype == torch.float32 else lib.fdg_channelwise_f64
+    kind = fn.argtypes[3]
+    contiguous = [None if t is None else t.contiguous() for t in operands]  # kept alive during the call
+    args = [None if t is None else ctypes.cast(t.data_ptr(), kind) for t in contiguous]
+    rows = out.shape[0] if out.dim() == 2 else _rows(x, m, w, y, shared)
+    slot = operands.index(None)
+    fn(table.data_ptr(), slot, rows, *args, ctypes.cast(out.data_ptr(), kind), int(shared), torch.get_num_threads())
+    return out
+
+
+def _check(operands: list[Optional[Tensor]], table: Tensor, sizes: list[int], shared: bool, rows: int) -> None:  # noqa: UP045
+    """Refuse what the kernel would misread: other dtypes, shapes that disagree with the table."""
+    present = [t for t in operands if t is not None]
+    dtype = present[0].dtype
+    if any(t.dtype != dtype for t in present) or dtype not in (torch.float32, torch.float64):
+        raise TypeError(f"fdg::channelwise: operands must all be float32 or float64, got {[t.dtype for t in present]}")
+    if table.dtype != torch.long or table.dim() != 1 or not table.is_contiguous() or table[4:8].tolist() != sizes:
+        raise ValueError(f"fdg::channelwise: the table does not describe operands of sizes {sizes}")
+    for slot, t in enumerate(operands):
+        expected = (sizes[slot],) if slot == 2 and shared else (rows, sizes[slot])
+        if t is not None and tuple(t.shape) != expected:
+            raise ValueError(f"fdg::channelwise: operand {'xmwy'[slot]} has shape {tuple(t.shape)}, not {expected}")
+
+
+def _rows(x: Optional[Tensor], m: Optional[Tensor], w: Optional[Tensor], y: Optional[Tensor], shared: bool) -> int:  # noqa: UP045
+    """The number of rows: from any batched operand (shared weights have no batch axis)."""
+    batched = [t for t in (x, m, y) if t is not None] + ([w] if w is not None and not shared else [])
+    return batched[0].shape[0]
+
+
+def _result(
+    x: Optional[Tensor],  # noqa: UP045
+    m: Optional[Tensor],  # noqa: UP045
+    w: Optional[Tensor],  # noqa: UP045
+    y: Optional[Tensor],  # noqa: UP045
+    sizes: list[int],
+    shared: bool,
+) -> Tensor:
+    """An empty tensor of the missing operand's shape."""
+    slot = [x, m, w, y].index(None)
+    like = next(t for t in (x, m, w, y) if t is not None)
+    if slot == 2 and shared:
+        return like.new_empty(sizes[2])
+    return like.new_empty(_rows(x, m, w, y, shared), sizes[slot])
+
+
+@_op.register_fake
+def _(
+    x: Optional[Tensor],  # noqa: UP045
+    m: Optional[Tensor],  # noqa: UP045
+    w: Optional[Tensor],  # noqa: UP045
+    y: Optional[Tensor],  # noqa: UP045
+    table: Tensor,
+    sizes: list[int],
+    shared: bool,
+) -> Tensor:
+    return _result(x, m, w, y, sizes, shared)
+
+
+def _setup(ctx: Any, inputs: tuple[Any, ...], output: Tensor) -> None:
+    x, m, w, y, table, sizes, shared = inputs
+    ctx.save_for_backward(x, m, w, y, table)
+    ctx.sizes, ctx.shared = sizes, shared
+
+
+def _backward(ctx: Any, grad: Tensor) -> tuple[Optional[Tensor], ...]:  # noqa: UP045
+    """Each operand's gradient is the op itself, with that operand missing and the output's gradient in the output's
+    place (so the backward is differentiable again)."""
+    operands = list(ctx.saved_tensors)
+    table = operands.pop()
+    missing = operands.index(None)
+    grads: list[Optional[Tensor]] = [None, None, None, None]  # noqa: UP045
+    for slot in range(4):
+        if slot != missing and ctx.needs_input_grad[slot]:
+            args = list(operands)
+            args[slot], args[missing] = None, grad
+            grads[slot] = torch.ops.fdg.channelwise(*args, table, ctx.sizes, ctx.shared)
+    return (*grads, None, None, None)
+
+
+_op.register_autograd(_backward, setup_context=_setup)

@@ -1,0 +1,176 @@
+"""The native channel-wise kernel (``fdg.runtime.channelwise``) against a plain einsum reference, its derivatives to
+second order, its registration as a torch custom op, and the fallback where it cannot be built."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+
+import pytest
+import torch
+
+from fdg.runtime import Irreps, channelwise, channelwise_available, native
+from fdg.runtime.channelwise import table
+from fdg.runtime.grouped import coupling_matrix
+
+pytestmark = pytest.mark.skipif(native.library() is None, reason=native.status())
+
+
+def _case(muls: tuple[int, ...], sh: int, shared: bool, dtype: torch.dtype = torch.float64, n: int = 5):
+    """A uvu coupling of ``a = sum_l muls[l] x l`` with ``sh(sh)``, every path, and random operands."""
+    a = Irreps([(mul, (l, (-1) ** l)) for l, mul in enumerate(muls)])
+    b = Irreps.spherical_harmonics(sh)
+    offsets = [0]
+    for _, ir in b:
+        offsets.append(offsets[-1] + ir.dim)
+    paths = []  # (i1, i2, output irrep)
+    for i1, (_, ir1) in enumerate(a):
+        for i2, (_, ir2) in enumerate(b):
+            for ir3 in ir1 * ir2:
+                paths.append((i1, i2, ir3))
+    outputs = sorted({(i1, ir3) for i1, _, ir3 in paths}, key=lambda o: (o[1].l, o[1].p, o[0]))
+    y_irreps = Irreps([(a[i1].mul, ir3) for i1, ir3 in outputs])
+    weight_offsets, total = [], 0
+    for i1, _, _ in paths:
+        weight_offsets.append(total)
+        total += a[i1].mul
+    recipe, blocks, members = [], [], {}
+    for p, (i1, _, ir3) in enumerate(paths):
+        members.setdefault((outputs.index((i1, ir3)), i1), []).append(p)
+    for (i_out, i1), ps in sorted(members.items()):
+        recipe.append(
+            tuple((a[i1].ir.l, b[paths[p][1]].ir.l, y_irreps[i_out].ir.l, offsets[paths[p][1]], 0.7 + p) for p in ps)
+        )
+        blocks.append((i1, i_out, tuple(weight_offsets[p] for p in ps)))
+    K = coupling_matrix(b.dim, tuple(recipe), dtype=dtype)
+    t = table(tuple((m, ir.dim) for m, ir in a), tuple((m, ir.dim) for m, ir in y_irreps), tuple(blocks), K)
+    g = torch.Generator().manual_seed(sum(muls) + sh)
+    x = torch.randn(n, a.dim, generator=g, dtype=dtype)
+    m = torch.randn(n, b.dim, generator=g, dtype=dtype) @ K
+    w = torch.randn(*(() if shared else (n,)), total, generator=g, dtype=dtype)
+    sizes = [a.dim, K.shape[1], total, y_irreps.dim]
+    return (x, m, w, t, sizes), (a, y_irreps, tuple(blocks), tuple(recipe))
+
+
+def _reference(x, m, w, layout):  # type: ignore[no-untyped-def]
+    """The coupling block by block with einsums: y[u, k] += sum_i M_p[k, i] w_p[u] x[u, i]."""
+    a, y_irreps, blocks, recipe = layout
+    n = x.shape[0]
+    w = w.expand(n, -1)
+    a_off = [0, *torch.tensor([mul * ir.dim for mul, ir in a]).cumsum(0).tolist()]
+    y_off = [0, *torch.tensor([mul * ir.dim for mul, ir in y_irreps]).cumsum(0).tolist()]
+    y = x.new_zeros(n, y_irreps.dim)
+    column = 0
+    for (i1, i_out, w_offsets), members in zip(blocks, recipe, strict=True):
+        mul, d1, d3 = a[i1].mul, a[i1].ir.dim, y_irreps[i_out].ir.dim
+        width = len(members) * d1
+        matrices = m[:, column : column + d3 * width].reshape(n, d3, len(members), d1)
+        xs = x[:, a_off[i1] : a_off[i1 + 1]].reshape(n, mul, d1)
+        for j, w_off in enumerate(w_offsets):
+            term = torch.einsum("nki,nu,nui->nuk", matrices[:, :, j], w[:, w_off : w_off + mul], xs)
+            y[:, y_off[i_out] : y_off[i_out + 1]] += term.reshape(n, mul * d3)
+        column += d3 * width
+    return y
+
+
+@pytest.mark.parametrize("muls", [(1, 1, 1), (3, 2, 5), (32, 32, 32), (17, 48, 64), (0, 4, 0)])
+@pytest.mark.parametrize("shared", [False, True])
+def test_kernel_equals_einsum_reference(muls: tuple[int, ...], shared: bool) -> None:
+    # multiplicities 17, 48, 64 go through every channel width of the kernel (32, 16, 4, 1)
+    (x, m, w, t, sizes), layout = _case(muls, 2, shared)
+    torch.testing.assert_close(channelwise(x, m, w, t, sizes), _reference(x, m, w, layout), atol=1e-12, rtol=1e-12)
+
+
+def test_float32_and_threads() -> None:
+    (x, m, w, t, sizes), layout = _case((32, 16, 8, 4), 3, False, torch.float32, n=300)
+    expected = _reference(x.double(), m.double(), w.double(), layout)
+    results = []
+    threads = torch.get_num_threads()
+    try:
+        for count in (1, 2, 3):
+            torch.set_num_threads(count)
+            results.append(channelwise(x, m, w, t, sizes))
+    finally:
+        torch.set_num_threads(threads)
+    for y in results:  # rows are independent: the same numbers whichever thread computes them
+        assert y.dtype == torch.float32 and torch.equal(y, results[0])
+    torch.testing.assert_close(results[0].double(), expected, atol=1e-4, rtol=1e-4)
+
+
+@pytest.mark.parametrize("shared", [False, True])
+def test_first_and_second_derivatives(shared: bool) -> None:
+    (x, m, w, t, sizes), _ = _case((2, 3, 1), 2, shared, n=3)
+    operands = tuple(v.clone().requires_grad_() for v in (x, m, w))
+
+    def f(x: torch.Tensor, m: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
+        return channelwise(x, m, w, t, sizes)
+
+    assert torch.autograd.gradcheck(f, operands)
+    assert torch.autograd.gradgradcheck(f, operands)
+
+
+def test_gradients_of_the_shared_weights_sum_over_rows_and_threads() -> None:
+    (x, m, w, t, sizes), layout = _case((5, 7, 3), 2, True, n=400)
+    w = w.clone().requires_grad_()
+    w_ref = w.detach().clone().requires_grad_()
+    g = torch.randn(400, sizes[3], dtype=torch.float64)
+    (got,) = torch.autograd.grad(channelwise(x, m, w, t, sizes), w, g)
+    (want,) = torch.autograd.grad(_reference(x, m, w_ref, layout), w_ref, g)
+    torch.testing.assert_close(got, want, atol=1e-10, rtol=1e-10)
+
+
+def test_custom_op_registration() -> None:
+    (x, m, w, t, sizes), _ = _case((2, 1, 2), 1, False, n=4)
+    for args in ((x, m, w, None), (None, m, w, torch.randn(4, sizes[3], dtype=torch.float64))):
+        operands = tuple(v.clone().requires_grad_() if v is not None else None for v in args)
+        torch.library.opcheck(torch.ops.fdg.channelwise, (*operands, t, sizes, False))
+
+
+def test_empty_batch() -> None:
+    (x, m, w, t, sizes), _ = _case((2, 1, 2), 1, False, n=0)
+    assert channelwise(x, m, w, t, sizes).shape == (0, sizes[3])
+
+
+def test_mixed_dtypes_are_refused() -> None:
+    (x, m, w, t, sizes), _ = _case((2, 1, 2), 1, False)
+    with pytest.raises(TypeError, match="float32 or float64"):
+        channelwise(x, m.float(), w, t, sizes)
+
+
+def test_availability_follows_device_and_dtype() -> None:
+    assert channelwise_available(torch.zeros(1))
+    assert not channelwise_available(torch.zeros(1, dtype=torch.float16))
+    assert not channelwise_available(torch.zeros(1, device="meta"))
+
+
+_FALLBACK = """
+import torch, fdg
+from fdg.runtime import native
+print(native.status())
+m = fdg.compile('diagram C() { input x : 2x0e + 2x1o over edge\\n input v : 1o over edge\\n'
+                ' input R : weights over edge\\n'
+                ' output y = couple(x, sh(v, 2)) -> 2x0e + 2x1o + 2x1e + 2x2e [mode = uvu, weights = R] }')
+x, v = torch.randn(5, 8), torch.randn(5, 3)
+print(fdg.runtime.channelwise_available(x), tuple(m(x, v, torch.randn(5, m.weight_numel['R'])).shape))
+"""
+
+
+@pytest.mark.parametrize(
+    ("env", "status"),
+    [({"FDG_NATIVE": "0"}, "disabled by FDG_NATIVE=0"), ({"CXX": "false"}, "compiling channelwise.cpp with false")],
+)
+def test_without_native_kernels_modules_take_the_torch_lowering(env: dict[str, str], status: str, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    environment = {**os.environ, "FDG_CACHE_DIR": str(tmp_path), **env}
+    out = subprocess.run([sys.executable, "-c", _FALLBACK], capture_output=True, text=True, env=environment, check=True)
+    lines = out.stdout.splitlines()
+    assert lines[0].startswith("native kernels unavailable: " + status)
+    assert lines[1] == "False (5, 24)"
+
+
+def test_shapes_that_disagree_with_the_table_are_refused() -> None:
+    (x, m, w, t, sizes), _ = _case((2, 1, 2), 1, False)
+    with pytest.raises(ValueError, match="operand x has shape"):
+        channelwise(x[:, :-1], m, w, t, sizes)
+    with pytest.raises(ValueError, match="the table does not describe"):
+        channelwise(x[:, :-1], m, w, t, [sizes[0] - 1, *sizes[1:]])
