@@ -86,6 +86,8 @@ class Choice:
     lowering: str
     seconds: dict[str, float]  # candidate -> estimated forward + backward seconds at REPRESENTATIVE_ROWS rows
     crossover: int | None  # the chosen lowering is estimated faster from this many rows on (None: at every size)
+    below: str | None = None  # the candidate estimated fastest below the crossover
+    per_call: bool = False  # the module picks between ``below`` and ``lowering`` per call, by its number of rows
 
 
 # einsum letters: z batch; u, v, w channels; i, j, k the m indices of a, b and the output
@@ -251,17 +253,21 @@ def make_plan(diagram: ir.Diagram) -> Plan:
                     candidates |= {name: steps.grouped(names[node], op, a, g, axis) for name, g in variants.items()}
                     choice = _choose(candidates)
                     choices[node] = choice
-                    if choice.lowering != "dense":
+                    # the grouped variant the module holds: the chosen one, or the one it switches to per call
+                    variant = choice.below if choice.per_call and choice.lowering == "dense" else choice.lowering
+                    if variant in variants:
                         lowered = replace(
-                            variants[choice.lowering],
+                            variants[variant],
                             method=namer(f"{names[node]}_slice"),
                             matrix=namer(f"{names[node]}_cg"),
                         )
                 if lowered is not None:
                     grouped[node] = lowered
+                if lowered is not None and choices[node].lowering != "dense":
                     priced[node] = steps.grouped(names[node], op, a, lowered, axis)
                 else:
                     priced[node] = dense
+                if lowered is None or choices[node].per_call:  # the dense lowering's CG tensors
                     for c in contractions[node]:
                         assert c.cg is not None
                         cg[c.cg] = (a.irreps[c.i_in[0]].ir.l, b.irreps[c.i_in[1]].ir.l, op.irreps_out[c.i_out].ir.l)
@@ -305,4 +311,8 @@ def _choose(candidates: dict[str, tuple[cost.Step, ...]]) -> Choice:
         if all(estimate(best, rows) <= estimate(other, rows) for other in candidates):
             crossover = rows if rows > 1 else None
             break
-    return Choice(best, times, crossover)
+    if crossover is None:
+        return Choice(best, times, None)
+    below = min(candidates, key=lambda name: (estimate(name, crossover // 2), name))
+    # a module holds the dense lowering and at most one grouped variant, so it can switch between those two
+    return Choice(best, times, crossover, below, "dense" in (best, below))

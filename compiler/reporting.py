@@ -90,7 +90,13 @@ class Report:
             "plan": {"steps": steps(self.steps), "totals": totals(self.plan)},
             "baseline": {"steps": steps(self.baseline_steps), "totals": totals(self.baseline)},
             "choices": {
-                name: {"lowering": c.lowering, "estimated_seconds": c.seconds, "wins_from_rows": c.crossover}
+                name: {
+                    "lowering": c.lowering,
+                    "estimated_seconds": c.seconds,
+                    "wins_from_rows": c.crossover,
+                    "below": c.below,
+                    "per_call": c.per_call,
+                }
                 for name, c in self.choices.items()
             },
             "fusions": {name: f.as_dict() for name, f in self.fusions.items()},
@@ -112,6 +118,8 @@ class Report:
         for name, c in self.choices.items():
             others = ", ".join(f"{k} {_seconds(v)}" for k, v in sorted(c.seconds.items()))
             wins = "at every size" if c.crossover is None else f"from {c.crossover} rows on"
+            if c.below is not None:
+                wins += f", {c.below} below" + ("; picked per call by the number of rows" if c.per_call else "")
             lines.append(f"lowering of {name}: {c.lowering} (estimates: {others}); {c.lowering} wins {wins}")
         for name, f in self.fusions.items():
             lines += f.lines(name)

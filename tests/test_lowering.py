@@ -43,6 +43,7 @@ SOURCES = {
 
 def _variants(plan: Plan) -> dict[str, Plan]:
     assert plan.grouped, "the cost model should group these couplings"
+    plan = dataclasses.replace(plan, choices={})  # one lowering at every size, none picked per call
     dense = dataclasses.replace(plan, grouped={})
     cg = dict(plan.cg)
     for node in plan.grouped:  # the dense lowering needs the CG buffers of its paths
@@ -101,3 +102,29 @@ def test_sparse_matmul_equals_the_dense_product() -> None:
     assert index.shape[1] == g.nonzeros == int((K != 0).sum()) < K.numel() / 5
     b = torch.randn(11, g.rows, dtype=torch.float64)
     torch.testing.assert_close(sparse_matmul(b, index, values, K.shape[1]), b @ K, atol=1e-12, rtol=0)
+
+
+# SEGNN's coupling of |r|^2 with the edge attributes: dense is estimated faster on many rows, grouped on few
+PER_CALL = """
+diagram P() { input d : 0e over edge
+ input v : 1o over edge
+ output y = couple(d, sh(v, 2)) -> 6x0e + 2x1o + 2x2e [mode = uvw] }
+"""
+
+
+@pytest.mark.parametrize("where", ["few", "just below", "at", "above"])
+def test_lowering_picked_per_call_by_rows(where: str) -> None:
+    plan = fdg.build(PER_CALL).plan
+    (choice,) = plan.choices.values()
+    assert (choice.lowering, choice.below, choice.per_call) == ("dense", "grouped", True)
+    assert choice.crossover is not None
+    rows = {"few": 5, "just below": choice.crossover - 1, "at": choice.crossover, "above": choice.crossover + 9}[where]
+    source = emit_module(plan, "test")
+    assert f"if d.shape[0] < {choice.crossover}:" in source
+    module = load_source(source, "P")().double()
+    torch.manual_seed(0)
+    dense = load_source(emit_module(_variants(plan)["dense"], "test"), "P")().double()
+    dense.load_state_dict({k: v for k, v in module.state_dict().items() if k in dense.state_dict()})
+    inputs = list(random_inputs(module, torch.float64, sizes={"edge": rows}, generator=1).values())
+    for got, want in zip(_derivatives(module, inputs), _derivatives(dense, inputs), strict=True):
+        torch.testing.assert_close(got, want, atol=1e-10, rtol=1e-10)

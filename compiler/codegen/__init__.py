@@ -3,8 +3,9 @@
 The emitted module imports only ``torch`` and ``fdg.runtime``.  CG tensors are buffers built in
 ``__init__`` from the runtime's exact tables; learned weights are ``nn.Parameter`` vectors laid
 out like e3nn's ``weight``; ``forward`` takes the inputs in declaration order and is a straight
-line of torch calls (no data-dependent Python control flow, so ``torch.compile(fullgraph=True)``
-traces it whole).  Identical plans give byte-identical source.
+line of torch calls.  Its only branches test what ``torch.compile(fullgraph=True)`` guards on, never
+tensor values: whether the native kernel runs on the input's device, and, for a coupling whose best
+lowering depends on the batch size, the number of rows.  Identical plans give byte-identical source.
 """
 
 from __future__ import annotations

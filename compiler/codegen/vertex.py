@@ -49,6 +49,8 @@ def emit_vertex(plan: Plan, node: str) -> list[str]:
             lines.append(f"{var} = {' + '.join(args)}")
         case ir.Scale(factor=factor):
             lines.append(f"{var} = {args[0]} * {factor!r}")
+        case ir.Couple() if node in plan.choices and plan.choices[node].per_call:
+            lines += _per_call(plan, node, op, args)
         case ir.Couple() if node in plan.grouped:
             lines += grouped.emit_call(plan, node, args)
         case ir.Couple() | ir.Linear():
@@ -60,6 +62,21 @@ def emit_vertex(plan: Plan, node: str) -> list[str]:
         case _:
             raise AssertionError(f"codegen has no rule for {op!r}")
     return lines
+
+
+def _per_call(plan: Plan, node: str, op: ir.Couple, args: list[str]) -> list[str]:
+    """Both lowerings of a coupling whose best one depends on the batch size, picked per call by its rows."""
+    choice = plan.choices[node]
+    assert choice.crossover is not None and choice.below is not None
+    lowered = {"dense": _contract(plan, node, op, args), "grouped": grouped.emit_call(plan, node, args)}
+    small, large = (lowered["dense" if name == "dense" else "grouped"] for name in (choice.below, choice.lowering))
+    why = f"{choice.below} is estimated faster below {choice.crossover} rows, {choice.lowering} from there on"
+    return [
+        f"if {args[0]}.shape[0] < {choice.crossover}:  # {why}",
+        *("    " + line for line in small),
+        "else:",
+        *("    " + line for line in large),
+    ]
 
 
 def _split(irreps: Irreps) -> str:

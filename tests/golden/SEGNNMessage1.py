@@ -55,6 +55,13 @@ class SEGNNMessage1(fdg.runtime.FdgModule):
         ))  # per block: (l1, l2, l3, offset of l2 in b, path normalization)
         self.register_transposition("mj_cg_a", ((8, 1), (8, 3), (8, 5)))  # ir_mul -> mul_ir
         self.register_transposition("mj_cg_y", ((24, 1), (8, 3), (8, 5)))  # ir_mul -> mul_ir
+        self.register_coupling("md_cg", 9, (
+            ((0, 0, 0, 0, 1.0),),
+            ((0, 1, 1, 1, 1.7320508075688772),),
+            ((0, 2, 2, 4, 2.23606797749979),),
+        ))  # per block: (l1, l2, l3, offset of l2 in b, path normalization)
+        self.register_transposition("md_cg_a", ((1, 1),))  # ir_mul -> mul_ir
+        self.register_transposition("md_cg_y", ((24, 1), (8, 3), (8, 5)))  # ir_mul -> mul_ir
         self.mi_weight = torch.nn.Parameter(torch.randn(1088))
         self.mj_weight = torch.nn.Parameter(torch.randn(1088))
         self.md_weight = torch.nn.Parameter(torch.randn(40))
@@ -80,27 +87,30 @@ class SEGNNMessage1(fdg.runtime.FdgModule):
         # mj = couple[uvw, weights=learned, paths=11](t_2, a): 24x0e+8x1o+8x2e over edge
         mj = fdg.runtime.chunked(self.mj_slice, 1024, t_2, a)
         # md = couple[uvw, weights=learned, paths=3](d2, a): 24x0e+8x1o+8x2e over edge
-        md_n = d2.shape[0]
-        md_a = d2.split([1], dim=1)
-        md_a0 = md_a[0].reshape(md_n, 1, 1)
-        md_b = a.split([1, 3, 5], dim=1)
-        md_b0 = md_b[0].reshape(md_n, 1, 1)
-        md_p0_4 = torch.einsum("zui,zvj->zuivj", md_a0, md_b0)
-        md_p0_3 = torch.einsum("ijk,uvw->ijkuvw", (self.cg_0_0_0 * 1.0), self.md_weight[0:24].view(1, 1, 24))
-        md_p0 = torch.einsum("zuivj,ijkuvw->zwk", md_p0_4, md_p0_3)
-        md_b1 = md_b[1].reshape(md_n, 1, 3)
-        md_p1_4 = torch.einsum("zui,zvj->zuivj", md_a0, md_b1)
-        md_p1_3 = torch.einsum("ijk,zuivj->kzuv", (self.cg_0_1_1 * 1.7320508075688772), md_p1_4)
-        md_p1 = torch.einsum("uvw,kzuv->zwk", self.md_weight[24:32].view(1, 1, 8), md_p1_3)
-        md_b2 = md_b[2].reshape(md_n, 1, 5)
-        md_p2_4 = torch.einsum("zui,zvj->zuivj", md_a0, md_b2)
-        md_p2_3 = torch.einsum("ijk,zuivj->kzuv", (self.cg_0_2_2 * 2.23606797749979), md_p2_4)
-        md_p2 = torch.einsum("uvw,kzuv->zwk", self.md_weight[32:40].view(1, 1, 8), md_p2_3)
-        md = torch.cat([
-            md_p0.reshape(md_n, 24),
-            md_p1.reshape(md_n, 24),
-            md_p2.reshape(md_n, 40),
-        ], dim=1)
+        if d2.shape[0] < 512:  # grouped is estimated faster below 512 rows, dense from there on
+            md = fdg.runtime.chunked(self.md_slice, 1024, d2, a)
+        else:
+            md_n = d2.shape[0]
+            md_a = d2.split([1], dim=1)
+            md_a0 = md_a[0].reshape(md_n, 1, 1)
+            md_b = a.split([1, 3, 5], dim=1)
+            md_b0 = md_b[0].reshape(md_n, 1, 1)
+            md_p0_4 = torch.einsum("zui,zvj->zuivj", md_a0, md_b0)
+            md_p0_3 = torch.einsum("ijk,uvw->ijkuvw", (self.cg_0_0_0 * 1.0), self.md_weight[0:24].view(1, 1, 24))
+            md_p0 = torch.einsum("zuivj,ijkuvw->zwk", md_p0_4, md_p0_3)
+            md_b1 = md_b[1].reshape(md_n, 1, 3)
+            md_p1_4 = torch.einsum("zui,zvj->zuivj", md_a0, md_b1)
+            md_p1_3 = torch.einsum("ijk,zuivj->kzuv", (self.cg_0_1_1 * 1.7320508075688772), md_p1_4)
+            md_p1 = torch.einsum("uvw,kzuv->zwk", self.md_weight[24:32].view(1, 1, 8), md_p1_3)
+            md_b2 = md_b[2].reshape(md_n, 1, 5)
+            md_p2_4 = torch.einsum("zui,zvj->zuivj", md_a0, md_b2)
+            md_p2_3 = torch.einsum("ijk,zuivj->kzuv", (self.cg_0_2_2 * 2.23606797749979), md_p2_4)
+            md_p2 = torch.einsum("uvw,kzuv->zwk", self.md_weight[32:40].view(1, 1, 8), md_p2_3)
+            md = torch.cat([
+                md_p0.reshape(md_n, 24),
+                md_p1.reshape(md_n, 24),
+                md_p2.reshape(md_n, 40),
+            ], dim=1)
         # t_3 = add(mi, mj): 24x0e+8x1o+8x2e over edge
         t_3 = mi + mj
         # m = add(t_3, md): 24x0e+8x1o+8x2e over edge
@@ -172,3 +182,30 @@ class SEGNNMessage1(fdg.runtime.FdgModule):
             dim=1,
         )
         return fdg.runtime.permute_columns(y, self.mj_cg_y, self.mj_cg_y_inverse)
+
+    def md_slice(self, a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+        """md = couple(d2, a) [mode = uvw] on a slice of rows: one batched matmul per input irrep, one matmul per output irrep."""
+        n = a.shape[0]
+        # per-row coupling matrices: CG tensors of all paths contracted with b
+        cg = (b @ self.md_cg).split([9], dim=1)
+        w = self.md_weight.split([24, 8, 8], dim=0)  # per path
+        a0, = fdg.runtime.permute_columns(a, self.md_cg_a_inverse, self.md_cg_a).split([1], dim=1)
+        a0 = a0.view(n, 1, 1)
+        # 0e x 0e, 0e x 1o, 0e x 2e, without weights
+        t0 = torch.bmm(cg[0].view(n, 9, 1), a0).split([1, 3, 5], dim=1)
+        # 0e <- 0e x 0e, mixed over channels
+        y0 = (t0[0].reshape(n * 1, 1) @ w[0].view(1, 24)).view(n, 1, 24)
+        # 1o <- 0e x 1o, mixed over channels
+        y1 = (t0[1].reshape(n * 3, 1) @ w[1].view(1, 8)).view(n, 3, 8)
+        # 2e <- 0e x 2e, mixed over channels
+        y2 = (t0[2].reshape(n * 5, 1) @ w[2].view(1, 8)).view(n, 5, 8)
+        # the output blocks, [n, 2l+1, mul] each, back to mul_ir by one gather
+        y = torch.cat(
+            [
+                y0.reshape(n, 24),
+                y1.reshape(n, 24),
+                y2.reshape(n, 40),
+            ],
+            dim=1,
+        )
+        return fdg.runtime.permute_columns(y, self.md_cg_y, self.md_cg_y_inverse)
