@@ -54,17 +54,22 @@ def _cache_dir() -> Path:
 
 
 def _build(compiler: str) -> Path:
+    """The cached library, compiled first if needed; without ``-march=native`` where the compiler refuses it."""
     version = subprocess.run([compiler, "--version"], capture_output=True, text=True, check=True).stdout
-    key = hashlib.sha256("\0".join([SOURCE.read_text(), compiler, version, *FLAGS, _cpu()]).encode()).hexdigest()
-    target = _cache_dir() / f"fdg_native_{key[:16]}.so"
-    if target.exists():
-        return target
-    target.parent.mkdir(parents=True, exist_ok=True)
-    with tempfile.TemporaryDirectory(dir=target.parent) as work:
-        partial = Path(work) / target.name
-        subprocess.run([compiler, *FLAGS, str(SOURCE), "-o", str(partial)], capture_output=True, text=True, check=True)
-        os.replace(partial, target)  # atomic: concurrent processes (torchrun) may build at once
-    return target
+    portable = tuple(flag for flag in FLAGS if flag != "-march=native")
+    for flags in (FLAGS, portable):
+        key = hashlib.sha256("\0".join([SOURCE.read_text(), compiler, version, *flags, _cpu()]).encode()).hexdigest()
+        target = _cache_dir() / f"fdg_native_{key[:16]}.so"
+        if target.exists():
+            return target
+        target.parent.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryDirectory(dir=target.parent) as work:
+            partial = Path(work) / target.name
+            built = subprocess.run([compiler, *flags, str(SOURCE), "-o", str(partial)], capture_output=True, text=True)
+            if built.returncode == 0:
+                os.replace(partial, target)  # atomic: concurrent processes (torchrun) may build at once
+                return target
+    raise subprocess.CalledProcessError(built.returncode, built.args, built.stdout, built.stderr)
 
 
 @functools.cache
