@@ -115,13 +115,13 @@ def _op(
     if lib is None:
         raise RuntimeError(native.status())
     operands = [x, m, w, y]
+    rows = _rows(x, m, w, y, shared)
+    _check(operands, table, sizes, shared, rows)
     out = _result(x, m, w, y, sizes, shared)
-    _check(operands, table, sizes, shared, out.shape[0] if out.dim() == 2 else _rows(x, m, w, y, shared))
     fn = lib.fdg_channelwise_f32 if out.dtype == torch.float32 else lib.fdg_channelwise_f64
     kind = fn.argtypes[3]
     contiguous = [None if t is None else t.contiguous() for t in operands]  # kept alive during the call
     args = [None if t is None else ctypes.cast(t.data_ptr(), kind) for t in contiguous]
-    rows = out.shape[0] if out.dim() == 2 else _rows(x, m, w, y, shared)
     slot = operands.index(None)
     fn(table.data_ptr(), slot, rows, *args, ctypes.cast(out.data_ptr(), kind), int(shared), torch.get_num_threads())
     return out
