@@ -15,7 +15,7 @@ import torch
 from fdg import ir
 from fdg.cost import ELEMENT, Step, contraction
 from fdg.grouping import Grouped, kernel_blocks
-from fdg.runtime.channelwise import table
+from fdg.runtime.channelwise import table, work
 from fdg.runtime.grouped import coupling_matrix
 
 if TYPE_CHECKING:
@@ -118,23 +118,18 @@ def grouped(value: str, op: ir.Couple, a: ir.Feature, g: Grouped, axis: str) -> 
 
 
 def _kernel(value: str, op: ir.Couple, a: ir.Feature, g: Grouped, axis: str, cols: int) -> Step:
-    """One call of the native kernel (``fdg.runtime.channelwise``): per path and structural non-zero of its coupling
-    matrix a multiply-add on every channel, per output component with one a product with the weights; reads ``a``,
-    the coupling matrices and per-row weights, writes the result.  The backward is three such calls (the gradients of
+    """One call of the native kernel (``fdg.runtime.channelwise``): a multiply-add on every channel per structural
+    non-zero of the coupling matrix and per output component of a path (its weights; ``work``); reads ``a``, the
+    coupling matrices and per-row weights, writes the result.  The backward is three such calls (the gradients of
     ``a``, of the coupling matrices and of the weights), each about the forward's work."""
     matrix = coupling_matrix(g.rows, g.recipe, dtype=torch.float64)
     t = table(tuple((m, r.dim) for m, r in a.irreps), tuple((m, r.dim) for m, r in op.irreps_out),
-              kernel_blocks(op, g), matrix).tolist()  # fmt: skip
-    n_paths, n_blocks = t[0], t[1] + t[2]
-    paths = [t[8 + 8 * p : 16 + 8 * p] for p in range(n_paths)]
-    entries = t[8 + 8 * n_paths + 3 * n_blocks :]
-    flops = 0
-    for _, _, mul, _, _, _, first, end in paths:
-        runs = len({entries[3 * e] for e in range(first, end)})
-        flops += 2 * mul * ((end - first) + runs)
+              kernel_blocks(op, g), matrix)  # fmt: skip
+    multiply_adds, entries = work(t)
+    flops = 2 * multiply_adds
     weights = op.weights.numel if op.weights.kind in ("input", "per_index") else 0
     moved = ELEMENT * (a.irreps.dim + cols + weights + op.irreps_out.dim)
-    what = f"native kernel [{len(entries) // 3} non-zeros, {n_paths} paths]"
+    what = f"native kernel [{entries} non-zeros, {len(op.paths)} paths]"
     return Step(value, what, "native", axis, flops, moved, op.irreps_out.dim, 3 * flops, 3 * moved)
 
 

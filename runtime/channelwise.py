@@ -77,6 +77,25 @@ def table(
     return torch.tensor(header + paths + layout + entries, dtype=torch.long)
 
 
+def work(table: Tensor) -> tuple[int, int]:
+    """``(multiply-adds per row, entries)`` of the coupling a table describes: per path, one multiply-add on every
+    channel for each entry, and one with the weights for each output component that has entries (what the kernel's
+    forward does; each backward product does about as much).
+
+    >>> work(table(((2, 1),), ((2, 1),), ((0, 0, (0,)),), torch.ones(1, 1)))  # 2 channels x (1 entry + 1 weight)
+    (4, 1)
+    """
+    t = table.tolist()
+    n_paths, n_blocks, n_entries = t[0], t[1] + t[2], t[3]
+    entries = t[HEADER + PATH * n_paths + BLOCK * n_blocks :]
+    total = 0
+    for p in range(n_paths):
+        _, _, mul, _, _, _, first, end = t[HEADER + PATH * p : HEADER + PATH * (p + 1)]
+        components = {entries[ENTRY * e] for e in range(first, end)}
+        total += mul * ((end - first) + len(components))
+    return total, n_entries
+
+
 def _offsets(blocks: tuple[tuple[int, int], ...]) -> list[int]:
     offsets = [0]
     for mul, dim in blocks:

@@ -1,9 +1,9 @@
 """fdg's native CPU kernels: one small C++ file, compiled on first use with the machine's C++ compiler and cached.
 
-The kernels have no dependency but the C++ standard library (no torch headers), so compiling takes about a second;
-they are loaded with ``ctypes``, which releases the GIL during the call.  The shared library is cached under
-``$FDG_CACHE_DIR`` (default ``~/.cache/fdg``), keyed by the source, the compiler, its flags and the CPU (it is
-built with ``-march=native``), so a home directory shared by different machines stays safe.
+The kernels have no dependency but the C++ standard library (no torch headers), so compiling takes 1.5–2.5 s, once
+per machine; they are loaded with ``ctypes``, which releases the GIL during the call.  The shared library is
+cached under ``$FDG_CACHE_DIR`` (default ``~/.cache/fdg``), keyed by the source, the compiler, its flags and the CPU
+(it is built with ``-march=native``), so a home directory shared by different machines stays safe.
 
 When no compiler is found, or ``FDG_NATIVE=0`` is set, :func:`library` returns ``None`` and generated modules take
 their pure-torch lowering instead (same numbers, slower); :func:`status` says which and why.
@@ -26,7 +26,7 @@ import tempfile
 from pathlib import Path
 
 SOURCE = Path(__file__).with_name("csrc") / "channelwise.cpp"
-FLAGS = ("-O3", "-march=native", "-fopenmp-simd", "-std=c++17", "-shared", "-fPIC", "-pthread")
+FLAGS = ("-O3", "-march=native", "-std=c++17", "-shared", "-fPIC", "-pthread")
 
 
 def _compiler() -> str | None:
