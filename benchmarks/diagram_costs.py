@@ -15,7 +15,7 @@ import argparse
 from pathlib import Path
 
 import fdg
-from fdg.parser import parse
+from fdg.frontend.parser import parse
 
 ROOT = Path(__file__).resolve().parents[1]
 README = ROOT / "README.md"

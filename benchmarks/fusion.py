@@ -94,7 +94,7 @@ def main() -> None:
     args = parser.parse_args()
     apply_timing_arguments(args)
     from fdg.codegen import emit_module
-    from fdg.fusion import Force, forced
+    from fdg.planning.fuse.planner import Force, forced
     from fdg.runtime import load_source
 
     source = BLOCK if args.case == "block" else SH

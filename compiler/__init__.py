@@ -13,7 +13,7 @@ from typing import Any
 
 __version__ = "0.1.0"
 
-# The API is imported on first use, so that `import fdg.parser` (or the CLI's `fdg check`) does not
+# The API is imported on first use, so that `import fdg.frontend.parser` (or the CLI's `fdg check`) does not
 # pay for torch and the runtime.
 _API = {"FdgWarning", "build", "check", "compile", "draw", "emit", "lower_source", "report"}
 

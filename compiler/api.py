@@ -17,15 +17,16 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-from fdg import ir, passes, uses
+from fdg import ir, passes
+from fdg.checker.evaluate import Number
+from fdg.checker.lower import lower
 from fdg.codegen import emit_module
 from fdg.errors import Diagnostic, FdgArgumentError, FdgError, Source
-from fdg.evaluate import Number
-from fdg.lower import lower
-from fdg.plan import Plan, make_plan
-from fdg.reporting import Report, make_report
+from fdg.frontend import uses
+from fdg.ir.verify import check_ir
+from fdg.planning.plan import Plan, make_plan
+from fdg.reporting.report import Report, make_report
 from fdg.runtime.module import FdgModule, load_source
-from fdg.verify import check_ir
 
 
 class FdgWarning(UserWarning):

@@ -12,8 +12,8 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from fdg import ir, passes
+from fdg.checker.evaluate import Number
 from fdg.errors import Diagnostic, FdgArgumentError, FdgError
-from fdg.evaluate import Number
 
 
 def _param(text: str) -> tuple[str, Number]:
@@ -108,8 +108,8 @@ def _check(files: list[str]) -> int:
 
 def _dump(args: argparse.Namespace, params: dict[str, Number]) -> str:
     from fdg.api import read
-    from fdg.lower import lower
-    from fdg.parser import parse
+    from fdg.checker.lower import lower
+    from fdg.frontend.parser import parse
 
     source = read(Path(args.file))
     diagram = lower(parse(source.text, source.name), args.diagram, params).diagram
@@ -125,7 +125,7 @@ def _compile(args: argparse.Namespace) -> int:
     import warnings
 
     from fdg.api import FdgWarning, build, read
-    from fdg.parser import parse
+    from fdg.frontend.parser import parse
 
     params = dict(args.param)
     if args.dump_ir or args.dump_after:
@@ -162,7 +162,7 @@ def _report(args: argparse.Namespace) -> int:
     import json
 
     from fdg.api import read, report
-    from fdg.parser import parse
+    from fdg.frontend.parser import parse
 
     source = read(Path(args.file))
     names = [args.diagram] if args.diagram else [d.name.id for d in parse(source.text, source.name).diagrams]

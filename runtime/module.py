@@ -47,7 +47,7 @@ class FdgModule(torch.nn.Module):
     weight_numel: ClassVar[dict[str, int]] = {}
     #: the generated source this class was built from (set by :func:`load_source`)
     source: ClassVar[str] = ""
-    #: the cost report of the plan (``fdg.reporting.Report``), set on modules made by ``fdg.compile``
+    #: the cost report of the plan (``fdg.reporting.report.Report``), set on modules made by ``fdg.compile``
     report: Any = None
 
     def __init__(self) -> None:

@@ -1,8 +1,8 @@
 """Modules of a diagram with one ``fuse`` vertex, each evaluating it another way (shared by the fuse tests).
 
-The plan picks one evaluation by the cost model; here every candidate (each tree, the folded tensor) is forced in
-each form (dense, split, sparse) with ``fdg.fusion.forced``, as ``test_lowering.py`` edits plans for couplings.
-All variants get the weights of the first, so they must compute the same numbers.
+The plan picks one evaluation by the cost model; here every candidate (each tree, the folded tensor) is forced in each
+form (dense, split, sparse) with ``fdg.planning.fuse.planner.forced``, as ``test_lowering.py`` edits plans for
+couplings. All variants get the weights of the first, so they must compute the same numbers.
 """
 
 from __future__ import annotations
@@ -13,8 +13,8 @@ import torch
 
 import fdg
 from fdg.codegen import emit_module
-from fdg.fusion import Force, forced
-from fdg.plan import Plan
+from fdg.planning.fuse.planner import Force, forced
+from fdg.planning.plan import Plan
 from fdg.runtime import FdgModule, load_source
 
 

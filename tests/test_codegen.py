@@ -9,9 +9,9 @@ from golden_util import check_golden
 
 import fdg
 from fdg import api, ir, passes
-from fdg.lower import lower
-from fdg.parser import parse
-from fdg.verify import IRError, check_ir
+from fdg.checker.lower import lower
+from fdg.frontend.parser import parse
+from fdg.ir.verify import IRError, check_ir
 
 ROOT = Path(__file__).resolve().parents[1]
 DIAGRAMS = sorted((ROOT / "diagrams").glob("*.fdg"))

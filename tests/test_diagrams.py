@@ -16,7 +16,7 @@ from module_inputs import feature_irreps, random_inputs
 from test_e3nn_parity import e3nn_instructions
 
 import fdg
-from fdg.parser import parse
+from fdg.frontend.parser import parse
 from fdg.runtime import FdgModule, rand_matrix
 
 ROOT = Path(__file__).resolve().parents[1]

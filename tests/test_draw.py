@@ -20,7 +20,7 @@ from fdg.cli import main
 from fdg.drawing import figure
 from fdg.drawing.looks import short_irreps
 from fdg.drawing.paint import panel
-from fdg.parser import parse
+from fdg.frontend.parser import parse
 from fdg.runtime import Irreps
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -1,9 +1,9 @@
 """Constant folding of ``fuse`` and every other evaluation of it compute the same numbers.
 
 The plan evaluates a fuse along the cheapest tree, or folds the CG chains of its paths into one tensor, by the cost
-model (``fdg.fusion``, ``fdg.folding``).  Here each candidate is forced in each form and compared with the plan's
-choice in float64 to 1e-10, with first and second derivatives; the folded tables are checked against exact
-arithmetic, the decision against the estimates, and the tables against a change of dtype.
+model (``fdg.planning.fuse.planner``, ``fdg.planning.fuse.folding``). Here each candidate is forced in each form and
+compared with the plan's choice in float64 to 1e-10, with first and second derivatives; the folded tables are checked
+against exact arithmetic, the decision against the estimates, and the tables against a change of dtype.
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from fuse_variants import fuse_node, variants
 from module_inputs import random_inputs
 
 import fdg
-from fdg.fusion import Force, forced
+from fdg.planning.fuse.planner import Force, forced
 from fdg.runtime.fusion_paths import FuseSpec, fuse_layout
 from fdg.runtime.fusion_tables import folded_table, fusion_table, path_tensor
 from fdg.runtime.wigner import wigner_3j_exact

@@ -17,7 +17,7 @@ from module_inputs import feature_irreps, random_inputs
 from sympy.physics.wigner import wigner_6j
 
 import fdg
-from fdg import trees
+from fdg.planning.fuse import trees
 from fdg.runtime import FdgModule, Irreps, rand_matrix
 from fdg.runtime.fusion_paths import FuseSpec, fuse_layout
 from fdg.runtime.fusion_tables import path_tensor, recoupling

@@ -26,7 +26,7 @@ from test_parser import EXAMPLES
 import fdg
 from fdg.api import FdgWarning
 from fdg.errors import FdgError
-from fdg.parser import parse
+from fdg.frontend.parser import parse
 from fdg.runtime import Irreps
 
 TESTS = Path(__file__).parent

@@ -18,8 +18,8 @@ import fdg
 from fdg import api, ir
 from fdg.cli import main
 from fdg.errors import FdgTypeError
+from fdg.ir.verify import check_ir
 from fdg.runtime import FdgModule, rand_matrix
-from fdg.verify import check_ir
 
 ROOT = Path(__file__).resolve().parents[1]
 

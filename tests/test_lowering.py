@@ -15,7 +15,7 @@ from peers import CONV_SOURCE, NODE_SOURCE
 
 import fdg
 from fdg.codegen import emit_module
-from fdg.plan import Plan
+from fdg.planning.plan import Plan
 from fdg.runtime import load_source
 from fdg.runtime.grouped import coupling_entries, coupling_matrix, sparse_matmul
 

@@ -10,7 +10,7 @@ import torch
 from module_inputs import feature_irreps, random_inputs
 
 import fdg
-from fdg.parser import parse
+from fdg.frontend.parser import parse
 from fdg.runtime import FdgModule, rand_matrix, wigner_3j
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -1,4 +1,4 @@
-"""Tests of fdg.parser: tree shapes, spans, the irreps syntax, and syntax errors (golden files)."""
+"""Tests of fdg.frontend.parser: tree shapes, spans, the irreps syntax, and syntax errors (golden files)."""
 
 from __future__ import annotations
 
@@ -14,10 +14,10 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from lark import Lark
 
-import fdg.parser
-from fdg import syntax as s
+import fdg.frontend.parser
 from fdg.errors import FdgSyntaxError
-from fdg.parser import parse
+from fdg.frontend import syntax as s
+from fdg.frontend.parser import parse
 
 ERRORS = Path(__file__).parent / "errors" / "syntax"
 CORPUS = Path(__file__).parent.parent / "diagrams"
@@ -337,12 +337,12 @@ def test_empty_and_comment_only_files() -> None:
 
 
 def test_docstring_example() -> None:
-    assert doctest.testmod(fdg.parser).failed == 0
+    assert doctest.testmod(fdg.frontend.parser).failed == 0
 
 
 def test_grammar_has_no_conflicts(caplog: pytest.LogCaptureFixture) -> None:
     # lark resolves shift/reduce conflicts silently (as shift); with debug=True it logs them.
-    grammar = (Path(fdg.parser.__file__).parent / "grammar.lark").read_text()
+    grammar = (Path(fdg.frontend.parser.__file__).parent / "grammar.lark").read_text()
     with caplog.at_level(logging.DEBUG, logger="lark"):
         Lark(grammar, parser="lalr", debug=True)
     assert not [r.getMessage() for r in caplog.records if "onflict" in r.getMessage()]

@@ -15,7 +15,7 @@ import torch
 from module_inputs import feature_irreps, random_inputs
 
 import fdg
-from fdg.power_plan import mace_path_count
+from fdg.planning.power import mace_path_count
 from fdg.runtime import FdgModule, Irrep, Irreps, SymmetricPower, rand_matrix, symmetric_power_multiplicity
 
 MACE = """

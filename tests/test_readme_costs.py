@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from diagram_costs import README, between_markers, table
 
-from fdg.parser import parse
+from fdg.frontend.parser import parse
 
 ROOT = Path(__file__).resolve().parents[1]
 DIAGRAMS = sorted((ROOT / "diagrams").glob("*.fdg"))

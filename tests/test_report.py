@@ -9,9 +9,9 @@ import pytest
 from peers import CONV_SOURCE
 
 import fdg
-from fdg import steps
 from fdg.cli import main
-from fdg.grouping import group
+from fdg.cost import steps
+from fdg.planning.grouping import group
 
 # one path: 4x1o (x) 1o -> 4x0e, channel-wise, per-row weights
 SMALL = """

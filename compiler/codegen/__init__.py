@@ -1,4 +1,5 @@
-"""Codegen: the plan as the readable, deterministic source of a ``torch.nn.Module``.
+"""Stage 7, codegen: a :class:`~fdg.planning.plan.Plan` to the readable, deterministic source of a
+``torch.nn.Module``.
 
 The emitted module imports only ``torch`` and ``fdg.runtime``.  CG tensors are buffers built in
 ``__init__`` from the runtime's exact tables; learned weights are ``nn.Parameter`` vectors laid
@@ -15,7 +16,7 @@ from collections.abc import Mapping
 from fdg import __version__, ir
 from fdg.codegen import fuse, grouped, power
 from fdg.codegen.vertex import emit_vertex
-from fdg.plan import Plan
+from fdg.planning.plan import Plan
 
 
 def emit_module(plan: Plan, origin: str) -> str:

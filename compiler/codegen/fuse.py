@@ -1,10 +1,10 @@
 """Codegen for ``fuse``: the tables it registers in ``__init__`` and its lines of ``forward``.
 
-The lines read as the evaluation the plan chose (``fdg.fusion``): each input in channel layout, the weights as
-``[paths, mul]`` (recoupled when the evaluated tree is not the weights' tree), one product per internal node of the
-tree (or one for the folded tensor), the paths weighed for per-row weights, and the result back in ``mul_ir``.
-Tables are registered from a :class:`~fdg.runtime.fusion_tables.FuseSpec` literal, so ``__init__`` says what each
-table is rather than listing its entries; the runtime rebuilds them exactly on a dtype change.
+The lines read as the evaluation the plan chose (``fdg.planning.fuse.planner``): each input in channel layout, the
+weights as ``[paths, mul]`` (recoupled when the evaluated tree is not the weights' tree), one product per internal node
+of the tree (or one for the folded tensor), the paths weighed for per-row weights, and the result back in ``mul_ir``.
+Tables are registered from a :class:`~fdg.runtime.fusion_tables.FuseSpec` literal, so ``__init__`` says what each table
+is rather than listing its entries; the runtime rebuilds them exactly on a dtype change.
 """
 
 from __future__ import annotations
@@ -12,8 +12,8 @@ from __future__ import annotations
 import math
 
 from fdg import ir
-from fdg.fusion import FusePlan
-from fdg.plan import Plan
+from fdg.planning.fuse.planner import FusePlan
+from fdg.planning.plan import Plan
 from fdg.runtime.fusion_paths import FuseSpec
 
 _RUNTIME = "fdg.runtime.fusion"

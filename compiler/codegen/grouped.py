@@ -1,4 +1,4 @@
-"""Codegen for the grouped lowering (``fdg.grouping``): a method computing one slice of rows, and its call.
+"""Codegen for the grouped lowering (``fdg.planning.grouping``): a method computing one slice of rows, and its call.
 
 The method reads top to bottom as the algorithm: coupling matrices of ``b`` (one matmul with a constant), weights
 regrouped block by block, the channels of ``a`` with components first (``ir_mul``, one gather), then for ``uvu`` per
@@ -11,8 +11,8 @@ from __future__ import annotations
 import math
 
 from fdg import ir
-from fdg.grouping import Grouped, kernel_blocks
-from fdg.plan import Plan
+from fdg.planning.grouping import Grouped, kernel_blocks
+from fdg.planning.plan import Plan
 
 
 def emit_call(plan: Plan, node: str, args: list[str]) -> list[str]:

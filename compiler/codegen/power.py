@@ -9,8 +9,8 @@ named and laid out like every other vertex's (``[species, numel]`` for ``learned
 from __future__ import annotations
 
 from fdg import ir
-from fdg.plan import Plan
-from fdg.power_plan import PowerPlan
+from fdg.planning.plan import Plan
+from fdg.planning.power import PowerPlan
 
 
 def emit_buffers(p: PowerPlan) -> list[str]:

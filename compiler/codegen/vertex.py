@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from fdg import ir
 from fdg.codegen import fuse, grouped, power
-from fdg.plan import Contraction, Plan
+from fdg.planning.plan import Contraction, Plan
 from fdg.runtime import Irreps
 
 

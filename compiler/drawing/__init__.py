@@ -1,4 +1,4 @@
-"""``fdg draw``: a picture of a lowered diagram, in the fusion-diagram style, as SVG or PNG.
+"""Stage 9, drawing (``fdg draw``): a picture of a lowered diagram, in the fusion-diagram style, as SVG or PNG.
 
 Inputs stand on the left and outputs on the right; every CG vertex has its own shape (a circle for
 ``couple``, a double circle for ``power``, a hexagon for ``fuse``, a box for ``linear``, a triangle
@@ -23,8 +23,8 @@ from pathlib import Path
 from typing import Any
 
 from fdg import ir
+from fdg.checker.evaluate import Number
 from fdg.errors import FdgArgumentError
-from fdg.evaluate import Number
 
 FORMATS = (".svg", ".png")
 DPI = 144  # PNG pixels per inch: 2 pixels per point
@@ -43,7 +43,7 @@ def check_format(output: str | Path) -> str:
 def draw(program: str | Path, diagram: str | None, output: str | Path, params: dict[str, Number]) -> Path:
     """Draw one diagram of ``program`` (a path or source text), or all of them one under the other."""
     from fdg.api import lower_source, read
-    from fdg.parser import parse
+    from fdg.frontend.parser import parse
 
     check_format(output)  # a bad file name is reported before any work
     if diagram is None:

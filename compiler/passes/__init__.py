@@ -1,6 +1,9 @@
-"""The optimization passes, each a pure function ``ir.Diagram -> ir.Diagram`` in its own module.
+"""Stage 4, the passes: the checked IR to an equivalent, smaller IR.
 
-:data:`PASSES` lists them in the order :func:`run` applies them; tests run ``check_ir`` after each.
+Takes an :class:`~fdg.ir.Diagram` from the checker.  Returns a new ``Diagram`` (the input is never mutated): each
+pass is a pure function ``ir.Diagram -> ir.Diagram`` in its own module, and :data:`PASSES` lists them in the order
+:func:`run` applies them.  Guarantees: the result computes the same outputs from the same inputs and weights, and
+it passes ``check_ir`` (tests run the verifier after each pass).
 """
 
 from __future__ import annotations

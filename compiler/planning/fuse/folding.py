@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import math
 
-from fdg.fusion_cost import Evaluation, evaluation_steps, price_product
+from fdg.planning.fuse.products import Evaluation, evaluation_steps, price_product
 from fdg.runtime.fusion_paths import FuseSpec, fuse_layout
 from fdg.runtime.fusion_tables import folded_table
 

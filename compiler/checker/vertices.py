@@ -12,9 +12,11 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import TypeAlias
 
-from fdg import ir, rules, syntax
+from fdg import ir
+from fdg.checker import rules
+from fdg.checker.evaluate import MAX_L, MAX_MUL, MAX_WEIGHTS, Number, integer, irreps, suggest
 from fdg.errors import Diagnostic, FdgTypeError, Span
-from fdg.evaluate import MAX_L, MAX_MUL, MAX_WEIGHTS, Number, integer, irreps, suggest
+from fdg.frontend import syntax
 from fdg.runtime import Irreps
 
 

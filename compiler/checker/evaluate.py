@@ -11,8 +11,8 @@ import difflib
 import math
 from collections.abc import Callable, Mapping
 
-from fdg import syntax
 from fdg.errors import FdgTypeError, Span
+from fdg.frontend import syntax
 from fdg.runtime import Irrep, Irreps
 
 Number = int | float
@@ -89,7 +89,7 @@ def integer(expr: syntax.Expr, env: Mapping[str, Number], what: str, low: int, h
 def irreps(expr: syntax.IrrepsSum, env: Mapping[str, Number]) -> Irreps:
     """Evaluate an irreps expression: ``mul x (0e + 1o)`` distributes, ``sh(L)`` expands.
 
-    >>> from fdg.parser import parse
+    >>> from fdg.frontend.parser import parse
     >>> d = parse("diagram D(mul = 4) { input x : mul x (0e + 1o) + 2x2e }").diagrams[0]
     >>> str(irreps(d.body[0].type.irreps, {"mul": 4}))
     '4x0e+4x1o+2x2e'

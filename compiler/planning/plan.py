@@ -20,11 +20,12 @@ from dataclasses import dataclass, field, replace
 
 import opt_einsum
 
-from fdg import cost, ir, steps
-from fdg.fusion import FusePlan, plan_fuse
-from fdg.grouping import Grouped, group
+from fdg import cost, ir
+from fdg.cost import steps
 from fdg.ir import GENERATED
-from fdg.power_plan import PowerPlan, plan_power
+from fdg.planning.fuse.planner import FusePlan, plan_fuse
+from fdg.planning.grouping import Grouped, group
+from fdg.planning.power import PowerPlan, plan_power
 
 #: batch size used to choose contraction orders
 REPRESENTATIVE_BATCH = 1024

@@ -1,7 +1,7 @@
-"""Parse ``.fdg`` text into the syntax tree of :mod:`fdg.syntax`.
+"""Parse ``.fdg`` text into the syntax tree of :mod:`fdg.frontend.syntax`.
 
 The grammar lives in ``grammar.lark`` (LALR, contextual lexer).  This module does three things:
-turns lark's parse tree into the frozen dataclasses of :mod:`fdg.syntax`, rejects what is purely
+turns lark's parse tree into the frozen dataclasses of :mod:`fdg.frontend.syntax`, rejects what is purely
 syntactic but not expressible in the grammar (duplicate keyword arguments, bad parity letters,
 absurd degrees, nesting too deep), and converts every lark exception into an
 :class:`~fdg.errors.FdgSyntaxError` at this boundary, so that nothing else ever escapes.
@@ -21,8 +21,8 @@ from lark.exceptions import UnexpectedCharacters, UnexpectedInput, UnexpectedTok
 from lark.lexer import PatternStr
 from lark.tree import Meta
 
-from fdg import syntax as s
 from fdg.errors import FdgSyntaxError, Source, Span
+from fdg.frontend import syntax as s
 
 __all__ = ["MAX_DEGREE", "MAX_DEPTH", "RESERVED", "parse"]
 

@@ -14,12 +14,12 @@ import torch
 
 from fdg import ir
 from fdg.cost import ELEMENT, Step, contraction
-from fdg.grouping import Grouped, kernel_blocks
+from fdg.planning.grouping import Grouped, kernel_blocks
 from fdg.runtime.channelwise import table, work
 from fdg.runtime.grouped import coupling_matrix
 
 if TYPE_CHECKING:
-    from fdg.plan import Contraction
+    from fdg.planning.plan import Contraction
 
 
 def _dims(c: Contraction, op: ir.Couple | ir.Linear, operands: list[ir.Feature]) -> dict[str, int]:

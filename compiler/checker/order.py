@@ -10,8 +10,8 @@ from collections.abc import Iterator
 
 import networkx as nx
 
-from fdg import syntax
 from fdg.errors import FdgTypeError
+from fdg.frontend import syntax
 
 
 def ordered(diagram: syntax.Diagram) -> list[syntax.Assign | syntax.Output]:

@@ -1,20 +1,33 @@
 """Typing rules of the many-body vertices ``fuse`` and ``power``.
 
 Same contract as ``vertices.py``: a rule takes the call and a ``resolve`` callback and returns a
-:class:`~fdg.vertices.Made`; it never touches the graph.
+:class:`~fdg.checker.vertices.Made`; it never touches the graph.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 
-from fdg import ir, rules, syntax, trees
+from fdg import ir
+from fdg.checker import rules
+from fdg.checker.evaluate import MAX_L, Number, integer, irreps, suggest
+from fdg.checker.vertices import (
+    Call,
+    Made,
+    Resolve,
+    Wire,
+    check_size,
+    feature,
+    same_axis,
+    warn_unreached,
+    weights_option,
+)
 from fdg.errors import Diagnostic, FdgTypeError, Span
-from fdg.evaluate import MAX_L, Number, integer, irreps, suggest
+from fdg.frontend import syntax
+from fdg.planning.fuse import trees
 from fdg.runtime import Irrep, Irreps, symmetric_power_decomposition, symmetric_power_multiplicity
 from fdg.runtime.fusion_paths import FuseSpec, Tree, fuse_layout
 from fdg.runtime.monomials import monomial_count
-from fdg.vertices import Call, Made, Resolve, Wire, check_size, feature, same_axis, warn_unreached, weights_option
 
 
 def _uniform_mul(w: Wire, span: Span, what: str) -> int:

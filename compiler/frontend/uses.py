@@ -20,9 +20,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from fdg import syntax
 from fdg.errors import FdgError, FdgTypeError, Source
-from fdg.parser import parse
+from fdg.frontend import syntax
+from fdg.frontend.parser import parse
 
 #: the name api.read gives to source text passed as a string
 STRING = "<string>"

@@ -16,12 +16,14 @@ from dataclasses import dataclass
 
 import networkx as nx
 
-from fdg import inline, ir, manybody, syntax, uses, vertices
+from fdg import ir
+from fdg.checker import inline, manybody, vertices
+from fdg.checker.evaluate import MAX_MUL, Number, binary, integer, irreps, number, suggest
+from fdg.checker.order import ordered, references
+from fdg.checker.vertices import Made, Value, Wire
 from fdg.errors import Diagnostic, FdgArgumentError, FdgTypeError
-from fdg.evaluate import MAX_MUL, Number, binary, integer, irreps, number, suggest
+from fdg.frontend import syntax, uses
 from fdg.ir import GENERATED
-from fdg.order import ordered, references
-from fdg.vertices import Made, Value, Wire
 
 RESERVED = frozenset({*vertices.SIGNATURES, "learned", "none"})
 

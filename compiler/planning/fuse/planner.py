@@ -23,15 +23,16 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from fdg import cost, ir, trees
-from fdg.folding import MAX_FOLDED, chain_entries, decision, folded
-from fdg.fusion_cost import Evaluation, evaluation_steps, price_product, seconds
+from fdg import cost, ir
+from fdg.planning.fuse import trees
+from fdg.planning.fuse.folding import MAX_FOLDED, chain_entries, decision, folded
+from fdg.planning.fuse.products import Evaluation, evaluation_steps, price_product, seconds
 from fdg.runtime.fusion_paths import FuseSpec, Tree, fuse_layout
 from fdg.runtime.fusion_tables import node_table
 from fdg.runtime.threads import single_threaded
 
 if TYPE_CHECKING:
-    from fdg.plan import Plan
+    from fdg.planning.plan import Plan
 
 
 @dataclass(frozen=True)

@@ -21,8 +21,8 @@ from dataclasses import dataclass, field
 
 from fdg import cost, ir
 from fdg.errors import FdgArgumentError
-from fdg.fusion import FuseChoice
-from fdg.plan import Choice, Plan
+from fdg.planning.fuse.planner import FuseChoice
+from fdg.planning.plan import Choice, Plan
 
 #: rows assumed for an axis the caller gives no size for
 DEFAULT_SIZES = {"edge": 20000}

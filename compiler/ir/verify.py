@@ -11,7 +11,8 @@ from collections.abc import Callable
 
 import networkx as nx
 
-from fdg import ir, rules
+from fdg import ir
+from fdg.checker import rules
 from fdg.runtime import Irreps, symmetric_power_multiplicity
 from fdg.runtime.fusion_paths import FuseSpec, fuse_layout
 

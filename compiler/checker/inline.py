@@ -24,14 +24,16 @@ from typing import TYPE_CHECKING, Protocol
 
 import networkx as nx
 
-from fdg import ir, syntax, vertices
+from fdg import ir
+from fdg.checker import vertices
+from fdg.checker.evaluate import Number, suggest
+from fdg.checker.vertices import Resolve, Value, Wire
 from fdg.errors import Diagnostic, FdgError, FdgTypeError
-from fdg.evaluate import Number, suggest
-from fdg.uses import Library, Scope
-from fdg.vertices import Resolve, Value, Wire
+from fdg.frontend import syntax
+from fdg.frontend.uses import Library, Scope
 
 if TYPE_CHECKING:
-    from fdg.lower import Lowered
+    from fdg.checker.lower import Lowered
 
 #: lowers a diagram body with parameter overrides, its own calls made through the given Calls
 LowerBody = Callable[[syntax.Diagram, dict[str, Number], "Calls"], "Lowered"]
