@@ -1,7 +1,7 @@
 """The syntax tree: frozen dataclasses mirroring the rules of ``grammar.lark``, each with its span.
 
 The tree is what the parser produces and nothing more: names are not resolved, numbers are not
-evaluated, irreps are not computed.  The checker (``lower.py``) gives it meaning.
+evaluated, irreps are not computed.  The checker (``fdg.checker``) gives it meaning.
 
 Expressions are one language for numbers and wires alike (``2 * mul`` and ``0.1 * m`` share a
 rule); the checker decides which is which.

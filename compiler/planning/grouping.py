@@ -8,7 +8,7 @@ Compared with one dense einsum per path (e3nn's way) this never forms the outer 
 multiplies by CG zeros across ``l2`` and touches each channel of ``a`` once per block instead of once per path.
 A fully connected ``uvw`` coupling with shared weights is grouped the same way without weights (``M_p @ a``, one
 matmul per input irrep), then mixed over channels by one large matmul per output irrep with the stacked weights of
-its paths — where e3nn runs one einsum per path.  This module decides the blocks; ``cost.py`` prices them and
+its paths — where e3nn runs one einsum per path.  This module decides the blocks; ``fdg.cost`` prices them and
 ``codegen/grouped.py`` writes them out.
 """
 

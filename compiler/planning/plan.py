@@ -5,7 +5,7 @@ It fixes the Python name of every value, the CG buffers (one per ``(l1, l2, l3)`
 for every CG path the pairwise contraction order, and for every coupling its *lowering*: ``dense``
 (one einsum per path) or ``grouped`` (batched matmuls per block of paths, ``grouping.py``; its CG
 tensors meet ``b`` by a matmul or entry by entry, ``grouped+sparse``), whichever
-the cost model (``cost.py``) estimates faster at :data:`REPRESENTATIVE_ROWS` rows.  The pairwise order
+the cost model (``fdg.cost``) estimates faster at :data:`REPRESENTATIVE_ROWS` rows.  The pairwise order
 comes from ``opt_einsum.contract_path`` ("optimal") on the path's shapes; it does not depend on the
 batch size for these networks, where the batch index is carried by every data operand.  The plan
 also keeps the priced steps of the chosen lowering and of the naive baseline, which the report
@@ -211,7 +211,7 @@ def make_plan(diagram: ir.Diagram) -> Plan:
         sizes.setdefault(axis.name, f"{node}.shape[0]")
     for node in order:
         op = diagram.op(node)
-        if isinstance(op, ir.Power):  # power_plan.py: a fdg.runtime.SymmetricPower submodule and its priced steps
+        if isinstance(op, ir.Power):  # planning/power.py: a fdg.runtime.SymmetricPower submodule and its priced steps
             a = diagram.out(diagram.operands(node)[0])
             assert isinstance(a, ir.Feature)
             powers[node] = plan_power(names[node], op, a, namer(f"{names[node]}_power"))

@@ -4,7 +4,7 @@ For the chosen plan and for the naive baseline (dense CG, left to right, one ein
 with its kernel, lowering, FLOPs, bytes moved and result size at the given axis sizes; totals for forward and
 backward; the largest intermediate and what autograd keeps for backward; the parameters; the lowering chosen for each
 coupling with the estimates behind the choice and the size from which it wins; and the estimated speed-up of plan
-over baseline.  Numbers are model estimates (``cost.py``), not measurements: ``benchmarks/`` measures.
+over baseline.  Numbers are model estimates (``fdg.cost``), not measurements: ``benchmarks/`` measures.
 
 >>> import fdg
 >>> r = fdg.report("diagram D(mul = 8) { input x : mul x 1o over node\\n output y = linear(x) -> mul x 1o }")

@@ -7,7 +7,7 @@ independent for learned weights), and a module computes the same function whiche
 The candidates are the trees of ``trees.py`` and the folded tensor (``folding.py``); each is priced with the cost
 model at the representative size, the cheapest wins, and the plan keeps every estimate for the report.
 
-Evaluating a tree is a sequence of products (``fusion_cost.Product``), one per internal node bottom-up: the two
+Evaluating a tree is a sequence of products (``products.Product``), one per internal node bottom-up: the two
 children's stacked values times the node's coupling table (dense, split or sparse, whichever the cost model prices
 lower).  The root's product brings the weights in: learned
 weights are folded into a per-channel table once per call (``shared``), per-row weights (an input, ``learned[z]``)

@@ -1,5 +1,5 @@
 """Pricing of a ``fuse`` evaluation: its products (dense or sparse, with the weights folded in or not) and the
-steps around them, in the terms of ``cost.py`` (per row of the vertex's axis, forward and backward).
+steps around them, in the terms of ``fdg.cost`` (per row of the vertex's axis, forward and backward).
 
 A product of operands ``[n, channels, d_k]`` with a table of ``rows = prod d_k`` rows and ``columns`` columns costs
 
