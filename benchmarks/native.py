@@ -4,7 +4,7 @@ convolution, and what a fresh output tensor costs.
     .venv/bin/python benchmarks/native.py [--rows 20000] [--threads 2] [--repeat 7]
 
 Per product (the forward ``y`` and the gradients of ``x``, ``m``, ``w``) it prints the median time of one
-``torch.ops.fdg.channelwise`` call and its rate in the model's FLOPs (``fdg.runtime.channelwise.work``); then the
+``torch.ops.fdg.channelwise`` call and its rate in the model's FLOPs (``fdg.runtime.channelwise_op.work``); then the
 time of filling an output-sized tensor that is freshly allocated (page faults) against one that is reused.
 """
 
@@ -19,7 +19,7 @@ from peers import CONV_SOURCE
 
 import fdg
 from fdg.runtime import native
-from fdg.runtime.channelwise import work
+from fdg.runtime.channelwise_op import work
 
 
 def main() -> None:

@@ -16,17 +16,19 @@ import warnings
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from fdg import ir, passes
 from fdg.checker.evaluate import Number
 from fdg.checker.lower import lower
-from fdg.codegen import emit_module
 from fdg.errors import Diagnostic, FdgArgumentError, FdgError, Source
 from fdg.frontend import uses
 from fdg.ir.verify import check_ir
-from fdg.planning.plan import Plan, make_plan
-from fdg.reporting.report import Report, make_report
-from fdg.runtime.module import FdgModule, load_source
+
+if TYPE_CHECKING:  # the back end (planning, codegen, the runtime) loads torch: `fdg.check` never needs it
+    from fdg.planning.plan import Plan
+    from fdg.reporting.report import Report
+    from fdg.runtime.module import FdgModule
 
 
 class FdgWarning(UserWarning):
@@ -76,6 +78,9 @@ def _lowered(
 @functools.lru_cache(maxsize=128)
 def _build(files: uses.Library, diagram: str | None, params: tuple[tuple[str, Number], ...]) -> Built:
     # keyed by the text of every file involved: editing a used file compiles afresh
+    from fdg.codegen import emit_module
+    from fdg.planning.plan import make_plan
+
     lowered, found = _lowered(files, diagram, dict(params))
     plan = make_plan(lowered)
     return Built(plan, emit_module(plan, files.root.span.source.name), found)
@@ -91,6 +96,8 @@ def build(program: str | Path, diagram: str | None = None, **params: Number) -> 
 
 @functools.lru_cache(maxsize=128)
 def _module_class(source: str, class_name: str) -> type[FdgModule]:
+    from fdg.runtime.module import load_source
+
     return load_source(source, class_name)
 
 
@@ -102,6 +109,8 @@ def compile(program: str | Path, diagram: str | None = None, **params: Number) -
     >>> mod(torch.randn(10, 16)).shape
     torch.Size([10, 8])
     """
+    from fdg.reporting.report import make_report
+
     built = build(program, diagram, **params)
     module = _module_class(built.source, built.plan.diagram.name)()
     module.report = make_report(built.plan)
@@ -118,6 +127,8 @@ def report(
     >>> r.sizes, r.plan.flops  # two 1 x 1 blocks (0e, and 1o on 3 components) per row: 4 multiply-adds x 2 FLOPs
     ({'batch': 10}, 80.0)
     """
+    from fdg.reporting.report import make_report
+
     return make_report(build(program, diagram, **params).plan, sizes)
 
 

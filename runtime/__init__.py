@@ -9,26 +9,38 @@ Depends only on torch: e3nn is a test-only reference.
 9
 """
 
+from __future__ import annotations
+
+import importlib
 from typing import TYPE_CHECKING, Any
 
-from . import fusion
-from .channelwise import available as channelwise_available
-from .channelwise import channelwise
-from .characters import symmetric_power_decomposition, symmetric_power_multiplicity
-from .grouped import chunked, permute_columns, sparse_matmul
-from .irreps import Irrep, Irreps, MulIr
-from .module import FdgModule, load_source
-from .power import SymmetricPower
-from .symmetric_basis import SymmetricBasis, symmetric_basis
-from .wigner import (
-    angles_to_matrix,
-    matrix_to_angles,
-    rand_angles,
-    rand_matrix,
-    so3_generators,
-    wigner_3j,
-    wigner_D,
-)
+# Each name loads its module on first use: the compiler reads ``Irreps`` and the exact counting tables without torch
+# (``fdg check`` never imports it), while generated modules reach everything as ``fdg.runtime.NAME``.
+_WHERE = {
+    "FdgModule": "module",
+    "load_source": "module",
+    "Irrep": "irreps",
+    "Irreps": "irreps",
+    "MulIr": "irreps",
+    "SymmetricBasis": "power_basis",
+    "symmetric_basis": "power_basis",
+    "SymmetricPower": "power",
+    "angles_to_matrix": "wigner",
+    "matrix_to_angles": "wigner",
+    "rand_angles": "wigner",
+    "rand_matrix": "wigner",
+    "so3_generators": "wigner",
+    "wigner_3j": "wigner",
+    "wigner_D": "wigner",
+    "channelwise": "channelwise_op",
+    "chunked": "grouped",
+    "permute_columns": "grouped",
+    "sparse_matmul": "grouped",
+    "spherical_harmonics": "sh",
+    "symmetric_power_decomposition": "characters",
+    "symmetric_power_multiplicity": "characters",
+}
+_RENAMED = {"channelwise_available": ("channelwise_op", "available")}
 
 __all__ = [
     "FdgModule",
@@ -58,15 +70,36 @@ __all__ = [
 ]
 
 if TYPE_CHECKING:
+    from . import fusion
+    from .channelwise_op import available as channelwise_available
+    from .channelwise_op import channelwise
+    from .characters import symmetric_power_decomposition, symmetric_power_multiplicity
+    from .grouped import chunked, permute_columns, sparse_matmul
+    from .irreps import Irrep, Irreps, MulIr
+    from .module import FdgModule, load_source
+    from .power import SymmetricPower
+    from .power_basis import SymmetricBasis, symmetric_basis
     from .sh import spherical_harmonics
+    from .wigner import (
+        angles_to_matrix,
+        matrix_to_angles,
+        rand_angles,
+        rand_matrix,
+        so3_generators,
+        wigner_3j,
+        wigner_D,
+    )
 
 
 def __getattr__(name: str) -> Any:
-    # sh.py marks its tables constant for torch.compile, which imports all of torch._dynamo (about 2 s); the compiler
-    # and `fdg check` never need it, so it loads on first use.
-    if name == "spherical_harmonics":
-        from .sh import spherical_harmonics
-
-        globals()[name] = spherical_harmonics
-        return spherical_harmonics
-    raise AttributeError(f"module 'fdg.runtime' has no attribute {name!r}")
+    if name == "fusion":
+        value: Any = importlib.import_module(f"{__name__}.fusion")
+    elif name in _WHERE:
+        value = getattr(importlib.import_module(f"{__name__}.{_WHERE[name]}"), name)
+    elif name in _RENAMED:
+        module, attr = _RENAMED[name]
+        value = getattr(importlib.import_module(f"{__name__}.{module}"), attr)
+    else:
+        raise AttributeError(f"module 'fdg.runtime' has no attribute {name!r}")
+    globals()[name] = value  # later lookups (and torch.compile's) find a plain module attribute
+    return value

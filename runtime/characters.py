@@ -2,7 +2,7 @@
 
 This is the dimension of the space of equivariant homogeneous polynomial maps of degree ``n`` from ``V`` to ``ir``,
 i.e. the number of weights ``power(a, nu)`` needs per channel, per output irrep and per order. It is computed here
-without building any basis, so that the basis construction (``symmetric_basis.py``) can be checked against it and the
+without building any basis, so that the basis construction (``power_basis.py``) can be checked against it and the
 compiler can count weights cheaply.
 
 The method. ``O(3) = SO(3) x {1, inversion}``, and a class function of ``SO(3)`` depends only on the rotation angle
@@ -24,6 +24,7 @@ All arithmetic is exact (integers and ``Fraction``).
 from __future__ import annotations
 
 import functools
+import math
 from collections import defaultdict
 from fractions import Fraction
 
@@ -105,3 +106,12 @@ def symmetric_power_multiplicity(irreps: IrrepsLike, n: int, ir_out: IrrepLike) 
     """
     target = Irrep(ir_out)
     return dict(symmetric_power_decomposition(irreps, n)).get(target, 0)
+
+
+def monomial_count(dim: int, degree: int) -> int:
+    """Number of monomials of degree ``degree`` in ``dim`` variables: the dimension of ``Sym^degree`` of ``dim``.
+
+    >>> monomial_count(16, 3)
+    816
+    """
+    return math.comb(dim + degree - 1, degree)

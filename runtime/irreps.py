@@ -9,13 +9,11 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable
-from typing import Any, NamedTuple, SupportsIndex, Union, overload
+from typing import TYPE_CHECKING, Any, NamedTuple, SupportsIndex, Union, overload
 
-import torch
-
-from .wigner import matrix_to_angles, wigner_D
-
-Tensor = torch.Tensor
+if TYPE_CHECKING:  # torch loads only where a representation matrix is built: the compiler's checks never need it
+    import torch
+    from torch import Tensor
 IrrepLike = Union["Irrep", str, tuple[int, int]]
 IrrepsLike = Union["Irreps", str, "Irrep", "MulIr", Iterable[Any], None]
 
@@ -91,6 +89,10 @@ class Irrep(_IrrepFields):
         self, alpha: Tensor | float, beta: Tensor | float, gamma: Tensor | float, k: Tensor | int = 0
     ) -> Tensor:
         """``p**k * wigner_D(l, alpha, beta, gamma)``: the rotation, followed by ``k`` inversions."""
+        import torch
+
+        from .wigner import wigner_D
+
         D = wigner_D(self.l, alpha, beta, gamma)
         if self.p == 1:
             return D
@@ -180,6 +182,10 @@ def _mul_ir(item: Any) -> MulIr:
 
 def _angles_and_inversions(R: Tensor) -> tuple[Tensor, Tensor, Tensor, Tensor]:
     """Split orthogonal matrices into Euler angles of ``det(R) R`` and the number of inversions (0 or 1)."""
+    import torch
+
+    from .wigner import matrix_to_angles
+
     sign = torch.linalg.det(R).sign()
     alpha, beta, gamma = matrix_to_angles(R * sign[..., None, None])
     return alpha, beta, gamma, ((1 - sign) / 2).round().to(torch.int64)
@@ -342,6 +348,8 @@ class Irreps(tuple[MulIr, ...]):
             if ir not in blocks:
                 blocks[ir] = ir.D_from_angles(alpha, beta, gamma, k)
         if not blocks:
+            import torch
+
             shape = torch.broadcast_shapes(*(torch.as_tensor(v).shape for v in (alpha, beta, gamma, k)))
             return torch.zeros(*shape, 0, 0)
         some = next(iter(blocks.values()))
@@ -357,6 +365,7 @@ class Irreps(tuple[MulIr, ...]):
         """Representation matrix of orthogonal ``R`` (``[..., 3, 3]``); ``det R = -1`` includes the inversion, which
         multiplies the odd irreps by -1.
 
+        >>> import torch
         >>> Irreps("0e + 0o + 1o").D_from_matrix(-torch.eye(3)).diagonal().tolist()
         [1.0, -1.0, -1.0, -1.0, -1.0]
         """
@@ -375,6 +384,8 @@ class Irreps(tuple[MulIr, ...]):
         >>> Irreps("2x1o").randn(5, -1).shape
         torch.Size([5, 6])
         """
+        import torch
+
         sizes = [self.dim if s == -1 else s for s in shape] if -1 in shape else [*shape, self.dim]
         x = torch.randn(*sizes, dtype=dtype, device=device, generator=generator)
         return x.requires_grad_(requires_grad)

@@ -26,7 +26,7 @@ from typing import Any, ClassVar
 
 import torch
 
-from fdg.runtime.channelwise import table
+from fdg.runtime.channelwise_op import table
 from fdg.runtime.fusion_paths import FuseSpec, Tree
 from fdg.runtime.fusion_tables import fusion_table, fusion_values
 from fdg.runtime.grouped import BlockPath, coupling_entries, coupling_matrix, coupling_values, transposition
@@ -77,7 +77,7 @@ class FdgModule(torch.nn.Module):
         y_blocks: tuple[tuple[int, int], ...],
         blocks: tuple[tuple[int, int, tuple[int, ...]], ...],
     ) -> None:
-        """Register the native kernel's table (:func:`fdg.runtime.channelwise.table`) of the coupling whose matrix is
+        """Register the native kernel's table (:func:`fdg.runtime.channelwise_op.table`) of the coupling whose matrix is
         buffer ``matrix`` as buffer ``name`` (integers: it follows ``.to(device)``, not dtypes; not in the
         ``state_dict``)."""
         self.register_buffer(name, table(a_blocks, y_blocks, blocks, getattr(self, matrix)), persistent=False)

@@ -25,6 +25,8 @@ from typing import NamedTuple
 
 import torch
 
+from .characters import monomial_count
+
 Tensor = torch.Tensor
 
 
@@ -46,15 +48,6 @@ class MonomialTable(NamedTuple):
     def size(self) -> int:
         """Number of monomials."""
         return self.indices.shape[0]
-
-
-def monomial_count(dim: int, degree: int) -> int:
-    """Number of monomials of degree ``degree`` in ``dim`` variables.
-
-    >>> monomial_count(16, 3)
-    816
-    """
-    return math.comb(dim + degree - 1, degree)
 
 
 @functools.cache

@@ -29,7 +29,7 @@ from typing import NamedTuple
 import torch
 
 from .irreps import Irrep, Irreps
-from .symmetric_basis import Tree, symmetric_basis
+from .power_basis import Tree, symmetric_basis
 from .wigner import wigner_3j
 
 Tensor = torch.Tensor

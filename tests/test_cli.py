@@ -74,3 +74,19 @@ def test_argparse_errors_exit_2() -> None:
 def test_python_dash_m() -> None:
     result = subprocess.run([sys.executable, "-m", "fdg", "check", NEQUIP], capture_output=True, text=True)
     assert result.returncode == 0, result.stderr
+
+
+def test_check_imports_no_torch() -> None:
+    # `fdg check` types diagrams from exact tables: neither the CLI nor `fdg.check` may load torch (about 1.5 s)
+    diagrams = sorted(map(str, (ROOT / "diagrams").glob("*.fdg")))
+    probe = (
+        "import sys\n"
+        "from fdg.cli import main\n"
+        f"assert main(['check', *{diagrams!r}]) == 0\n"
+        "import fdg\n"
+        f"fdg.check({diagrams[0]!r})\n"
+        "print(sorted(m for m in sys.modules if m == 'torch' or m.startswith('torch.')))\n"
+    )
+    result = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "[]"

@@ -28,7 +28,7 @@ from fdg.runtime import (
     symmetric_power_multiplicity,
 )
 from fdg.runtime.monomials import exponents, gaussian_gram, monomial_count, monomial_rank, monomial_table
-from fdg.runtime.symmetric_basis import Tree, describe
+from fdg.runtime.power_basis import Tree, describe
 
 MACE_V = "0e + 1o + 2e + 3o"
 

@@ -25,9 +25,9 @@ from fdg.checker.vertices import (
 from fdg.errors import Diagnostic, FdgTypeError, Span
 from fdg.frontend import syntax
 from fdg.planning.fuse import trees
-from fdg.runtime import Irrep, Irreps, symmetric_power_decomposition, symmetric_power_multiplicity
+from fdg.runtime.characters import monomial_count, symmetric_power_decomposition, symmetric_power_multiplicity
 from fdg.runtime.fusion_paths import FuseSpec, Tree, fuse_layout
-from fdg.runtime.monomials import monomial_count
+from fdg.runtime.irreps import Irrep, Irreps
 
 
 def _uniform_mul(w: Wire, span: Span, what: str) -> int:

@@ -187,7 +187,7 @@ def emit_buffers(plan: Plan, node: str) -> list[str]:
     layouts = {key: tuple((mul, ir_.dim) for mul, ir_ in f.irreps) for key, f in (("a", a), ("y", out))}
     for suffix, blocks in layouts.items():
         lines.append(f'self.register_transposition("{g.matrix}_{suffix}", {blocks!r})  # ir_mul -> mul_ir')
-    if g.fused:  # the kernel reads the dense coupling matrix (see fdg.runtime.channelwise.table)
+    if g.fused:  # the kernel reads the dense coupling matrix (see fdg.runtime.channelwise_op.table)
         assert not g.sparse
         op = plan.diagram.op(node)
         assert isinstance(op, ir.Couple)

@@ -15,7 +15,7 @@ import torch
 from fdg import ir
 from fdg.cost import ELEMENT, Step, contraction
 from fdg.planning.grouping import Grouped, kernel_blocks
-from fdg.runtime.channelwise import table, work
+from fdg.runtime.channelwise_op import table, work
 from fdg.runtime.grouped import coupling_matrix
 
 if TYPE_CHECKING:

@@ -71,7 +71,7 @@ class Grouped:
 
 def kernel_blocks(op: ir.Couple, g: Grouped) -> tuple[tuple[int, int, tuple[int, ...]], ...]:
     """Per block, ``(input irrep, output irrep, offsets of its paths' weights)``: what the native kernel's table
-    (:func:`fdg.runtime.channelwise.table`) needs besides the irreps and the coupling matrix."""
+    (:func:`fdg.runtime.channelwise_op.table`) needs besides the irreps and the coupling matrix."""
     offsets = list(itertools.accumulate((math.prod(p.shape) for p in op.paths), initial=0))
     return tuple((blk.i_in, blk.i_out, tuple(offsets[n] for n in blk.paths)) for blk in g.blocks)
 

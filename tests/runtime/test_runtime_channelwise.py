@@ -1,4 +1,4 @@
-"""The native channel-wise kernel (``fdg.runtime.channelwise``) against a plain einsum reference, its derivatives to
+"""The native channel-wise kernel (``fdg.runtime.channelwise_op``) against a plain einsum reference, its derivatives to
 second order, its registration as a torch custom op, and the fallback where it cannot be built."""
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ import pytest
 import torch
 
 from fdg.runtime import Irreps, channelwise, channelwise_available, native
-from fdg.runtime.channelwise import table
+from fdg.runtime.channelwise_op import table
 from fdg.runtime.grouped import coupling_matrix
 
 pytestmark = pytest.mark.skipif(native.library() is None, reason=native.status())
