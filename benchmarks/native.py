@@ -35,7 +35,7 @@ def main() -> None:
     module = fdg.compile(CONV_SOURCE)
     table = module.y_cg_table
     sizes = table[4:8].tolist()
-    multiply_adds, _ = work(table)
+    multiply_adds, _ = work(table.tolist())
     n = args.rows
     x, m, w, y = (torch.randn(n, size) for size in sizes)
     operands = {"y (forward)": (x, m, w, None), "x": (None, m, w, y), "m": (x, None, w, y), "w": (x, m, None, y)}

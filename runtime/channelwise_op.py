@@ -18,6 +18,7 @@ using it trace under ``torch.compile(fullgraph=True)``.  Where the native kernel
 """
 
 import ctypes
+from collections.abc import Sequence
 from typing import Any, Optional
 
 import torch
@@ -35,19 +36,31 @@ def table(
     blocks: tuple[tuple[int, int, tuple[int, ...]], ...],
     matrix: Tensor,
 ) -> Tensor:
-    """The kernel's description of a coupling, an int64 vector (layout in ``csrc/channelwise.cpp``).
-
-    ``a_blocks`` and ``y_blocks`` are the ``(mul, 2l+1)`` of the irreps of ``a`` and of the output; ``matrix`` is the
-    coupling matrix ``K`` (:func:`fdg.runtime.grouped.coupling_matrix`), its columns grouped by block of paths sharing
-    an input and an output irrep and indexed ``(k, path, i)`` inside a block; ``blocks[n] = (input irrep, output
-    irrep, weight offsets of its paths)`` describes block ``n``.  Only the columns of ``K`` that are not identically
-    zero become entries: CG tensors are exact, so their zeros are exact in any dtype.
+    """The kernel's description of a coupling whose coupling matrix is ``matrix``, as an int64 vector: :func:`layout`
+    with the columns of ``matrix`` that are not identically zero.
 
     >>> t = table(((2, 1),), ((2, 1),), ((0, 0, (0,)),), torch.ones(1, 1))  # 2x0e x 0e -> 2x0e
     >>> t.tolist()[8:]  # the path, the blocks of a and y, one entry (k=0, i=0, column 0)
     [0, 0, 2, 1, 1, 0, 0, 1, 0, 2, 1, 0, 2, 1, 0, 0, 0]
     """
-    nonzero = (matrix != 0).any(0).tolist()
+    return torch.tensor(layout(a_blocks, y_blocks, blocks, (matrix != 0).any(0).tolist()), dtype=torch.long)
+
+
+def layout(
+    a_blocks: tuple[tuple[int, int], ...],
+    y_blocks: tuple[tuple[int, int], ...],
+    blocks: tuple[tuple[int, int, tuple[int, ...]], ...],
+    nonzero: Sequence[bool],
+) -> list[int]:
+    """The kernel's description of a coupling (layout in ``csrc/channelwise.cpp``).
+
+    ``a_blocks`` and ``y_blocks`` are the ``(mul, 2l+1)`` of the irreps of ``a`` and of the output; ``nonzero``
+    flags the columns of the coupling matrix ``K`` (:func:`fdg.runtime.grouped.coupling_matrix`), which are grouped by
+    block of paths sharing an input and an output irrep and indexed ``(k, path, i)`` inside a block; ``blocks[n] =
+    (input irrep, output irrep, weight offsets of its paths)`` describes block ``n``.  Only the columns of ``K`` that
+    are not identically zero become entries: CG tensors are exact, so their zeros are exact in any dtype, and the plan
+    knows them from the exact tables (:func:`fdg.runtime.grouped.column_support`).
+    """
     a_offsets = _offsets(a_blocks)
     y_offsets = _offsets(y_blocks)
     paths: list[int] = []
@@ -72,20 +85,20 @@ def table(
         raise ValueError(f"the blocks describe {column} columns, the coupling matrix has {len(nonzero)}")
     header = [len(paths) // PATH, len(a_blocks), len(y_blocks), len(entries) // ENTRY]
     header += [a_offsets[-1], column, weights, y_offsets[-1]]
-    layout = [v for off, (mul, dim) in zip(a_offsets, a_blocks, strict=False) for v in (off, mul, dim)]
-    layout += [v for off, (mul, dim) in zip(y_offsets, y_blocks, strict=False) for v in (off, mul, dim)]
-    return torch.tensor(header + paths + layout + entries, dtype=torch.long)
+    sizes = [v for off, (mul, dim) in zip(a_offsets, a_blocks, strict=False) for v in (off, mul, dim)]
+    sizes += [v for off, (mul, dim) in zip(y_offsets, y_blocks, strict=False) for v in (off, mul, dim)]
+    return header + paths + sizes + entries
 
 
-def work(table: Tensor) -> tuple[int, int]:
+def work(table: Sequence[int]) -> tuple[int, int]:
     """``(multiply-adds per row, entries)`` of the coupling a table describes: per path, one multiply-add on every
     channel for each entry, and one with the weights for each output component that has entries (what the kernel's
     forward does; each backward product does about as much).
 
-    >>> work(table(((2, 1),), ((2, 1),), ((0, 0, (0,)),), torch.ones(1, 1)))  # 2 channels x (1 entry + 1 weight)
+    >>> work(layout(((2, 1),), ((2, 1),), ((0, 0, (0,)),), [True]))  # 2 channels x (1 entry + 1 weight)
     (4, 1)
     """
-    t = table.tolist()
+    t = list(table)
     n_paths, n_blocks, n_entries = t[0], t[1] + t[2], t[3]
     entries = t[HEADER + PATH * n_paths + BLOCK * n_blocks :]
     total = 0

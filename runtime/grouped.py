@@ -15,7 +15,7 @@ from collections.abc import Callable
 import torch
 from torch import Tensor
 
-from fdg.runtime.wigner import wigner_3j
+from fdg.runtime.wigner import wigner_3j, wigner_3j_exact
 
 #: one path of a block: ``(l1, l2, l3, offset of b's irrep l2 in b, normalization)``
 BlockPath = tuple[int, int, int, int, float]
@@ -33,6 +33,26 @@ def _coupling_float64(rows: int, blocks: tuple[tuple[BlockPath, ...], ...]) -> T
             block[offset : offset + 2 * l2 + 1, :, p, :] *= alpha
         columns.append(block.reshape(rows, -1))
     return torch.cat(columns, dim=1)
+
+
+@functools.cache
+def column_support(blocks: tuple[tuple[BlockPath, ...], ...]) -> tuple[bool, ...]:
+    """Which columns of :func:`coupling_matrix` are not identically zero, from the exact CG tables (no tensor built).
+
+    >>> column_support((((1, 1, 0, 1, 1.0),),))  # 1o x 1o -> 0e: every (k, i) meets some row of b
+    (True, True, True)
+    """
+    flags: list[bool] = []
+    for paths in blocks:
+        l1, _, l3, _, _ = paths[0]
+        support = [{(i, k) for i, _, k in wigner_3j_exact(l1, l2, l3)} for _, l2, _, _, _ in paths]
+        flags += [(i, k) in support[p] for k in range(2 * l3 + 1) for p in range(len(paths)) for i in range(2 * l1 + 1)]
+    return tuple(flags)
+
+
+def coupling_nonzeros(blocks: tuple[tuple[BlockPath, ...], ...]) -> int:
+    """The number of entries of :func:`coupling_entries`, from the exact CG tables: each path adds its own."""
+    return sum(len(wigner_3j_exact(l1, l2, l3)) for paths in blocks for l1, l2, l3, _, _ in paths)
 
 
 def coupling_matrix(

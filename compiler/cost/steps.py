@@ -10,13 +10,11 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-import torch
-
 from fdg import ir
 from fdg.cost import ELEMENT, Step, contraction
 from fdg.planning.grouping import Grouped, kernel_blocks
-from fdg.runtime.channelwise_op import table, work
-from fdg.runtime.grouped import coupling_matrix
+from fdg.runtime.channelwise_op import layout, work
+from fdg.runtime.grouped import column_support
 
 if TYPE_CHECKING:
     from fdg.planning.plan import Contraction
@@ -122,9 +120,8 @@ def _kernel(value: str, op: ir.Couple, a: ir.Feature, g: Grouped, axis: str, col
     non-zero of the coupling matrix and per output component of a path (its weights; ``work``); reads ``a``, the
     coupling matrices and per-row weights, writes the result.  The backward is three such calls (the gradients of
     ``a``, of the coupling matrices and of the weights), each about the forward's work."""
-    matrix = coupling_matrix(g.rows, g.recipe, dtype=torch.float64)
-    t = table(tuple((m, r.dim) for m, r in a.irreps), tuple((m, r.dim) for m, r in op.irreps_out),
-              kernel_blocks(op, g), matrix)  # fmt: skip
+    t = layout(tuple((m, r.dim) for m, r in a.irreps), tuple((m, r.dim) for m, r in op.irreps_out),
+               kernel_blocks(op, g), column_support(g.recipe))  # fmt: skip
     multiply_adds, entries = work(t)
     flops = 2 * multiply_adds
     weights = op.weights.numel if op.weights.kind in ("input", "per_index") else 0

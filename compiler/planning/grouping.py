@@ -19,7 +19,7 @@ import math
 from dataclasses import dataclass
 
 from fdg import ir
-from fdg.runtime.grouped import BlockPath, coupling_entries
+from fdg.runtime.grouped import BlockPath, coupling_nonzeros
 
 #: rows per slice: the intermediates of one slice (~25 MB) stay in the L3 cache; on 2 idle threads 1024 rows ran as
 #: fast, but with busy CPUs every one of a slice's ~150 multi-threaded calls waits for a descheduled thread, and
@@ -116,6 +116,6 @@ def group(op: ir.Couple, a: ir.Feature, b: ir.Feature) -> Grouped | None:
                 for n in paths
             )
         )
-    index, _ = coupling_entries(b.irreps.dim, tuple(recipe))
     chunk = CHUNK_UVW if op.mode == "uvw" else CHUNK
-    return Grouped(op.mode, tuple(blocks), b.irreps.dim, a.irreps.dim, tuple(recipe), index.shape[1], chunk)
+    nonzeros = coupling_nonzeros(tuple(recipe))
+    return Grouped(op.mode, tuple(blocks), b.irreps.dim, a.irreps.dim, tuple(recipe), nonzeros, chunk)

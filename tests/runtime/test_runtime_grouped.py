@@ -2,9 +2,18 @@
 
 from __future__ import annotations
 
+import pytest
 import torch
 
-from fdg.runtime.grouped import coupling_entries, coupling_matrix, permute_columns, sparse_matmul, transposition
+from fdg.runtime.grouped import (
+    column_support,
+    coupling_entries,
+    coupling_matrix,
+    coupling_nonzeros,
+    permute_columns,
+    sparse_matmul,
+    transposition,
+)
 
 
 def test_transposition_takes_ir_mul_to_mul_ir() -> None:
@@ -43,3 +52,17 @@ def test_sparse_matmul_equals_the_dense_product() -> None:
     assert index.shape[1] < K.numel()  # CG zeros are skipped
     assert torch.allclose(sparse_matmul(b, index, values, K.shape[1]), b @ K, atol=1e-14)
     assert torch.autograd.gradgradcheck(lambda b: sparse_matmul(b, index, values, K.shape[1]) ** 2, (b,))
+
+
+@pytest.mark.parametrize(
+    "recipe",
+    [
+        (((1, 1, 0, 1, 0.5),), ((1, 2, 1, 4, 1.5), (1, 1, 1, 1, 0.25))),
+        (((2, 2, 2, 4, 1.0), (2, 1, 2, 1, 1.0), (2, 0, 2, 0, 2.0)), ((3, 2, 3, 4, 1.0),), ((2, 2, 4, 4, 0.3),)),
+    ],
+)
+def test_exact_support_is_the_support_of_the_matrix(recipe: tuple) -> None:
+    # the plan counts the kernel's work from the exact tables; the kernel's table reads the float matrix
+    K = coupling_matrix(9, recipe, dtype=torch.float64)
+    assert column_support(recipe) == tuple((K != 0).any(0).tolist())
+    assert coupling_nonzeros(recipe) == coupling_entries(9, recipe)[0].shape[1] == int((K != 0).sum())
