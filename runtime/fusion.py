@@ -12,12 +12,13 @@ from __future__ import annotations
 import torch
 
 from .fusion_paths import FuseSpec, Tree
-from .fusion_tables import fusion_table, fusion_values
+from .fusion_tables import FuseTable, fusion_table, fusion_values
 
 Tensor = torch.Tensor
 
 __all__ = [
     "FuseSpec",
+    "FuseTable",
     "Tree",
     "channels",
     "dense_product",

@@ -4,15 +4,15 @@ Every table is built in float64 from the exact 3j tables (``wigner.wigner_3j_exa
 non-zeros (:class:`Sparse`): the coupling of each internal node, the whole tree pre-contracted (*folded*, one
 generalized CG tensor per path), how learned weights fold into a per-channel table, and the recoupling of one
 tree's paths into another's.  A folded chain sums at most a few products per entry, so its entries are within a
-few ulps of the exact values.  Generated modules ask for them by name (:func:`fusion_table`) and re-derive them on a
-dtype change.
+few ulps of the exact values.  Generated modules ask for each by a typed :class:`FuseTable` (:func:`fusion_table`)
+and re-derive them on a dtype change.
 """
 
 from __future__ import annotations
 
 import functools
 import math
-from typing import NamedTuple
+from typing import Literal, NamedTuple
 
 import torch
 
@@ -238,65 +238,82 @@ def recoupling(source: FuseSpec, target: Tree) -> Sparse:
     return Sparse(index, torch.tensor(values, dtype=torch.float64), (len(lay_from.paths), len(lay_to.paths)))
 
 
-# ---------------------------------------------------------------- tables by name, for generated modules
+# ---------------------------------------------------------------- the tables generated modules register
 
 
-def _product(spec: FuseSpec, part: str, summed: bool) -> Sparse:
-    if part == "folded":
-        return folded_table(spec, summed)
-    if part == "root":
-        return node_table(spec, len(fuse_layout(spec).nodes) - 1, summed)
-    if part.startswith("node") and part[4:].isdigit():
-        return node_table(spec, int(part[4:]))
-    raise ValueError(f"unknown part {part!r} of a fuse table")
+class FuseTable(NamedTuple):
+    """Which table of a fuse vertex a module registers (:func:`fusion_table`).
+
+    ``part`` is ``"node"`` (the coupling of internal node ``node`` of the layout), ``"root"`` (the last internal
+    node), ``"folded"`` (the whole tree pre-contracted, one tensor per path), ``"columns"`` (the path and output column
+    of each column of the root) or ``"recouple"`` (the weights' recoupling from the spec's tree to ``target``).  The
+    flags say how a product's table is laid out: ``summed`` (paths added, for a fuse without weights), ``order`` (its
+    operands in that order), ``sparse`` (the non-zeros and their index ``[operands + 1, nnz]``, else the dense
+    ``[rows, columns]``), ``weights`` (how shared weights fold in: :func:`dense_weights`, :func:`sparse_weights`) and
+    ``union`` (only the index of the folded weights' non-zeros).
+    """
+
+    part: Literal["node", "root", "folded", "columns", "recouple"]
+    node: int = -1
+    summed: bool = False
+    order: tuple[int, ...] = ()
+    sparse: bool = False
+    weights: bool = False
+    union: bool = False
+    target: Tree | None = None
+
+    @property
+    def label(self) -> str:
+        """The part as a name: ``node3``, ``root``, ``folded``..."""
+        return f"node{self.node}" if self.part == "node" else self.part
+
+
+def _product(spec: FuseSpec, table: FuseTable) -> Sparse:
+    if table.part == "folded":
+        return folded_table(spec, table.summed)
+    if table.part == "root":
+        return node_table(spec, len(fuse_layout(spec).nodes) - 1, table.summed)
+    if table.part == "node":
+        return node_table(spec, table.node)
+    raise ValueError(f"{table.part!r} is not a product of a fuse")
 
 
 @functools.cache
-def _table64(spec: FuseSpec, what: str, target: Tree | None) -> tuple[Tensor | None, Tensor | None]:
-    part, *flags = what.split()
-    if part == "columns":
+def _table64(spec: FuseSpec, table: FuseTable) -> tuple[Tensor | None, Tensor | None]:
+    if table.part == "columns":
         return None, columns(spec)
-    if part == "recouple":
-        assert target is not None, "recouple needs the target tree"
-        r = recoupling(spec, target)
+    if table.part == "recouple":
+        assert table.target is not None, "recouple needs the target tree"
+        r = recoupling(spec, table.target)
         return r.values, r.pos
-    table = _product(spec, part, "sum" in flags)
-    for flag in flags:
-        if flag.startswith("order="):
-            table = table.reordered(tuple(int(k) for k in flag[6:].split(",")))
-    if "weights" in flags:
-        entries = sparse_weights(spec, table)[1] if "sparse" in flags else dense_weights(spec, table)
+    product = _product(spec, table)
+    if table.order:
+        product = product.reordered(table.order)
+    if table.weights:
+        entries = sparse_weights(spec, product)[1] if table.sparse else dense_weights(spec, product)
         return entries.values, entries.pos
-    if "union" in flags:
-        return None, sparse_weights(spec, table)[0]
-    if "sparse" in flags:
-        return table.values, table.pos
-    return table.dense(), None
+    if table.union:
+        return None, sparse_weights(spec, product)[0]
+    if table.sparse:
+        return product.values, product.pos
+    return product.dense(), None
 
 
 def fusion_table(
     spec: FuseSpec,
-    what: str,
-    target: Tree | None = None,
+    table: FuseTable,
     dtype: torch.dtype | None = None,
     device: torch.device | str | None = None,
 ) -> tuple[Tensor | None, Tensor | None]:
-    """A table of a fuse vertex by name: ``(values, index)``, either may be ``None``.
-
-    ``what`` is a part, ``node{J}`` (internal node ``J`` of the layout), ``root`` or ``folded`` (the whole tree
-    pre-contracted), then flags: ``sum`` (paths added, for a fuse without weights), ``sparse`` (the non-zeros and their
-    index ``[operands + 1, nnz]``, else the dense ``[rows, columns]``), ``weights`` (how shared weights fold in: see
-    :func:`dense_weights`, :func:`sparse_weights`), ``union`` (the index of the folded weights' non-zeros),
-    ``order=2,0,1`` (the operands in that order).  Two more:
-    ``columns`` (path and output column of each column of the root) and ``recouple`` (weights along ``target``).
+    """A table of a fuse vertex: ``(values, index)``, either may be ``None``.
 
     >>> spec = FuseSpec(("1o", "1o"), "0e", (0, 1))
-    >>> values, index = fusion_table(spec, "root", dtype=torch.float64)
+    >>> values, index = fusion_table(spec, FuseTable("root"), dtype=torch.float64)
     >>> values.shape, index  # [3 x 3 rows, 1 path]: the dot product, times alpha = sqrt(1 / 1)
     (torch.Size([9, 1]), None)
     """
     with single_threaded():
-        values, index = _table64(spec, what, target)
+        values, index = _table64(spec, table)
     if values is not None:
         values = values.to(dtype=dtype or torch.get_default_dtype(), device=device, copy=True)
     if index is not None:
@@ -306,12 +323,11 @@ def fusion_table(
 
 def fusion_values(
     spec: FuseSpec,
-    what: str,
-    target: Tree | None = None,
+    table: FuseTable,
     dtype: torch.dtype | None = None,
     device: torch.device | str | None = None,
 ) -> Tensor:
     """The ``values`` of :func:`fusion_table` (a buffer re-derived exactly when a module changes dtype)."""
-    values, _ = fusion_table(spec, what, target, dtype, device)
-    assert values is not None, f"fuse table {what!r} has no values"
+    values, _ = fusion_table(spec, table, dtype, device)
+    assert values is not None, f"fuse table {table} has no values"
     return values

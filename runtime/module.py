@@ -27,13 +27,23 @@ from typing import Any, ClassVar
 import torch
 
 from fdg.runtime.channelwise_op import table
-from fdg.runtime.fusion_paths import FuseSpec, Tree
-from fdg.runtime.fusion_tables import fusion_table, fusion_values
+from fdg.runtime.fusion_paths import FuseSpec
+from fdg.runtime.fusion_tables import FuseTable, fusion_table, fusion_values
 from fdg.runtime.grouped import BlockPath, coupling_entries, coupling_matrix, coupling_values, transposition
 from fdg.runtime.wigner import wigner_3j
 
 #: builds a constant buffer exactly at a dtype and device
 _Exact = Callable[..., torch.Tensor]
+
+
+def index_of(name: str) -> str:
+    """The buffer holding the integer index that a ``register_*`` call stores beside the values of buffer ``name``."""
+    return f"{name}_index"
+
+
+def inverse_of(name: str) -> str:
+    """The buffer holding the inverse of the permutation :meth:`FdgModule.register_transposition` stores as ``name``."""
+    return f"{name}_inverse"
 
 
 class FdgModule(torch.nn.Module):
@@ -67,7 +77,7 @@ class FdgModule(torch.nn.Module):
         ``name`` and its inverse as ``name_inverse``; both follow ``.to()`` and stay out of the ``state_dict``."""
         index = transposition(blocks)
         self.register_buffer(name, index, persistent=False)
-        self.register_buffer(f"{name}_inverse", torch.argsort(index), persistent=False)
+        self.register_buffer(inverse_of(name), torch.argsort(index), persistent=False)
 
     def register_channelwise(
         self,
@@ -85,16 +95,16 @@ class FdgModule(torch.nn.Module):
     def register_sparse_coupling(self, name: str, rows: int, blocks: tuple[tuple[BlockPath, ...], ...]) -> None:
         """Register the non-zeros of that matrix: values as buffer ``name``, their (row, column) as ``name_index``."""
         self._register_exact(name, functools.partial(coupling_values, rows, blocks))
-        self.register_buffer(f"{name}_index", coupling_entries(rows, blocks)[0], persistent=False)
+        self.register_buffer(index_of(name), coupling_entries(rows, blocks)[0], persistent=False)
 
-    def register_fusion(self, name: str, spec: FuseSpec, what: str, target: Tree | None = None) -> None:
-        """Register table ``what`` of a fuse vertex (:func:`fdg.runtime.fusion_tables.fusion_table`): its values as
+    def register_fusion(self, name: str, spec: FuseSpec, table: FuseTable) -> None:
+        """Register ``table`` of a fuse vertex (:func:`fdg.runtime.fusion_tables.fusion_table`): its values as
         buffer ``name`` (re-derived exactly on a dtype change), its integer index, if any, as ``name_index``."""
-        values, index = fusion_table(spec, what, target)
+        values, index = fusion_table(spec, table)
         if values is not None:
-            self._register_exact(name, functools.partial(fusion_values, spec, what, target))
+            self._register_exact(name, functools.partial(fusion_values, spec, table))
         if index is not None:
-            self.register_buffer(f"{name}_index", index, persistent=False)
+            self.register_buffer(index_of(name), index, persistent=False)
 
     def _register_exact(self, name: str, make: _Exact) -> None:
         self._exact[name] = make

@@ -20,7 +20,7 @@ from module_inputs import random_inputs
 import fdg
 from fdg.planning.fuse.planner import Force, forced
 from fdg.runtime.fusion_paths import FuseSpec, fuse_layout
-from fdg.runtime.fusion_tables import folded_table, fusion_table, path_tensor
+from fdg.runtime.fusion_tables import FuseTable, folded_table, fusion_table, path_tensor
 from fdg.runtime.wigner import wigner_3j_exact
 
 SOURCES = {
@@ -149,7 +149,7 @@ def test_tables_are_rederived_exactly_on_a_dtype_change() -> None:
             module = module.double()
             spec = plan.fusions[fuse_node(plan)].evaluation.spec
             for buffer in plan.fusions[fuse_node(plan)].buffers.all:
-                values, _ = fusion_table(spec, buffer.what, dtype=torch.float64)
+                values, _ = fusion_table(spec, buffer.table, dtype=torch.float64)
                 if values is not None:
                     assert torch.equal(getattr(module, buffer.name), values)
     finally:
@@ -158,7 +158,7 @@ def test_tables_are_rederived_exactly_on_a_dtype_change() -> None:
 
 def test_folded_weights_fold_every_path_once() -> None:
     spec = FuseSpec(("0e+1o+2e",) * 3, "0e+1o+2e", ((0, 1), 2))
-    values, index = fusion_table(spec, "folded weights sparse", dtype=torch.float64)
+    values, index = fusion_table(spec, FuseTable("folded", sparse=True, weights=True), dtype=torch.float64)
     assert values is not None and index is not None
     per_path = torch.bincount(index[0], minlength=len(fuse_layout(spec).paths))
     nonzeros = [int((path_tensor(spec, p) != 0).sum()) for p in fuse_layout(spec).paths]

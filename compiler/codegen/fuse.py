@@ -15,6 +15,8 @@ from fdg import ir
 from fdg.planning.fuse.planner import FusePlan
 from fdg.planning.plan import Plan
 from fdg.runtime.fusion_paths import FuseSpec
+from fdg.runtime.fusion_tables import FuseTable
+from fdg.runtime.module import index_of
 
 _RUNTIME = "fdg.runtime.fusion"
 
@@ -32,9 +34,16 @@ def emit_buffers(f: FusePlan) -> list[str]:
     if f.buffers.recouple is not None:
         lines.append(f"{f.value}_basis = {_spec(f.basis)}  # the tree the weights belong to")
     for b in f.buffers.all:
-        target = "" if b.target is None else f", {b.target!r}"
-        lines.append(f'self.register_fusion("{b.name}", {f"{f.value}_basis" if b.basis else spec}, "{b.what}"{target})')
+        table = _table(b.table)
+        lines.append(f'self.register_fusion("{b.name}", {f"{f.value}_basis" if b.basis else spec}, {table})')
     return lines
+
+
+def _table(table: FuseTable) -> str:
+    """A :class:`~fdg.runtime.fusion_tables.FuseTable` literal naming only what differs from the defaults."""
+    defaults = FuseTable._field_defaults
+    parts = [f'"{table.part}"'] + [f"{k}={v!r}" for k, v in table._asdict().items() if k != "part" and v != defaults[k]]
+    return f"{_RUNTIME}.FuseTable({', '.join(parts)})"
 
 
 def emit_call(plan: Plan, node: str, args: list[str]) -> list[str]:
@@ -75,7 +84,9 @@ def emit_call(plan: Plan, node: str, args: list[str]) -> list[str]:
             lines.append(f"{w} = {args[n]}.reshape(-1, {paths}, {f.mul})")
         if f.buffers.recouple is not None:
             r = f.buffers.recouple
-            lines.append(f"{w} = {_RUNTIME}.recouple({w}, self.{r}_index, self.{r}, {paths})  # as weights of {how}")
+            lines.append(
+                f"{w} = {_RUNTIME}.recouple({w}, self.{index_of(r)}, self.{r}, {paths})  # as weights of {how}"
+            )
     result = ""
     for k, p in enumerate(ev.products):
         order = p.order or tuple(range(len(p.operands)))
@@ -87,14 +98,14 @@ def emit_call(plan: Plan, node: str, args: list[str]) -> list[str]:
             assert w is not None
             per_channel = temp(f"t{k}")
             size = p.nnz if p.sparse else width * p.columns
-            fold = f"{_RUNTIME}.fold_weights({w}, self.{table}_index, self.{table}, {size})"
+            fold = f"{_RUNTIME}.fold_weights({w}, self.{index_of(table)}, self.{table}, {size})"
             lines.append(f"{per_channel} = {fold}" + ("" if p.sparse else f".reshape({f.mul}, {width}, {p.columns})"))
             if p.sparse:
-                call = f"sparse_product({operands}, self.{f.buffers.unions[k]}_index, {per_channel}, {p.columns})"
+                call = f"sparse_product({operands}, self.{index_of(f.buffers.unions[k])}, {per_channel}, {p.columns})"
             else:
                 call = f"dense_product({operands}, {per_channel}{split})"
         elif p.sparse:
-            call = f"sparse_product({operands}, self.{table}_index, self.{table}, {p.columns})"
+            call = f"sparse_product({operands}, self.{index_of(table)}, self.{table}, {p.columns})"
         else:
             call = f"dense_product({operands}, self.{table}{split})"
         result = temp("folded" if ev.folded else f"n{n + k}")
@@ -105,7 +116,7 @@ def emit_call(plan: Plan, node: str, args: list[str]) -> list[str]:
         assert f.buffers.columns is not None and w is not None
         out = sum(f.out_dims)
         weighed = temp("paths")
-        lines.append(f"{weighed} = {_RUNTIME}.weigh_paths({result}, {w}, self.{f.buffers.columns}_index, {out})")
+        lines.append(f"{weighed} = {_RUNTIME}.weigh_paths({result}, {w}, self.{index_of(f.buffers.columns)}, {out})")
         result = weighed
     lines.append(f"{plan.names[node]} = {_RUNTIME}.mul_ir({result}, {list(f.out_dims)})")
     return lines

@@ -13,6 +13,7 @@ import math
 from fdg import ir
 from fdg.planning.grouping import Grouped, kernel_blocks
 from fdg.planning.plan import Plan
+from fdg.runtime.module import index_of, inverse_of
 
 
 def emit_call(plan: Plan, node: str, args: list[str]) -> list[str]:
@@ -37,7 +38,7 @@ def emit_call(plan: Plan, node: str, args: list[str]) -> list[str]:
     weights = rows[2] if len(rows) == 3 else f"self.{plan.parameters[node].name}"
     cols = sum(blk.d_out * blk.width for blk in g.blocks)
     sizes = [a.irreps.dim, cols, op.weights.numel, op.irreps_out.dim]
-    call = f"fdg.runtime.channelwise({rows[0]}, {rows[1]} @ self.{g.matrix}, {weights}, self.{g.matrix}_table, {sizes})"
+    call = f"fdg.runtime.channelwise({rows[0]}, {rows[1]} @ self.{g.matrix}, {weights}, self.{g.table}, {sizes})"
     return [
         *lines,
         f"if fdg.runtime.channelwise_available({rows[0]}):  # one native CPU kernel call",
@@ -59,7 +60,7 @@ def emit_method(plan: Plan, node: str) -> list[str]:
     signature = "self, a: torch.Tensor, b: torch.Tensor" + (", w: torch.Tensor" if per_row else "")
     args = ", ".join(plan.names[n] for n in d.operands(node)[:2])
     columns = sum(blk.d_out * blk.width for blk in g.blocks)
-    sparse = f"fdg.runtime.sparse_matmul(b, self.{g.matrix}_index, self.{g.matrix}, {columns})"
+    sparse = f"fdg.runtime.sparse_matmul(b, self.{index_of(g.matrix)}, self.{g.matrix}, {columns})"
     product = sparse if g.sparse else f"(b @ self.{g.matrix})"
     what = (
         "one batched matmul per input irrep, one matmul per output irrep"
@@ -82,7 +83,7 @@ def emit_method(plan: Plan, node: str) -> list[str]:
     # components first (ir_mul), reordered by one gather: every block then reads a contiguous [n, 2l+1, mul]
     body.append(
         f"{', '.join(names)}{',' if len(names) == 1 else ''} = fdg.runtime.permute_columns("
-        f"a, self.{g.matrix}_a_inverse, self.{g.matrix}_a).split({[m * r.dim for m, r in a.irreps]}, dim=1)"
+        f"a, self.{inverse_of(g.layout_a)}, self.{g.layout_a}).split({[m * r.dim for m, r in a.irreps]}, dim=1)"
     )
     for i in _inputs(g):
         mul, ir_ = a.irreps[i]
@@ -96,7 +97,7 @@ def emit_method(plan: Plan, node: str) -> list[str]:
         body.append(f"y = {pieces[0]}")
     else:
         body += ["y = torch.cat(", "    [", *(f"        {p}," for p in pieces), "    ],", "    dim=1,", ")"]
-    body.append(f"return fdg.runtime.permute_columns(y, self.{g.matrix}_y, self.{g.matrix}_y_inverse)")
+    body.append(f"return fdg.runtime.permute_columns(y, self.{g.layout_y}, self.{inverse_of(g.layout_y)})")
     return ["", f"    def {g.method}({signature}) -> torch.Tensor:", *("        " + line for line in body)]
 
 
@@ -184,19 +185,19 @@ def emit_buffers(plan: Plan, node: str) -> list[str]:
     lines = [f'self.register_{"sparse_" if g.sparse else ""}coupling("{g.matrix}", {g.rows}, (']
     lines += [f"    {paths!r}," for paths in g.recipe]
     lines.append("))  # per block: (l1, l2, l3, offset of l2 in b, path normalization)")
-    layouts = {key: tuple((mul, ir_.dim) for mul, ir_ in f.irreps) for key, f in (("a", a), ("y", out))}
-    for suffix, blocks in layouts.items():
-        lines.append(f'self.register_transposition("{g.matrix}_{suffix}", {blocks!r})  # ir_mul -> mul_ir')
+    layouts = {name: tuple((mul, ir_.dim) for mul, ir_ in f.irreps) for name, f in ((g.layout_a, a), (g.layout_y, out))}
+    for name, blocks in layouts.items():
+        lines.append(f'self.register_transposition("{name}", {blocks!r})  # ir_mul -> mul_ir')
     if g.fused:  # the kernel reads the dense coupling matrix (see fdg.runtime.channelwise_op.table)
         assert not g.sparse
         op = plan.diagram.op(node)
         assert isinstance(op, ir.Couple)
         lines += [
             "self.register_channelwise(  # the native kernel's table",
-            f'    "{g.matrix}_table",',
+            f'    "{g.table}",',
             f'    "{g.matrix}",',
-            f"    {layouts['a']!r},  # a: (mul, 2l+1) per irrep",
-            f"    {layouts['y']!r},  # y",
+            f"    {layouts[g.layout_a]!r},  # a: (mul, 2l+1) per irrep",
+            f"    {layouts[g.layout_y]!r},  # y",
             "    (",
             *(f"        {blk!r}," for blk in kernel_blocks(op, g)),
             "    ),  # per block: (input irrep, output irrep, offsets of its paths' weights)",

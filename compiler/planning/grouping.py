@@ -64,9 +64,13 @@ class Grouped:
     chunk: int
     sparse: bool = False  # b meets the coupling matrix entry by entry (fdg.runtime.sparse_matmul), not by a matmul
     fused: bool = False  # uvu: one native kernel call (fdg.runtime.channelwise) where it runs, these blocks elsewhere
-    # Python names the plan gives: the method computing one slice of rows and the coupling-matrix buffer
+    # Python names the plan gives: the method computing one slice of rows, the coupling-matrix buffer, the
+    # permutations from ir_mul to mul_ir of a and of the result, and the native kernel's table
     method: str = ""
     matrix: str = ""
+    layout_a: str = ""
+    layout_y: str = ""
+    table: str = ""
 
 
 def kernel_blocks(op: ir.Couple, g: Grouped) -> tuple[tuple[int, int, tuple[int, ...]], ...]:

@@ -261,6 +261,9 @@ def make_plan(diagram: ir.Diagram) -> Plan:
                             variants[variant],
                             method=namer(f"{names[node]}_slice"),
                             matrix=namer(f"{names[node]}_cg"),
+                            layout_a=namer(f"{names[node]}_cg_a"),
+                            layout_y=namer(f"{names[node]}_cg_y"),
+                            table=namer(f"{names[node]}_cg_table"),
                         )
                 if lowered is not None:
                     grouped[node] = lowered

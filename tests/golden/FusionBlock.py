@@ -21,7 +21,7 @@ class FusionBlock(fdg.runtime.FdgModule):
     def __init__(self) -> None:
         super().__init__()
         y_spec = fdg.runtime.fusion.FuseSpec(("0e+1o+2e", "0e+1o+2e", "0e+1o+2e"), "0e+1o+2e", ((0, 1), 2))
-        self.register_fusion("y_folded", y_spec, "folded weights")
+        self.register_fusion("y_folded", y_spec, fdg.runtime.fusion.FuseTable("folded", weights=True))
         self.y_weight = torch.nn.Parameter(torch.randn(880))
 
     def forward(self, a: torch.Tensor, b: torch.Tensor, c: torch.Tensor) -> torch.Tensor:

@@ -19,7 +19,7 @@ import math
 
 from fdg.planning.fuse.products import Evaluation, evaluation_steps, price_product
 from fdg.runtime.fusion_paths import FuseSpec, fuse_layout
-from fdg.runtime.fusion_tables import folded_table
+from fdg.runtime.fusion_tables import FuseTable, folded_table
 
 #: most entries the paths' chains may hold together (their dense blocks): beyond, building the folded table (or the
 #: recoupling matrix, from the same chains) would take seconds at construction, so neither is a candidate
@@ -52,7 +52,9 @@ def folded(
     mode = {"learned": "shared", "none": "sum"}.get(kind, "rows")
     table = folded_table(basis, summed=mode == "sum")
     label = f"({', '.join(labels)}) folded"
-    product = price_product(value, basis, "folded", tuple(range(n)), label, muls, table, mode, axis, rows, form)
+    product = price_product(
+        value, basis, FuseTable("folded"), tuple(range(n)), label, muls, table, mode, axis, rows, form
+    )
     steps = evaluation_steps(value, basis, muls, kind, 0, (product,), axis)
     return Evaluation(basis, True, 0, (product,), steps)
 

@@ -28,7 +28,7 @@ from fdg.planning.fuse import trees
 from fdg.planning.fuse.folding import MAX_FOLDED, chain_entries, decision, folded
 from fdg.planning.fuse.products import Evaluation, evaluation_steps, price_product, seconds
 from fdg.runtime.fusion_paths import FuseSpec, Tree, fuse_layout
-from fdg.runtime.fusion_tables import node_table
+from fdg.runtime.fusion_tables import FuseTable, node_table
 from fdg.runtime.threads import single_threaded
 
 if TYPE_CHECKING:
@@ -37,12 +37,11 @@ if TYPE_CHECKING:
 
 @dataclass(frozen=True)
 class Buffer:
-    """A constant table of a fuse: ``register_fusion(name, spec, what[, target])``."""
+    """A constant table of a fuse: ``register_fusion(name, spec, table)``."""
 
     name: str
     basis: bool  # built from the basis spec (the recoupling) rather than the evaluated one
-    what: str
-    target: Tree | None = None
+    table: FuseTable
 
 
 @dataclass(frozen=True)
@@ -257,7 +256,7 @@ def sequential(
         root = j == len(layout.nodes) - 1
         table = node_table(spec, j, summed=root and mode == "sum")
         label = trees.spell(node.tree, op.labels)
-        part = "root" if root else f"node{j}"
+        part = FuseTable("root") if root else FuseTable("node", j)
         weights = mode if root else ""
         operands = (node.left, node.right)
         chans = (channels[node.left], channels[node.right])
@@ -282,16 +281,16 @@ def _buffers(value: str, ev: Evaluation, op: ir.Fuse, namer: Callable[[str], str
     tables = []
     unions = {}
     for k, p in enumerate(ev.products):
-        found.append(Buffer(namer(f"{value}_{p.part}"), False, p.part + p.flags))
+        found.append(Buffer(namer(f"{value}_{p.part.label}"), False, p.table))
         tables.append(found[-1].name)
         if p.weights == "shared" and p.sparse:
-            found.append(Buffer(namer(f"{value}_{p.part}_union"), False, f"{p.part} union"))
+            found.append(Buffer(namer(f"{value}_{p.part.label}_union"), False, p.part._replace(union=True)))
             unions[k] = found[-1].name
     columns = recouple = None
     if weights_mode(op) == "rows":
-        found.append(Buffer(columns := namer(f"{value}_columns"), False, "columns"))
+        found.append(Buffer(columns := namer(f"{value}_columns"), False, FuseTable("columns")))
     if ev.recouple:
-        found.append(Buffer(recouple := namer(f"{value}_recouple"), True, "recouple", ev.spec.tree))
+        found.append(Buffer(recouple := namer(f"{value}_recouple"), True, FuseTable("recouple", target=ev.spec.tree)))
     return Buffers(tuple(found), tuple(tables), unions, columns, recouple)
 
 

@@ -20,7 +20,7 @@ from dataclasses import dataclass, replace
 from fdg import cost
 from fdg.cost import ELEMENT, Step
 from fdg.runtime.fusion_paths import FuseSpec, fuse_layout
-from fdg.runtime.fusion_tables import Sparse, sparse_weights
+from fdg.runtime.fusion_tables import FuseTable, Sparse, sparse_weights
 
 #: largest dense table priced (entries); beyond, only the sparse form is a candidate
 MAX_DENSE = 1 << 24
@@ -30,7 +30,7 @@ MAX_DENSE = 1 << 24
 class Product:
     """One product of an evaluation: its operands' stacked values times a constant (or per-channel) table."""
 
-    part: str  # the table: "node{J}", "root" or "folded" (fdg.runtime.fusion_tables.fusion_table)
+    part: FuseTable  # the product's table ("node", "root" or "folded"), before its layout
     operands: tuple[int, ...]  # layout nodes: input positions for leaves, else earlier products' nodes
     label: str  # the subtree it computes, spelled
     channels: int
@@ -44,11 +44,11 @@ class Product:
     split: bool = False  # dense: the last operand contracted after the matmul (fdg.runtime.fusion.dense_product)
 
     @property
-    def flags(self) -> str:
-        """The table's name flags (``fdg.runtime.fusion_tables.fusion_table``)."""
-        weights = {"shared": " weights", "sum": " sum"}.get(self.weights, "")
-        order = f" order={','.join(map(str, self.order))}" if self.order else ""
-        return weights + (" sparse" if self.sparse else "") + order
+    def table(self) -> FuseTable:
+        """The table the generated module registers for this product."""
+        return self.part._replace(
+            summed=self.weights == "sum", order=self.order, sparse=self.sparse, weights=self.weights == "shared"
+        )
 
 
 @dataclass(frozen=True)
@@ -70,7 +70,7 @@ def seconds(steps: tuple[Step, ...], rows: int) -> float:
 def price_product(
     value: str,
     spec: FuseSpec,
-    part: str,
+    part: FuseTable,
     operands: tuple[int, ...],
     label: str,
     chans: tuple[int, ...],
