@@ -94,17 +94,20 @@ def main() -> None:
     args = parser.parse_args()
     apply_timing_arguments(args)
     from fdg.codegen import emit_module
-    from fdg.planning.fuse.planner import Force, forced
+    from fdg.planning.pin import Pin
+    from fdg.planning.plan import make_plan
     from fdg.runtime import load_source
 
     source = BLOCK if args.case == "block" else SH
     plan = fdg.build(source, mul=args.mul).plan
     (node,) = plan.fusions
     choice = plan.fusions[node].choice
+    choice_value = plan.names[node]
     module = fdg.compile(source, mul=args.mul)
     modules = {"fdg": module}
     for candidate in choice.seconds:
-        variant = load_source(emit_module(forced(plan, Force(candidate)), "bench"), plan.diagram.name)()
+        pinned = make_plan(plan.diagram, {choice_value: Pin(candidate)})
+        variant = load_source(emit_module(pinned, "bench"), plan.diagram.name)()
         variant.load_state_dict(dict(module.named_parameters()), strict=False)
         modules[candidate] = variant
     names = list(module.inputs)

@@ -14,11 +14,10 @@ import math
 import pytest
 import sympy
 import torch
-from fuse_variants import fuse_node, variants
+from fuse_variants import fuse_node, pinned, variants
 from module_inputs import random_inputs
 
 import fdg
-from fdg.planning.fuse.planner import Force, forced
 from fdg.runtime.fusion_paths import FuseSpec, fuse_layout
 from fdg.runtime.fusion_tables import FuseTable, folded_table, fusion_table, path_tensor
 from fdg.runtime.wigner import wigner_3j_exact
@@ -131,9 +130,9 @@ def test_folding_follows_the_estimates(case: str) -> None:
 
 def test_forcing_an_evaluation() -> None:
     plan = fdg.build(SOURCES["fusion block"]).plan
-    f = forced(plan, Force("folded", "sparse")).fusions[fuse_node(plan)]
+    f = pinned(plan, "folded", "sparse").fusions[fuse_node(plan)]
     assert f.evaluation.folded and f.evaluation.products[0].sparse
-    f = forced(plan, Force("tree (a, (b, c))", "dense")).fusions[fuse_node(plan)]
+    f = pinned(plan, "tree (a, (b, c))", "dense").fusions[fuse_node(plan)]
     assert f.evaluation.spec.tree == (0, (1, 2)) and not any(p.sparse or p.split for p in f.evaluation.products)
     assert f.evaluation.recouple > 0 and f.buffers.recouple is not None  # the weights belong to ((a, b), c)
 
@@ -143,7 +142,7 @@ def test_tables_are_rederived_exactly_on_a_dtype_change() -> None:
     torch.set_default_dtype(torch.float32)
     try:
         for form in ("dense", "sparse"):
-            plan = forced(fdg.build(SOURCES["fusion block"]).plan, Force("folded", form))
+            plan = pinned(fdg.build(SOURCES["fusion block"]).plan, "folded", form)
             module = fdg.runtime.load_source(fdg.codegen.emit_module(plan, "test"), "F")()
             assert all(b.dtype == torch.float32 for b in module.buffers() if b.is_floating_point())
             module = module.double()
@@ -170,7 +169,7 @@ def test_folded_weights_fold_every_path_once() -> None:
 
 def test_recoupled_sparse_evaluation_under_torch_compile() -> None:
     """The runtime pieces the default plans rarely pick (sparse products, recoupled weights) trace whole too."""
-    plan = forced(fdg.build(SOURCES["fusion block"]).plan, Force("tree (a, (b, c))", "sparse"))
+    plan = pinned(fdg.build(SOURCES["fusion block"]).plan, "tree (a, (b, c))", "sparse")
     assert plan.fusions[fuse_node(plan)].buffers.recouple is not None
     module = fdg.runtime.load_source(fdg.codegen.emit_module(plan, "test"), "F")().double()
     compiled = torch.compile(module, fullgraph=True, backend="aot_eager", dynamic=True)

@@ -6,8 +6,6 @@ the dense one in float64, with first and second derivatives.  ``test_e3nn_parity
 
 from __future__ import annotations
 
-import dataclasses
-
 import pytest
 import torch
 from module_inputs import random_inputs
@@ -15,7 +13,8 @@ from peers import CONV_SOURCE, NODE_SOURCE
 
 import fdg
 from fdg.codegen import emit_module
-from fdg.planning.plan import Plan
+from fdg.planning.pin import Pin
+from fdg.planning.plan import Plan, make_plan
 from fdg.runtime import load_source
 from fdg.runtime.grouped import coupling_entries, coupling_matrix, sparse_matmul
 
@@ -42,26 +41,17 @@ SOURCES = {
 
 
 def _variants(plan: Plan) -> dict[str, Plan]:
+    """The plan with every grouped coupling pinned to each lowering in turn (uvw, which has no native kernel, stays
+    grouped where ``fused`` is asked for)."""
     assert plan.grouped, "the cost model should group these couplings"
-    plan = dataclasses.replace(plan, choices={})  # one lowering at every size, none picked per call
-    dense = dataclasses.replace(plan, grouped={})
-    cg = dict(plan.cg)
-    for node in plan.grouped:  # the dense lowering needs the CG buffers of its paths
-        d = plan.diagram
-        a, b = (d.out(n) for n in d.operands(node)[:2])
-        for c in plan.contractions[node]:
-            assert c.cg is not None
-            cg[c.cg] = (a.irreps[c.i_in[0]].ir.l, b.irreps[c.i_in[1]].ir.l, d.op(node).irreps_out[c.i_out].ir.l)
-    dense = dataclasses.replace(dense, cg=dict(sorted(cg.items())))
-    matmul = {k: dataclasses.replace(g, sparse=False, fused=False) for k, g in plan.grouped.items()}
-    sparse = {k: dataclasses.replace(g, sparse=True, fused=False) for k, g in plan.grouped.items()}
-    fused = {k: dataclasses.replace(g, sparse=False, fused=g.mode == "uvu") for k, g in plan.grouped.items()}
-    return {
-        "dense": dense,
-        "grouped": dataclasses.replace(plan, grouped=matmul),
-        "grouped+sparse": dataclasses.replace(plan, grouped=sparse),
-        "fused": dataclasses.replace(plan, grouped=fused),
-    }
+    variants = {}
+    for lowering in ("dense", "grouped", "grouped+sparse", "fused"):
+        pins = {}
+        for node, choice in plan.choices.items():
+            pins[plan.names[node]] = Pin(lowering if lowering in choice.seconds else "grouped")
+        variants[lowering] = make_plan(plan.diagram, pins)
+        assert all(variants[lowering].lowered[n].lowering == pins[plan.names[n]].lowering for n in plan.choices)
+    return variants
 
 
 @pytest.mark.parametrize("case", sorted(SOURCES))

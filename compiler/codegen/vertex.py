@@ -8,9 +8,12 @@ weights, never a batched tensor.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from fdg import ir
 from fdg.codegen import fuse, grouped, power
-from fdg.planning.plan import Contraction, Plan
+from fdg.planning.einsum import Contraction
+from fdg.planning.plan import Plan
 from fdg.runtime import Irreps
 
 
@@ -30,45 +33,37 @@ class _Temps:
 
 
 def emit_vertex(plan: Plan, node: str) -> list[str]:
+    """The lines of ``forward`` computing one vertex, by the emitter of its lowering."""
     d = plan.diagram
-    op = d.op(node)
-    out = d.out(node)
-    var = plan.names[node]
     args = [plan.names[n] for n in d.operands(node)]
-    lines = [f"# {var} = {ir.describe(op)}({', '.join(args)}): {out}"]
+    lines = [f"# {plan.names[node]} = {ir.describe(d.op(node))}({', '.join(args)}): {d.out(node)}"]
+    return lines + EMITTERS[plan.lowered[node].lowering](plan, node, args)
+
+
+def _single(plan: Plan, node: str, args: list[str]) -> list[str]:
+    """A vertex of one torch call."""
+    var, op, out = plan.names[node], plan.diagram.op(node), plan.diagram.out(node)
     match op:
         case ir.SphericalHarmonics(lmax=lmax):
-            lines.append(f"{var} = fdg.runtime.spherical_harmonics({lmax}, {args[0]})")
+            return [f"{var} = fdg.runtime.spherical_harmonics({lmax}, {args[0]})"]
         case ir.Gather():
-            lines.append(f"{var} = {args[0]}.index_select(0, {args[1]})")
+            return [f"{var} = {args[0]}.index_select(0, {args[1]})"]
         case ir.ScatterSum():
             assert isinstance(out, ir.Feature)
             size = plan.sizes[out.axis.name]
-            lines.append(f"{var} = {args[0]}.new_zeros(({size}, {out.irreps.dim})).index_add(0, {args[1]}, {args[0]})")
+            return [f"{var} = {args[0]}.new_zeros(({size}, {out.irreps.dim})).index_add(0, {args[1]}, {args[0]})"]
         case ir.Add():
-            lines.append(f"{var} = {' + '.join(args)}")
+            return [f"{var} = {' + '.join(args)}"]
         case ir.Scale(factor=factor):
-            lines.append(f"{var} = {args[0]} * {factor!r}")
-        case ir.Couple() if node in plan.choices and plan.choices[node].per_call:
-            lines += _per_call(plan, node, op, args)
-        case ir.Couple() if node in plan.grouped:
-            lines += grouped.emit_call(plan, node, args)
-        case ir.Couple() | ir.Linear():
-            lines += _contract(plan, node, op, args)
-        case ir.Fuse():
-            lines += fuse.emit_call(plan, node, args)
-        case ir.Power():
-            lines += power.emit_call(plan, node, args)
-        case _:
-            raise AssertionError(f"codegen has no rule for {op!r}")
-    return lines
+            return [f"{var} = {args[0]} * {factor!r}"]
+    raise AssertionError(f"codegen has no rule for {op!r}")
 
 
-def _per_call(plan: Plan, node: str, op: ir.Couple, args: list[str]) -> list[str]:
+def _per_call(plan: Plan, node: str, args: list[str]) -> list[str]:
     """Both lowerings of a coupling whose best one depends on the batch size, picked per call by its rows."""
     choice = plan.choices[node]
     assert choice.crossover is not None and choice.below is not None
-    lowered = {"dense": _contract(plan, node, op, args), "grouped": grouped.emit_call(plan, node, args)}
+    lowered = {"dense": _contract(plan, node, args), "grouped": grouped.emit_call(plan, node, args)}
     small, large = (lowered["dense" if name == "dense" else "grouped"] for name in (choice.below, choice.lowering))
     why = f"{choice.below} is estimated faster below {choice.crossover} rows, {choice.lowering} from there on"
     return [
@@ -84,8 +79,11 @@ def _split(irreps: Irreps) -> str:
     return str([mul * ir_.dim for mul, ir_ in irreps])
 
 
-def _contract(plan: Plan, node: str, op: ir.Couple | ir.Linear, args: list[str]) -> list[str]:
+def _contract(plan: Plan, node: str, args: list[str]) -> list[str]:
+    """The dense lowering: per path, the pairwise einsums the plan chose."""
     d = plan.diagram
+    op = d.op(node)
+    assert isinstance(op, ir.Couple | ir.Linear)
     temp = _Temps(plan, plan.names[node])
     n = temp("n")
     lines = [f"{n} = {args[0]}.shape[0]"]
@@ -185,3 +183,18 @@ def _pairwise(c: Contraction, exprs: list[str], temp: _Temps, lines: list[str], 
         lines.append(f'{name} = torch.einsum("{step.spec}", {left}, {right})')
         live = [e for m, e in enumerate(live) if m not in (step.left, step.right)] + [name]
     return name
+
+
+Emitter = Callable[[Plan, str, list[str]], list[str]]
+
+#: one emitter per lowering of fdg.planning.lowerings.LOWERINGS, under its name
+EMITTERS: dict[str, Emitter] = {
+    "dense": _contract,
+    "grouped": grouped.emit_call,
+    "grouped+sparse": grouped.emit_call,
+    "fused": grouped.emit_call,
+    "per-call": _per_call,
+    "fuse": fuse.emit_call,
+    "power": power.emit_call,
+    "single": _single,
+}

@@ -17,7 +17,7 @@ from fdg.runtime.channelwise_op import layout, work
 from fdg.runtime.grouped import column_support
 
 if TYPE_CHECKING:
-    from fdg.planning.plan import Contraction
+    from fdg.planning.einsum import Contraction
 
 
 def _dims(c: Contraction, op: ir.Couple | ir.Linear, operands: list[ir.Feature]) -> dict[str, int]:

@@ -22,7 +22,8 @@ from dataclasses import dataclass, field
 from fdg import cost, ir
 from fdg.errors import FdgArgumentError
 from fdg.planning.fuse.planner import FuseChoice
-from fdg.planning.plan import Choice, Plan
+from fdg.planning.lowerings import Choice
+from fdg.planning.plan import Plan
 
 #: rows assumed for an axis the caller gives no size for
 DEFAULT_SIZES = {"edge": 20000}

@@ -17,22 +17,19 @@ multiply the root's per-path blocks (``rows``), and without weights the root's t
 
 from __future__ import annotations
 
-import dataclasses
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
 from fdg import cost, ir
+from fdg.errors import FdgArgumentError
 from fdg.planning.fuse import trees
 from fdg.planning.fuse.folding import MAX_FOLDED, chain_entries, decision, folded
 from fdg.planning.fuse.products import Evaluation, evaluation_steps, price_product, seconds
+from fdg.planning.pin import Pin
 from fdg.runtime.fusion_paths import FuseSpec, Tree, fuse_layout
 from fdg.runtime.fusion_tables import FuseTable, node_table
 from fdg.runtime.threads import single_threaded
-
-if TYPE_CHECKING:
-    from fdg.planning.plan import Plan
 
 
 @dataclass(frozen=True)
@@ -126,26 +123,6 @@ class FusePlan:
     baseline: tuple[cost.Step, ...]
 
 
-@dataclass(frozen=True)
-class Force:
-    """An evaluation pinned instead of the cheapest (tests and benchmarks): a candidate, the form of its products."""
-
-    candidate: str  # "tree ((a, b), c)" or "folded"
-    form: str | None = None  # "dense", "split" or "sparse" for every product; None: the cheapest of each
-
-
-def forced(plan: Plan, force: Force) -> Plan:
-    """``plan`` with every fuse evaluated as ``force`` says (tests and benchmarks pin an evaluation this way)."""
-    d = plan.diagram
-    fusions = {}
-    for node, f in plan.fusions.items():
-        op = d.op(node)
-        assert isinstance(op, ir.Fuse)
-        operands = [d.out(n) for n in d.operands(node)]
-        fusions[node] = plan_fuse(f.value, op, operands, lambda name: name, f.choice.rows, force)
-    return dataclasses.replace(plan, fusions=fusions)
-
-
 def weights_mode(op: ir.Fuse) -> str:
     return {"learned": "shared", "none": "sum"}.get(op.weights.kind, "rows")
 
@@ -156,11 +133,11 @@ def plan_fuse(
     operands: list[ir.WireType],
     namer: Callable[[str], str],
     rows: int,
-    force: Force | None = None,
+    pin: Pin | None = None,
 ) -> FusePlan:
-    """Price every candidate evaluation of ``op`` at ``rows`` rows and keep the cheapest (or ``force``'s)."""
+    """Price every candidate evaluation of ``op`` at ``rows`` rows and keep the cheapest (or the pinned one)."""
     with single_threaded():
-        return _plan_fuse(value, op, operands, namer, rows, force)
+        return _plan_fuse(value, op, operands, namer, rows, pin)
 
 
 def _plan_fuse(
@@ -169,7 +146,7 @@ def _plan_fuse(
     operands: list[ir.WireType],
     namer: Callable[[str], str],
     rows: int,
-    force: Force | None,
+    pin: Pin | None,
 ) -> FusePlan:
     features = [t for t in operands[: len(op.labels)] if isinstance(t, ir.Feature)]
     muls = tuple(t.irreps[0].mul for t in features)
@@ -194,15 +171,18 @@ def _plan_fuse(
         spec = basis._replace(tree=tree)
         if tree != op.basis and (fuse_layout(spec).dropped or len(fuse_layout(spec).paths) != len(layout.paths)):
             continue  # lmax drops irreps along this tree: another function space
-        form = force.form if force else None
+        form = pin.form if pin else None
         candidates[f"tree {trees.spell(tree, labels)}"] = sequential(value, op, basis, tree, muls, axis, rows, form)
-    fold = folded(value, op.weights.kind, basis, muls, axis, rows, op.labels, force.form if force else None)
+    fold = folded(value, op.weights.kind, basis, muls, axis, rows, op.labels, pin.form if pin else None)
     if fold is not None:
         candidates["folded"] = fold
     estimates = {k: seconds(ev.steps, rows) for k, ev in candidates.items()}
     chosen = min(estimates, key=lambda k: (estimates[k], k != f"tree {trees.spell(op.basis, labels)}"))
-    if force is not None:
-        chosen = force.candidate
+    if pin is not None:
+        if pin.lowering not in candidates:
+            known = ", ".join(repr(k) for k in candidates)
+            raise FdgArgumentError(f"cannot pin {value} to {pin.lowering!r}: its evaluations are {known}")
+        chosen = pin.lowering
     evaluation = candidates[chosen]
     buffers = _buffers(value, evaluation, op, namer)
     choice = FuseChoice(
