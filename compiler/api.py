@@ -24,6 +24,7 @@ from fdg.checker.lower import lower
 from fdg.errors import Diagnostic, FdgArgumentError, FdgError, Source
 from fdg.frontend import uses
 from fdg.ir.verify import check_ir
+from fdg.planning.pin import Pin
 
 if TYPE_CHECKING:  # the back end (planning, codegen, the runtime) loads torch: `fdg.check` never needs it
     from fdg.planning.plan import Plan
@@ -75,20 +76,35 @@ def _lowered(
     return passes.run(result.diagram, check_ir), result.warnings
 
 
+#: value name -> the lowering to use for it instead of the cost model's (a :class:`~fdg.planning.pin.Pin` or its short
+#: form, e.g. ``"grouped"`` or ``"folded:sparse"``)
+Pins = Mapping[str, str | Pin]
+
+
 @functools.lru_cache(maxsize=128)
-def _build(files: uses.Library, diagram: str | None, params: tuple[tuple[str, Number], ...]) -> Built:
+def _build(
+    files: uses.Library,
+    diagram: str | None,
+    params: tuple[tuple[str, Number], ...],
+    pins: tuple[tuple[str, Pin], ...],
+) -> Built:
     # keyed by the text of every file involved: editing a used file compiles afresh
     from fdg.codegen import emit_module
     from fdg.planning.plan import make_plan
 
     lowered, found = _lowered(files, diagram, dict(params))
-    plan = make_plan(lowered)
+    plan = make_plan(lowered, dict(pins))
     return Built(plan, emit_module(plan, files.root.span.source.name), found)
 
 
-def build(program: str | Path, diagram: str | None = None, **params: Number) -> Built:
-    """Run the whole pipeline once; warnings about the program are issued as :class:`FdgWarning`."""
-    built = _build(library(program), diagram, tuple(sorted(params.items())))
+def build(program: str | Path, diagram: str | None = None, *, pin: Pins | None = None, **params: Number) -> Built:
+    """Run the whole pipeline once; warnings about the program are issued as :class:`FdgWarning`.
+
+    ``pin`` maps value names to the lowering to use for them in place of the cost model's choice (see
+    ``docs/performance.md``): it changes speed, never results.
+    """
+    pins = tuple(sorted((name, Pin.of(p)) for name, p in (pin or {}).items()))
+    built = _build(library(program), diagram, tuple(sorted(params.items())), pins)
     for diagnostic in built.warnings:
         warnings.warn(FdgWarning(diagnostic.format()), stacklevel=3)
     return built
@@ -101,7 +117,7 @@ def _module_class(source: str, class_name: str) -> type[FdgModule]:
     return load_source(source, class_name)
 
 
-def compile(program: str | Path, diagram: str | None = None, **params: Number) -> FdgModule:
+def compile(program: str | Path, diagram: str | None = None, *, pin: Pins | None = None, **params: Number) -> FdgModule:
     """Compile a diagram into a ``torch.nn.Module``.
 
     >>> import torch, fdg
@@ -111,14 +127,19 @@ def compile(program: str | Path, diagram: str | None = None, **params: Number) -
     """
     from fdg.reporting.report import make_report
 
-    built = build(program, diagram, **params)
+    built = build(program, diagram, pin=pin, **params)
     module = _module_class(built.source, built.plan.diagram.name)()
     module.report = make_report(built.plan)
     return module
 
 
 def report(
-    program: str | Path, diagram: str | None = None, sizes: Mapping[str, int] | None = None, **params: Number
+    program: str | Path,
+    diagram: str | None = None,
+    sizes: Mapping[str, int] | None = None,
+    *,
+    pin: Pins | None = None,
+    **params: Number,
 ) -> Report:
     """The cost report of a diagram at the given axis sizes (``fdg report``); ``print`` it or call ``to_json()``.
 
@@ -129,12 +150,12 @@ def report(
     """
     from fdg.reporting.report import make_report
 
-    return make_report(build(program, diagram, **params).plan, sizes)
+    return make_report(build(program, diagram, pin=pin, **params).plan, sizes)
 
 
-def emit(program: str | Path, diagram: str | None = None, **params: Number) -> str:
+def emit(program: str | Path, diagram: str | None = None, *, pin: Pins | None = None, **params: Number) -> str:
     """The standalone Python source of the compiled module (it imports only torch and fdg.runtime)."""
-    return build(program, diagram, **params).source
+    return build(program, diagram, pin=pin, **params).source
 
 
 def draw(program: str | Path, diagram: str | None = None, *, output: str | Path, **params: Number) -> Path:

@@ -28,6 +28,24 @@ def _param(text: str) -> tuple[str, Number]:
     raise argparse.ArgumentTypeError(f"parameter {name.strip()} must be a number, got {value!r}")
 
 
+def _pin(text: str) -> tuple[str, str]:
+    name, sep, lowering = text.partition("=")
+    if not sep or not name.strip().isidentifier() or not lowering.strip():
+        raise argparse.ArgumentTypeError(f"expected NAME=LOWERING, e.g. m=grouped or f=folded:sparse, got {text!r}")
+    return name.strip(), lowering.strip()
+
+
+def _add_pin(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--pin",
+        type=_pin,
+        action="append",
+        default=[],
+        metavar="NAME=LOWERING",
+        help="compute value NAME by LOWERING instead of the cost model's choice (repeatable; see docs/performance.md)",
+    )
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="fdg", description="Compile fusion diagrams (.fdg) into torch modules.")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
@@ -51,6 +69,7 @@ def _parser() -> argparse.ArgumentParser:
         metavar="PATH",
         help="output file, or a directory to write one NAME.py per diagram (default: stdout)",
     )
+    _add_pin(comp)
     comp.add_argument("--dump-ir", action="store_true", help="print the optimized IR instead of Python source")
     comp.add_argument(
         "--dump-after",
@@ -75,6 +94,7 @@ def _parser() -> argparse.ArgumentParser:
         metavar="AXIS=N",
         help="rows of an axis, e.g. --size edge=20000 (repeatable; default edge=20000, other axes 1000)",
     )
+    _add_pin(rep)
     rep.add_argument("--json", action="store_true", help="machine-readable JSON instead of text")
     return parser
 
@@ -148,7 +168,7 @@ def _compile(args: argparse.Namespace) -> int:
     for name in names:
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always", FdgWarning)
-            built = build(Path(args.file), name, **params)
+            built = build(Path(args.file), name, pin=dict(args.pin), **params)
         for w in caught:
             print(w.message, file=sys.stderr)
         target = str(out_dir / f"{name}.py") if out_dir else args.output
@@ -168,7 +188,7 @@ def _report(args: argparse.Namespace) -> int:
     names = [args.diagram] if args.diagram else [d.name.id for d in parse(source.text, source.name).diagrams]
     if not names:
         raise FdgArgumentError(f"{args.file} holds no diagram")
-    reports = [report(Path(args.file), name, dict(args.size), **dict(args.param)) for name in names]
+    reports = [report(Path(args.file), name, dict(args.size), pin=dict(args.pin), **dict(args.param)) for name in names]
     if args.json:
         found = [r.as_dict() for r in reports]
         print(json.dumps(found[0] if len(found) == 1 else found, indent=2))

@@ -1,6 +1,6 @@
 """Modules of a diagram with one ``fuse`` vertex, each evaluating it another way (shared by the fuse tests).
 
-The plan picks one evaluation by the cost model; here every candidate (each tree, the folded tensor) is forced in each
+The plan picks one evaluation by the cost model; here every candidate (each tree, the folded tensor) is pinned in each
 form (dense, split, sparse) by a :class:`~fdg.planning.pin.Pin`, as ``test_lowering.py`` pins the lowerings of
 couplings. All variants get the weights of the first, so they must compute the same numbers.
 """

@@ -90,3 +90,16 @@ def test_check_imports_no_torch() -> None:
     result = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True)
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == "[]"
+
+
+def test_pin_a_lowering(capsys: pytest.CaptureFixture[str]) -> None:
+    # the model picks `fused` for the convolution's coupling; a pin makes it `grouped`, and the report says so
+    assert main(["report", NEQUIP, "-d", "NequIPConv", "-p", "mul=4", "--pin", "m=grouped"]) == 0
+    assert "lowering of m: grouped, pinned (estimates: dense " in capsys.readouterr().out
+    assert main(["compile", NEQUIP, "-d", "NequIPConv", "-p", "mul=4", "--pin", "m=grouped"]) == 0
+    assert "fdg.runtime.channelwise(" not in capsys.readouterr().out
+    assert main(["report", NEQUIP, "-d", "NequIPConv", "--pin", "m=folded"]) == 2
+    err = capsys.readouterr().err
+    assert "cannot pin m to 'folded': its lowerings are dense, fused, grouped, grouped+sparse" in err
+    with pytest.raises(SystemExit):
+        main(["report", NEQUIP, "--pin", "m"])

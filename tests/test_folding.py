@@ -1,7 +1,7 @@
 """Constant folding of ``fuse`` and every other evaluation of it compute the same numbers.
 
 The plan evaluates a fuse along the cheapest tree, or folds the CG chains of its paths into one tensor, by the cost
-model (``fdg.planning.fuse.planner``, ``fdg.planning.fuse.folding``). Here each candidate is forced in each form and
+model (``fdg.planning.fuse.planner``, ``fdg.planning.fuse.folding``). Here each candidate is pinned in each form and
 compared with the plan's choice in float64 to 1e-10, with first and second derivatives; the folded tables are checked
 against exact arithmetic, the decision against the estimates, and the tables against a change of dtype.
 """

@@ -1,6 +1,6 @@
 """Every lowering of a coupling computes the same numbers: dense, grouped, grouped with sparse CG arithmetic.
 
-The plan picks one lowering by the cost model; here each is forced in turn (by editing the plan) and compared with
+The plan picks one lowering by the cost model; here each is pinned in turn and compared with
 the dense one in float64, with first and second derivatives.  ``test_e3nn_parity.py`` ties the chosen one to e3nn.
 """
 

@@ -97,6 +97,7 @@ class Report:
                     "wins_from_rows": c.crossover,
                     "below": c.below,
                     "per_call": c.per_call,
+                    "pinned": c.pinned,
                 }
                 for name, c in self.choices.items()
             },
@@ -121,7 +122,10 @@ class Report:
             wins = "at every size" if c.crossover is None else f"from {c.crossover} rows on"
             if c.below is not None:
                 wins += f", {c.below} below" + ("; picked per call by the number of rows" if c.per_call else "")
-            lines.append(f"lowering of {name}: {c.lowering} (estimates: {others}); {c.lowering} wins {wins}")
+            if c.pinned:
+                lines.append(f"lowering of {name}: {c.lowering}, pinned (estimates: {others})")
+            else:
+                lines.append(f"lowering of {name}: {c.lowering} (estimates: {others}); {c.lowering} wins {wins}")
         for name, f in self.fusions.items():
             lines += f.lines(name)
         lines += self.powers.values()

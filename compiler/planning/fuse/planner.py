@@ -66,11 +66,14 @@ class FuseChoice:
     lmax: int | None
     dropped: tuple[str, ...]  # irreps lmax removed from internal nodes
     folding: str  # the folding decision, in words
+    pinned: str | None = None  # the cost model's pick, where the user pinned another evaluation
 
     def lines(self, name: str) -> list[str]:
         """The report's lines about this fuse."""
         estimates = ", ".join(f"{k} {v * 1e3:.3g} ms" for k, v in self.seconds.items())
-        if self.fixed:
+        if self.pinned is not None:
+            how = f"pinned; the cost model would pick {self.pinned}"
+        elif self.fixed:
             how = f"the cheaper of the weights' tree and the folded tensor: {self.fixed}"
         elif self.enumerated:
             how = "the cheapest of every tree and the folded tensor"
@@ -103,6 +106,7 @@ class FuseChoice:
             "lmax": self.lmax,
             "dropped_irreps": list(self.dropped),
             "folding": self.folding,
+            "pinned_over": self.pinned,
         }
 
 
@@ -177,7 +181,7 @@ def _plan_fuse(
     if fold is not None:
         candidates["folded"] = fold
     estimates = {k: seconds(ev.steps, rows) for k, ev in candidates.items()}
-    chosen = min(estimates, key=lambda k: (estimates[k], k != f"tree {trees.spell(op.basis, labels)}"))
+    chosen = best = min(estimates, key=lambda k: (estimates[k], k != f"tree {trees.spell(op.basis, labels)}"))
     if pin is not None:
         if pin.lowering not in candidates:
             known = ", ".join(repr(k) for k in candidates)
@@ -196,6 +200,7 @@ def _plan_fuse(
         op.lmax,
         tuple(map(str, layout.dropped)),
         decision(candidates, estimates, chosen),
+        best if pin is not None else None,
     )
     dims = tuple(tuple(ir.dim for _, ir in t.irreps) for t in features)
     out_dims = tuple(ir.dim for _, ir in op.irreps_out)

@@ -15,7 +15,7 @@ from collections import Counter
 from collections.abc import Iterator, Sequence
 
 from fdg.runtime import Irrep, Irreps
-from fdg.runtime.fusion_paths import Tree, tree_leaves
+from fdg.runtime.fusion_paths import Tree
 
 #: most trees priced exhaustively (every tree of four inputs); more inputs get the greedy and left-to-right trees
 MAX_ENUMERATED = 15
@@ -101,14 +101,6 @@ def candidates(inputs: Sequence[Irreps], muls: Sequence[int], lmax: int | None) 
         return list(all_trees(list(range(n)))), True
     found = [left_to_right(n), greedy_tree(inputs, muls, lmax)]
     return list(dict.fromkeys(found)), False
-
-
-def canonical(tree: Tree) -> Tree:
-    """``tree`` with every node's children ordered like :func:`all_trees` (mirror images are the same tree)."""
-    if isinstance(tree, int):
-        return tree
-    a, b = canonical(tree[0]), canonical(tree[1])
-    return (a, b) if min(tree_leaves(a)) < min(tree_leaves(b)) else (b, a)
 
 
 def spell(tree: Tree, labels: Sequence[str]) -> str:
