@@ -269,7 +269,7 @@ def test_tree_enumeration() -> None:
     found, everything = trees.candidates(irreps, [8, 1, 8, 1, 1, 1], None)
     assert not everything and found[0] == trees.left_to_right(6)
     greedy = found[1]
-    assert (4, 5) in list(_subtrees(greedy)) and 0 in trees.tree_leaves(greedy)
+    assert (4, 5) in list(_subtrees(greedy)) and 0 in tree_leaves(greedy)
 
 
 def _subtrees(tree: trees.Tree) -> Iterator[trees.Tree]:
