@@ -15,6 +15,7 @@ from collections.abc import Mapping
 
 from fdg import __version__, ir
 from fdg.codegen import fuse, grouped, power
+from fdg.codegen.names import Temps
 from fdg.codegen.vertex import emit_vertex
 from fdg.planning.plan import Plan
 
@@ -60,10 +61,11 @@ def emit_module(plan: Plan, origin: str) -> str:
     results = [plan.names[d.operands(n)[0]] for n in d.outputs()]
     returns = "torch.Tensor" if len(results) == 1 else f"tuple[{', '.join(['torch.Tensor'] * len(results))}]"
     lines += ["", f"    def forward(self, {signature}) -> {returns}:"]
+    temps = Temps(plan)
     for node in plan.order:
         op = d.op(node)
         if not isinstance(op, ir.Input | ir.Output):
-            lines += ["        " + line for line in emit_vertex(plan, node)]
+            lines += ["        " + line for line in emit_vertex(plan, node, temps)]
     lines.append(f"        return {results[0] if len(results) == 1 else '(' + ', '.join(results) + ')'}")
     for node in plan.grouped:
         lines += grouped.emit_method(plan, node)

@@ -12,6 +12,7 @@ from __future__ import annotations
 import math
 
 from fdg import ir
+from fdg.codegen.names import Temp
 from fdg.planning.fuse.planner import FusePlan
 from fdg.planning.plan import Plan
 from fdg.runtime.fusion_paths import FuseSpec
@@ -46,21 +47,12 @@ def _table(table: FuseTable) -> str:
     return f"{_RUNTIME}.FuseTable({', '.join(parts)})"
 
 
-def emit_call(plan: Plan, node: str, args: list[str]) -> list[str]:
+def emit_call(plan: Plan, node: str, args: list[str], temp: Temp) -> list[str]:
     """The lines of ``forward`` computing a fuse vertex."""
     f = plan.fusions[node]
     op = plan.diagram.op(node)
     assert isinstance(op, ir.Fuse)
     ev = f.evaluation
-    taken = set(plan.names.values())
-
-    def temp(suffix: str) -> str:
-        name = f"{f.value}_{suffix}"
-        while name in taken:
-            name += "_"
-        taken.add(name)
-        return name
-
     how = "the folded tensor" if ev.folded else f.choice.chosen
     paths = f.choice.paths
     lines = [f"# evaluates {how}; {paths} paths, weights on the paths of {f.choice.basis} (fdg report: why)"]

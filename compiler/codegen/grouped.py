@@ -11,12 +11,13 @@ from __future__ import annotations
 import math
 
 from fdg import ir
+from fdg.codegen.names import Temp
 from fdg.planning.grouping import Grouped, kernel_blocks
 from fdg.planning.plan import Plan
 from fdg.runtime.module import index_of, inverse_of
 
 
-def emit_call(plan: Plan, node: str, args: list[str]) -> list[str]:
+def emit_call(plan: Plan, node: str, args: list[str], temp: Temp) -> list[str]:
     """The line of ``forward`` computing a grouped vertex through its method, slice by slice."""
     op = plan.diagram.op(node)
     assert isinstance(op, ir.Couple)
@@ -26,7 +27,7 @@ def emit_call(plan: Plan, node: str, args: list[str]) -> list[str]:
         rows.append(args[2])
     lines = []
     if op.weights.kind == "per_index":
-        table = f"{plan.names[node]}_w"
+        table = temp("w")
         param = plan.parameters[node].name
         lines.append(f"{table} = self.{param}.index_select(0, {args[2]})  # one weight set per {op.weights.source}")
         rows.append(table)

@@ -9,6 +9,7 @@ named and laid out like every other vertex's (``[species, numel]`` for ``learned
 from __future__ import annotations
 
 from fdg import ir
+from fdg.codegen.names import Temp
 from fdg.planning.plan import Plan
 from fdg.planning.power import PowerPlan
 
@@ -19,7 +20,7 @@ def emit_buffers(p: PowerPlan) -> list[str]:
     return [f'self.{p.module} = fdg.runtime.SymmetricPower("{p.irreps_in}", {p.nu}, "{p.irreps_out}"{species})']
 
 
-def emit_call(plan: Plan, node: str, args: list[str]) -> list[str]:
+def emit_call(plan: Plan, node: str, args: list[str], temp: Temp) -> list[str]:
     """The line of ``forward`` computing a power vertex."""
     op = plan.diagram.op(node)
     assert isinstance(op, ir.Power)

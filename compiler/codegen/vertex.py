@@ -8,39 +8,26 @@ weights, never a batched tensor.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 
 from fdg import ir
 from fdg.codegen import fuse, grouped, power
+from fdg.codegen.names import Temp, Temps
 from fdg.planning.einsum import Contraction
 from fdg.planning.plan import Plan
 from fdg.runtime import Irreps
 
 
-class _Temps:
-    """Temporary names for one vertex: ``{value}_{suffix}``, never clashing with a value of the plan."""
-
-    def __init__(self, plan: Plan, prefix: str) -> None:
-        self.taken = set(plan.names.values())
-        self.prefix = prefix
-
-    def __call__(self, suffix: str) -> str:
-        name = f"{self.prefix}_{suffix}"
-        while name in self.taken:
-            name += "_"
-        self.taken.add(name)
-        return name
-
-
-def emit_vertex(plan: Plan, node: str) -> list[str]:
+def emit_vertex(plan: Plan, node: str, temps: Temps) -> list[str]:
     """The lines of ``forward`` computing one vertex, by the emitter of its lowering."""
     d = plan.diagram
     args = [plan.names[n] for n in d.operands(node)]
     lines = [f"# {plan.names[node]} = {ir.describe(d.op(node))}({', '.join(args)}): {d.out(node)}"]
-    return lines + EMITTERS[plan.lowered[node].lowering](plan, node, args)
+    return lines + EMITTERS[plan.lowered[node].lowering](plan, node, args, temps.of(plan.names[node]))
 
 
-def _single(plan: Plan, node: str, args: list[str]) -> list[str]:
+def _single(plan: Plan, node: str, args: list[str], temp: Temp) -> list[str]:
     """A vertex of one torch call."""
     var, op, out = plan.names[node], plan.diagram.op(node), plan.diagram.out(node)
     match op:
@@ -59,11 +46,11 @@ def _single(plan: Plan, node: str, args: list[str]) -> list[str]:
     raise AssertionError(f"codegen has no rule for {op!r}")
 
 
-def _per_call(plan: Plan, node: str, args: list[str]) -> list[str]:
+def _per_call(plan: Plan, node: str, args: list[str], temp: Temp) -> list[str]:
     """Both lowerings of a coupling whose best one depends on the batch size, picked per call by its rows."""
     choice = plan.choices[node]
     assert choice.crossover is not None and choice.below is not None
-    lowered = {"dense": _contract(plan, node, args), "grouped": grouped.emit_call(plan, node, args)}
+    lowered = {"dense": _contract(plan, node, args, temp), "grouped": grouped.emit_call(plan, node, args, temp)}
     small, large = (lowered["dense" if name == "dense" else "grouped"] for name in (choice.below, choice.lowering))
     why = f"{choice.below} is estimated faster below {choice.crossover} rows, {choice.lowering} from there on"
     return [
@@ -79,12 +66,11 @@ def _split(irreps: Irreps) -> str:
     return str([mul * ir_.dim for mul, ir_ in irreps])
 
 
-def _contract(plan: Plan, node: str, args: list[str]) -> list[str]:
+def _contract(plan: Plan, node: str, args: list[str], temp: Temp) -> list[str]:
     """The dense lowering: per path, the pairwise einsums the plan chose."""
     d = plan.diagram
     op = d.op(node)
     assert isinstance(op, ir.Couple | ir.Linear)
-    temp = _Temps(plan, plan.names[node])
     n = temp("n")
     lines = [f"{n} = {args[0]}.shape[0]"]
     operands = [d.out(src) for src in d.operands(node)]
@@ -116,7 +102,7 @@ def _contract(plan: Plan, node: str, args: list[str]) -> list[str]:
         param = plan.parameters[node].name
         lines.append(f"{table} = self.{param}.index_select(0, {args[-1]})  # one weight set per {weights.source}")
     if table is not None:  # one split, whose backward is a single cat (slices would each zero-fill a full gradient)
-        sizes = [_numel(c.weight_shape) for c in plan.contractions[node]]
+        sizes = [math.prod(c.weight_shape) for c in plan.contractions[node]]
         split = temp("ws")
         lines.append(f"{split} = {table}.split({sizes}, dim=1)")
         table = split
@@ -158,7 +144,7 @@ def _contract(plan: Plan, node: str, args: list[str]) -> list[str]:
 
 def _weight(plan: Plan, node: str, c: Contraction, table: str | None, n: str, scale: bool) -> str:
     """The weights of one path: a view of the learned vector, or of the per-sample table."""
-    start, stop = c.weight_offset, c.weight_offset + _numel(c.weight_shape)
+    start, stop = c.weight_offset, c.weight_offset + math.prod(c.weight_shape)
     shape = ", ".join(map(str, c.weight_shape))
     if table is None:
         view = f"self.{plan.parameters[node].name}[{start}:{stop}].view({shape})"
@@ -166,14 +152,7 @@ def _weight(plan: Plan, node: str, c: Contraction, table: str | None, n: str, sc
     return f"{table}[{plan.contractions[node].index(c)}].reshape({n}, {shape})"
 
 
-def _numel(shape: tuple[int, ...]) -> int:
-    total = 1
-    for s in shape:
-        total *= s
-    return total
-
-
-def _pairwise(c: Contraction, exprs: list[str], temp: _Temps, lines: list[str], k: int) -> str:
+def _pairwise(c: Contraction, exprs: list[str], temp: Temp, lines: list[str], k: int) -> str:
     """Emit the path's einsums in the planned order; returns the name holding the result."""
     live = list(exprs)
     name = ""
@@ -185,7 +164,8 @@ def _pairwise(c: Contraction, exprs: list[str], temp: _Temps, lines: list[str], 
     return name
 
 
-Emitter = Callable[[Plan, str, list[str]], list[str]]
+#: (plan, node, its operands' names, its temporaries) -> the lines of ``forward`` computing it
+Emitter = Callable[[Plan, str, list[str], Temp], list[str]]
 
 #: one emitter per lowering of fdg.planning.lowerings.LOWERINGS, under its name
 EMITTERS: dict[str, Emitter] = {
