@@ -10,10 +10,14 @@ import argparse
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from fdg import ir, passes
 from fdg.checker.evaluate import Number
 from fdg.errors import Diagnostic, FdgArgumentError, FdgError
+
+if TYPE_CHECKING:  # the back end loads torch: `fdg check` never needs it
+    from fdg.planning.plan import Plan
 
 
 def _param(text: str) -> tuple[str, Number]:
@@ -174,7 +178,7 @@ def _compile(args: argparse.Namespace) -> int:
         target = str(out_dir / f"{name}.py") if out_dir else args.output
         _write(target, built.source)
         if target:
-            print(f"{args.file}: {name} -> {target}  ({_summary(built.plan.diagram, built.source)})")
+            print(f"{args.file}: {name} -> {target}  ({_summary(built.plan, built.source)})")
     return 0
 
 
@@ -205,15 +209,10 @@ def _draw(args: argparse.Namespace) -> int:
     return 0
 
 
-def _summary(d: ir.Diagram, source: str) -> str:
-    vertices = sum(1 for n in d.graph if not isinstance(d.op(n), ir.Input | ir.Output))
-    paths = sum(len(op.paths) for _, op in d.graph.nodes(data="op") if isinstance(op, ir.Couple | ir.Linear))
-    learned = sum(
-        op.weights.numel * op.weights.count
-        for _, op in d.graph.nodes(data="op")
-        if isinstance(op, ir.Couple | ir.Linear) and op.weights.kind in ("learned", "per_index")
-    )
-    return f"{vertices} vertices, {paths} paths, {learned} learned weights, {len(source.splitlines())} lines"
+def _summary(plan: Plan, source: str) -> str:
+    vertices = len(plan.lowered)
+    paths = sum(lw.paths for lw in plan.lowered.values())
+    return f"{vertices} vertices, {paths} paths, {plan.learned} learned weights, {len(source.splitlines())} lines"
 
 
 def _write(target: str | None, text: str) -> None:

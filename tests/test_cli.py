@@ -103,3 +103,11 @@ def test_pin_a_lowering(capsys: pytest.CaptureFixture[str]) -> None:
     assert "cannot pin m to 'folded': its lowerings are dense, fused, grouped, grouped+sparse" in err
     with pytest.raises(SystemExit):
         main(["report", NEQUIP, "--pin", "m"])
+
+
+def test_compile_summary_counts_every_kind_of_vertex(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    # a fuse's paths and weights count like a couple's (FusionBlock: 55 paths of 16 channels), a power's too
+    assert main(["compile", str(ROOT / "diagrams" / "fusion.fdg"), "-o", f"{tmp_path}/"]) == 0
+    assert "(1 vertices, 55 paths, 880 learned weights, " in capsys.readouterr().out
+    assert main(["compile", str(ROOT / "diagrams" / "mace.fdg"), "-o", f"{tmp_path}/"]) == 0
+    assert "(19 vertices, 71 paths, 21440 learned weights, " in capsys.readouterr().out

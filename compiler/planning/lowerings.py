@@ -55,6 +55,15 @@ class Lowered:
     fuse: FusePlan | None = None
     power: PowerPlan | None = None
 
+    @property
+    def paths(self) -> int:
+        """Its CG paths: a coupling's or a fuse's paths, a power's coupled trees (per channel)."""
+        if self.fuse is not None:
+            return self.fuse.choice.paths
+        if self.power is not None:
+            return self.power.trees
+        return len(self.contractions)
+
 
 class Site:
     """One vertex being planned: its payload, operands and Python name, and the namer for what it adds."""

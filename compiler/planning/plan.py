@@ -10,6 +10,7 @@ naive baseline, which the report reads.  Codegen only reads this value; it never
 from __future__ import annotations
 
 import keyword
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass
 
@@ -39,6 +40,11 @@ class Plan:
     parameters: dict[str, Parameter]  # node id -> its learned parameter
     sizes: dict[str, str]  # axis name -> expression giving its size in forward
     lowered: dict[str, Lowered]  # node id -> its lowering (every vertex but inputs and outputs)
+
+    @property
+    def learned(self) -> int:
+        """The number of learned weights (every parameter of the module)."""
+        return sum(math.prod(p.shape) for p in self.parameters.values())
 
     # views of ``lowered``, by what codegen and the report read
     @property

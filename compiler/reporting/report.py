@@ -15,7 +15,6 @@ over baseline.  Numbers are model estimates (``fdg.cost``), not measurements: ``
 from __future__ import annotations
 
 import json
-import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
@@ -158,7 +157,6 @@ def make_report(plan: Plan, sizes: Mapping[str, int] | None = None) -> Report:
     found = tuple(s for node in plan.order if node in plan.steps for s in plan.steps[node])
     base = tuple(s for node in plan.order if node in plan.baseline for s in plan.baseline[node])
     external = {n: t.numel for n in d.inputs() if isinstance(t := d.out(n), ir.WeightsWire)}
-    params = sum(math.prod(p.shape) for p in plan.parameters.values())
     return Report(
         f"{d.name}({', '.join(f'{k}={v!r}' for k, v in d.params)})",
         dict(sorted(axes.items())),
@@ -166,7 +164,7 @@ def make_report(plan: Plan, sizes: Mapping[str, int] | None = None) -> Report:
         base,
         cost.evaluate(found, axes),
         cost.evaluate(base, axes),
-        params,
+        plan.learned,
         external,
         {plan.names[n]: c for n, c in plan.choices.items()},
         {plan.names[n]: f.choice for n, f in plan.fusions.items()},
