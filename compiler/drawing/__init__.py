@@ -8,8 +8,8 @@ where it leaves its producer: its irreps above, its axis below, in the axis's co
 weights inputs are not wires here: they are listed under the feature inputs, and the markers and
 tags that use them name them.
 
-The picture is drawn from the IR after the passes (``fdg.lower_source``), never from the plan, so
-``fuse`` and ``power`` draw although they do not compile yet.  ``layout`` places the vertices,
+The picture is drawn from the IR after the passes (``fdg.lower_source``), never from the plan: it
+shows what the diagram computes, not how it is lowered.  ``layout`` places the vertices,
 ``looks`` says how each is drawn and measures it, ``paint`` paints with matplotlib, imported only
 on first use and without pyplot (so no GUI backend): ``import fdg`` and ``fdg check`` never pay
 for it.  The package is ``drawing`` rather than ``draw`` so that importing it cannot replace the
