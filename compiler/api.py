@@ -63,6 +63,11 @@ def library(program: str | Path) -> uses.Library:
     return uses.load(uses.parsed(read(program)))
 
 
+def diagram_names(program: str | Path) -> list[str]:
+    """The names of the diagrams of a file (or source text), in source order."""
+    return uses.parsed(read(program)).names
+
+
 def lower_source(program: str | Path, diagram: str | None = None, **params: Number) -> ir.Diagram:
     """Parse, check and lower one diagram, then run the passes: the IR ``fdg compile --dump-ir`` prints."""
     return _lowered(library(program), diagram, params)[0]
@@ -182,4 +187,16 @@ def check(program: str | Path) -> list[Diagnostic]:
     return found
 
 
-__all__ = ["Built", "FdgError", "FdgWarning", "build", "check", "compile", "draw", "emit", "lower_source", "read"]
+__all__ = [
+    "Built",
+    "FdgError",
+    "FdgWarning",
+    "build",
+    "check",
+    "compile",
+    "diagram_names",
+    "draw",
+    "emit",
+    "lower_source",
+    "read",
+]

@@ -110,6 +110,16 @@ def _size(text: str) -> tuple[str, int]:
     return name.strip(), int(value)
 
 
+def _names(args: argparse.Namespace) -> list[str]:
+    """The diagrams a command works on: the one named with -d, else every diagram of the file."""
+    from fdg.api import diagram_names
+
+    names = [args.diagram] if args.diagram else diagram_names(Path(args.file))
+    if not names:
+        raise FdgArgumentError(f"{args.file} holds no diagram")
+    return names
+
+
 def _print_warnings(found: Sequence[Diagnostic]) -> None:
     for diagnostic in found:
         print(diagnostic.format(), file=sys.stderr)
@@ -148,18 +158,14 @@ def _dump(args: argparse.Namespace, params: dict[str, Number]) -> str:
 def _compile(args: argparse.Namespace) -> int:
     import warnings
 
-    from fdg.api import FdgWarning, build, read
-    from fdg.frontend.parser import parse
+    from fdg.api import FdgWarning, build
 
     params = dict(args.param)
     if args.dump_ir or args.dump_after:
         args.dump_after = args.dump_after or passes.PASSES[-1][0]
         _write(args.output, _dump(args, params))
         return 0
-    source = read(Path(args.file))
-    names = [args.diagram] if args.diagram else [d.name.id for d in parse(source.text, source.name).diagrams]
-    if not names:
-        raise FdgArgumentError(f"{args.file} holds no diagram")
+    names = _names(args)
     out_dir = (
         Path(args.output)
         if args.output and (len(names) > 1 or args.output.endswith("/") or Path(args.output).is_dir())
@@ -185,13 +191,9 @@ def _compile(args: argparse.Namespace) -> int:
 def _report(args: argparse.Namespace) -> int:
     import json
 
-    from fdg.api import read, report
-    from fdg.frontend.parser import parse
+    from fdg.api import report
 
-    source = read(Path(args.file))
-    names = [args.diagram] if args.diagram else [d.name.id for d in parse(source.text, source.name).diagrams]
-    if not names:
-        raise FdgArgumentError(f"{args.file} holds no diagram")
+    names = _names(args)
     reports = [report(Path(args.file), name, dict(args.size), pin=dict(args.pin), **dict(args.param)) for name in names]
     if args.json:
         found = [r.as_dict() for r in reports]

@@ -306,6 +306,10 @@ class Irreps(tuple[MulIr, ...]):
     def __rmul__(self, times: SupportsIndex) -> Irreps:
         return self * times
 
+    def channel(self) -> Irreps:
+        """The irreps of one channel: every block with multiplicity one (``4x0e+4x1o`` -> ``1x0e+1x1o``)."""
+        return Irreps([(1, ir) for _, ir in self])
+
     def simplify(self) -> Irreps:
         """Merge neighbouring copies of the same irrep and drop zero multiplicities; does not sort."""
         out: list[MulIr] = []

@@ -68,7 +68,7 @@ class SymmetricPower(torch.nn.Module):
         self.mul = muls.pop()
         self.species = species
         self.irreps_in, self.irreps_out = irreps_in, irreps_out
-        V = Irreps([(1, ir) for _, ir in irreps_in])
+        V = irreps_in.channel()
         self.program: PowerProgram = power_program(V, nu, tuple(ir for _, ir in irreps_out))
         self.weight_numel = len(self.program.transform) * self.mul
         self._register_tables(torch.get_default_dtype(), None)

@@ -14,6 +14,7 @@ from module_inputs import random_inputs
 
 import fdg
 from fdg import ir, passes
+from fdg.api import diagram_names
 from fdg.checker.lower import lower
 from fdg.frontend.parser import parse
 from fdg.ir.verify import IRError, check_ir
@@ -21,10 +22,6 @@ from fdg.ir.verify import IRError, check_ir
 ROOT = Path(__file__).resolve().parents[1]
 DIAGRAMS = sorted((ROOT / "diagrams").glob("*.fdg"))
 GOLDEN = ROOT / "tests" / "golden"
-
-
-def diagram_names(path: Path) -> list[str]:
-    return [d.name.id for d in parse(path.read_text()).diagrams]
 
 
 CASES = [(path, name) for path in DIAGRAMS for name in diagram_names(path)]
@@ -119,3 +116,27 @@ def test_temporaries_never_overwrite_a_value() -> None:
     grouped.load_state_dict(dense.state_dict(), strict=False)
     inputs = random_inputs(dense, torch.float64)
     torch.testing.assert_close(grouped(**inputs), dense(**inputs), atol=1e-10, rtol=0)
+
+
+def test_generated_source_passes_the_formatter() -> None:
+    # long user names push statements past 120 columns: they are split as `ruff format` splits them
+    # (the goldens are checked by `ruff format --check` in `make lint`)
+    a, b, z = "the_node_features_of_this_layer", "the_spherical_harmonics_of_each_edge", "the_species_of_every_row"
+    weights = f"[mode = uvu, weights = learned[{z}]]"
+    text = f"""diagram Long(mul = 4) {{
+        input {a} : mul x (0e + 1o + 2e)
+        input {b} : 0e + 1o + 2e
+        input {z} : index batch -> 3
+        products_of_the_features_with_the_harmonics = couple({a}, {b}) -> mul x (0e + 1o + 2e + 1e) {weights}
+        output y = linear(products_of_the_features_with_the_harmonics) -> mul x (0e + 1o + 2e)
+    }}"""
+    for pin in ("dense", "grouped", "fused"):
+        source = fdg.emit(text, pin={"products_of_the_features_with_the_harmonics": pin})
+        assert max(map(len, source.splitlines())) > 100
+        result = subprocess.run(
+            [sys.executable, "-m", "ruff", "format", "--line-length", "120", "--diff", "--stdin-filename", "m.py", "-"],
+            input=source,
+            capture_output=True,
+            text=True,
+        )
+        assert result.returncode == 0, result.stdout

@@ -16,12 +16,12 @@ from module_inputs import feature_irreps, random_inputs
 from test_e3nn_parity import e3nn_instructions
 
 import fdg
-from fdg.frontend.parser import parse
+from fdg.api import diagram_names
 from fdg.runtime import FdgModule, rand_matrix
 
 ROOT = Path(__file__).resolve().parents[1]
 DIAGRAMS = ROOT / "diagrams"
-CASES = [(path, d.name.id) for path in sorted(DIAGRAMS.glob("*.fdg")) for d in parse(path.read_text()).diagrams]
+CASES = [(path, name) for path in sorted(DIAGRAMS.glob("*.fdg")) for name in diagram_names(path)]
 SIZES = {"node": 7, "edge": 19}
 
 

@@ -16,16 +16,16 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 
 import fdg
 from fdg import ir
+from fdg.api import diagram_names
 from fdg.cli import main
 from fdg.drawing import figure
 from fdg.drawing.looks import short_irreps
 from fdg.drawing.paint import panel
-from fdg.frontend.parser import parse
 from fdg.runtime import Irreps
 
 ROOT = Path(__file__).resolve().parents[1]
 DIAGRAMS = sorted((ROOT / "diagrams").glob("*.fdg"))
-CASES = [(path, d.name.id) for path in DIAGRAMS for d in parse(path.read_text()).diagrams]  # a file may hold several
+CASES = [(path, name) for path in DIAGRAMS for name in diagram_names(path)]  # a file may hold several
 NEQUIP = ROOT / "diagrams" / "nequip.fdg"
 
 # SPEC section 2: these check but do not compile yet; drawing works from the lowered IR.

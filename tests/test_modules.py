@@ -10,13 +10,13 @@ import torch
 from module_inputs import feature_irreps, random_inputs
 
 import fdg
-from fdg.frontend.parser import parse
+from fdg.api import diagram_names
 from fdg.runtime import FdgModule, rand_matrix, wigner_3j
 
 ROOT = Path(__file__).resolve().parents[1]
 DIAGRAMS = sorted((ROOT / "diagrams").glob("*.fdg"))
 # every diagram of every file: a family may need several (its layers on either side of a nonlinearity)
-CASES = [(path, d.name.id) for path in DIAGRAMS for d in parse(path.read_text()).diagrams]
+CASES = [(path, name) for path in DIAGRAMS for name in diagram_names(path)]
 
 
 pytestmark = pytest.mark.usefixtures("float64_default")  # every test here runs in float64

@@ -13,12 +13,11 @@ from collections.abc import Callable, Mapping
 
 from fdg.errors import FdgTypeError, Span
 from fdg.frontend import syntax
+from fdg.frontend.parser import MAX_L
 from fdg.runtime import Irrep, Irreps
 
 Number = int | float
 
-#: largest degree fdg accepts anywhere (CG tables grow as l^3; beyond this is a typo, not a model)
-MAX_L = 20
 #: largest multiplicity fdg accepts (keeps a typo like 10000000x0e from allocating gigabytes)
 MAX_MUL = 1 << 16
 #: most weights one vertex may hold (2^28 float32 weights are 1 GiB: beyond this is a typo, not a model)
@@ -99,8 +98,6 @@ def irreps(expr: syntax.IrrepsSum, env: Mapping[str, Number]) -> Irreps:
         mul = 1 if term.mul is None else integer(term.mul, env, "a multiplicity", 1, MAX_MUL)
         body = term.body
         if isinstance(body, syntax.IrrepLit):
-            if body.l > MAX_L:
-                raise FdgTypeError(f"degree {body.l} is too large (fdg supports l <= {MAX_L})", body.span)
             p = {"e": 1, "o": -1, "y": (-1) ** body.l}[body.parity]
             inner = Irreps([(1, Irrep(body.l, p))])
         elif isinstance(body, syntax.ShIrreps):

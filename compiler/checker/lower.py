@@ -25,7 +25,8 @@ from fdg.errors import Diagnostic, FdgArgumentError, FdgTypeError
 from fdg.frontend import syntax, uses
 from fdg.ir import GENERATED
 
-RESERVED = frozenset({*vertices.SIGNATURES, "learned", "none"})
+#: the names the language gives meaning to, which no value may take (the grammar's own words are parser.KEYWORDS)
+BUILTINS = frozenset({*vertices.SIGNATURES, "learned", "none"})
 
 
 @dataclass(frozen=True)
@@ -36,7 +37,7 @@ class Lowered:
 
 def select(program: syntax.Program, name: str | None) -> syntax.Diagram:
     """The diagram called ``name``, or the only one when ``name`` is None."""
-    names = [d.name.id for d in program.diagrams]
+    names = program.names
     if name is None:
         if len(names) == 1:
             return program.diagrams[0]
@@ -108,7 +109,7 @@ class _Lowering:
     def _declare(self, name: syntax.Name, where: dict[str, syntax.Name]) -> None:
         if name.id in self.env:
             raise FdgTypeError(f"'{name.id}' is already a parameter of {self.syntax.name.id}", name.span)
-        if name.id in RESERVED:
+        if name.id in BUILTINS:
             raise FdgTypeError(f"'{name.id}' is a built-in name and cannot be redefined", name.span)
         if name.id in where:
             first = where[name.id].span
@@ -196,12 +197,10 @@ class _Lowering:
             raise FdgTypeError(f"unknown name '{name}'", stmt.name.span, suggest(name, list(self.values)))
         value = self.values[name]
         if not isinstance(value, Wire) or not isinstance(value.type, ir.Feature):
-            what = (
-                "a number"
-                if not isinstance(value, Wire)
-                else (f"an {value.type}" if isinstance(value.type, ir.IndexWire) else "external weights")
+            raise FdgTypeError(
+                f"output '{name}' must be a wire of irreps features, but it is {vertices.what_is(value)}",
+                stmt.name.span,
             )
-            raise FdgTypeError(f"output '{name}' must be a wire of irreps features, but it is {what}", stmt.name.span)
         node = f"out:{name}"
         self.graph.add_node(node, op=ir.Output(name, stmt.span), out=None)
         self.rank[node] = len(self.rank)

@@ -9,7 +9,6 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 from fdg import ir
-from fdg.checker import rules
 from fdg.checker.evaluate import MAX_L, Number, integer, irreps, suggest
 from fdg.checker.vertices import (
     Call,
@@ -42,7 +41,7 @@ def _products(parts: list[Irreps]) -> set[Irrep]:
     """Every irrep reachable by coupling one irrep of each part in turn."""
     reach = {ir for _, ir in parts[0]}
     for part in parts[1:]:
-        reach = {out for ir1 in reach for _, ir2 in part for out in rules.product_irreps(ir1, ir2)}
+        reach = {out for ir1 in reach for _, ir2 in part for out in ir1 * ir2}
         reach = {ir for ir in reach if ir.l <= 2 * MAX_L}
     return reach
 
@@ -174,7 +173,7 @@ def power(call: Call, resolve: Resolve, env: Mapping[str, Number]) -> Made:
     for order in range(1, nu + 1):
         reach |= _products([a.type.irreps] * order)
     out = _many_body_out(call, env, mul, reach)
-    V = Irreps([(1, ir) for _, ir in a.type.irreps])  # one channel
+    V = a.type.irreps.channel()
     if monomial_count(V.dim, nu) > MAX_POWER_MONOMIALS:
         raise FdgTypeError(
             f"power of order {nu} over {V.dim} components per channel is too large: its basis is built over "

@@ -37,11 +37,6 @@ class Rejection:
     detail: str
 
 
-def product_irreps(ir1: Irrep, ir2: Irrep) -> list[Irrep]:
-    """The irreps in ``ir1 x ir2``: degrees |l1-l2|..l1+l2, parity p1*p2."""
-    return [Irrep(l, ir1.p * ir2.p) for l in range(abs(ir1.l - ir2.l), ir1.l + ir2.l + 1)]
-
-
 def mode_multiplicity(mode: str, mul1: int, mul2: int, weighted: bool) -> int | None:
     """The output multiplicity a path of this mode produces, or None where it is free (uvw, weighted uuw)."""
     if mode == "uvu":
@@ -123,7 +118,7 @@ def reachable(a: Irreps, b: Irreps, lmax: int, mode: str, weighted: bool) -> Irr
             if mode in ("uuw", "uuu") and mul1 != mul2:
                 continue
             want = mode_multiplicity(mode, mul1, mul2, weighted)
-            for ir in product_irreps(ir1, ir2):
+            for ir in ir1 * ir2:
                 if ir.l <= lmax:
                     muls.setdefault(ir, set()).add(mul1 if want is None else want)
     for ir, options in muls.items():
@@ -135,7 +130,7 @@ def reachable(a: Irreps, b: Irreps, lmax: int, mode: str, weighted: bool) -> Irr
 def parity_hint(ir1: Irrep, ir2: Irrep, ir_out: Irrep) -> str | None:
     """``did you mean 1e?`` when flipping the parity of ``ir_out`` makes it reachable."""
     flipped = Irrep(ir_out.l, -ir_out.p)
-    return f"did you mean {flipped}?" if flipped in product_irreps(ir1, ir2) else None
+    return f"did you mean {flipped}?" if flipped in ir1 * ir2 else None
 
 
 def linear_paths(irreps_in: Irreps, irreps_out: Irreps) -> tuple[LinearPath, ...]:

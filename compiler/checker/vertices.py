@@ -32,6 +32,17 @@ Value: TypeAlias = Number | Wire
 Resolve = Callable[[syntax.Expr], Value]
 
 
+def what_is(value: Value) -> str:
+    """What a value is, in the words of an error message: a number, an index, external weights or features."""
+    if not isinstance(value, Wire):
+        return "a number"
+    if isinstance(value.type, ir.IndexWire):
+        return f"an {value.type}"
+    if isinstance(value.type, ir.WeightsWire):
+        return "external weights"
+    return f"a wire of {value.type}"
+
+
 @dataclass(frozen=True)
 class Made:
     op: ir.Vertex
@@ -115,14 +126,7 @@ def feature(value: Value, span: Span, what: str) -> Wire:
     """The value as a wire of irreps features, or an error saying what it is instead."""
     if isinstance(value, Wire) and isinstance(value.type, ir.Feature):
         return value
-    kind = (
-        "a number"
-        if not isinstance(value, Wire)
-        else f"an {value.type}"
-        if isinstance(value.type, ir.IndexWire)
-        else "external weights"
-    )
-    raise FdgTypeError(f"{what} must be a wire of irreps features, but this is {kind}", span)
+    raise FdgTypeError(f"{what} must be a wire of irreps features, but this is {what_is(value)}", span)
 
 
 def index(value: Value, span: Span, what: str) -> Wire:
@@ -189,14 +193,7 @@ def weights_option(
                     f"declare them `input {value.id} : weights over {axis}`",
                 )
             return ir.Weights("input", source=found.node), found
-        what = (
-            "a number"
-            if not isinstance(found, Wire)
-            else f"an {found.type}"
-            if isinstance(found.type, ir.IndexWire)
-            else f"a wire of {found.type}"
-        )
-        raise FdgTypeError(f"'{value.id}' is {what}, not an input declared `: weights`", value.span, takes)
+        raise FdgTypeError(f"'{value.id}' is {what_is(found)}, not an input declared `: weights`", value.span, takes)
     raise FdgTypeError(
         "weights must be learned, none, learned[index] or an input declared `: weights`", value.span, takes
     )

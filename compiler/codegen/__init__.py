@@ -17,6 +17,7 @@ from fdg import __version__, ir
 from fdg.codegen import fuse, grouped, power
 from fdg.codegen.names import Temps
 from fdg.codegen.vertex import emit_vertex
+from fdg.codegen.wrap import wrap
 from fdg.planning.plan import Plan
 
 
@@ -69,7 +70,7 @@ def emit_module(plan: Plan, origin: str) -> str:
     lines.append(f"        return {results[0] if len(results) == 1 else '(' + ', '.join(results) + ')'}")
     for node in plan.grouped:
         lines += grouped.emit_method(plan, node)
-    return "\n".join(lines) + "\n"
+    return "\n".join(piece for line in lines for piece in wrap(line)) + "\n"
 
 
 def _weight_numel(d: ir.Diagram) -> dict[str, int]:
@@ -88,12 +89,8 @@ def _output_name(d: ir.Diagram, node: str) -> str:
 
 
 def _table(name: str, entries: Mapping[str, object]) -> list[str]:
-    """A class-level dict literal, on one line when it fits in 120 columns."""
-    items = [f"{_literal(k)}: {_literal(v)}" for k, v in entries.items()]
-    one = f"    {name} = {{{', '.join(items)}}}"
-    if len(one) <= 120:
-        return [one]
-    return [f"    {name} = {{", *(f"        {item}," for item in items), "    }"]
+    """A class-level dict literal."""
+    return [f"    {name} = {{{', '.join(f'{_literal(k)}: {_literal(v)}' for k, v in entries.items())}}}"]
 
 
 def _literal(value: object) -> str:

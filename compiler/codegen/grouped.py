@@ -37,8 +37,7 @@ def emit_call(plan: Plan, node: str, args: list[str], temp: Temp) -> list[str]:
     a, b = (plan.diagram.out(n) for n in plan.diagram.operands(node)[:2])
     assert isinstance(a, ir.Feature) and isinstance(b, ir.Feature)
     weights = rows[2] if len(rows) == 3 else f"self.{plan.parameters[node].name}"
-    cols = sum(blk.d_out * blk.width for blk in g.blocks)
-    sizes = [a.irreps.dim, cols, op.weights.numel, op.irreps_out.dim]
+    sizes = [a.irreps.dim, g.matrix_columns, op.weights.numel, op.irreps_out.dim]
     call = f"fdg.runtime.channelwise({rows[0]}, {rows[1]} @ self.{g.matrix}, {weights}, self.{g.table}, {sizes})"
     return [
         *lines,
@@ -60,20 +59,22 @@ def emit_method(plan: Plan, node: str) -> list[str]:
     per_row = op.weights.kind in ("input", "per_index")
     signature = "self, a: torch.Tensor, b: torch.Tensor" + (", w: torch.Tensor" if per_row else "")
     args = ", ".join(plan.names[n] for n in d.operands(node)[:2])
-    columns = sum(blk.d_out * blk.width for blk in g.blocks)
-    sparse = f"fdg.runtime.sparse_matmul(b, self.{index_of(g.matrix)}, self.{g.matrix}, {columns})"
+    sparse = f"fdg.runtime.sparse_matmul(b, self.{index_of(g.matrix)}, self.{g.matrix}, {g.matrix_columns})"
     product = sparse if g.sparse else f"(b @ self.{g.matrix})"
     what = (
-        "one batched matmul per input irrep, one matmul per output irrep"
+        "One batched matmul per input irrep, one matmul per output irrep."
         if g.mode == "uvw"
-        else "one batched matmul per block"
+        else "One batched matmul per block."
     )
     if g.mode == "uvw":  # the blocks of one input irrep stack into one matmul
-        sizes = [sum(blk.d_out * blk.width for blk in g.blocks if blk.i_in == i) for i in _inputs(g)]
+        sizes = [sum(blk.columns for blk in g.blocks if blk.i_in == i) for i in _inputs(g)]
     else:
-        sizes = [blk.d_out * blk.width for blk in g.blocks]
+        sizes = [blk.columns for blk in g.blocks]
     body = [
-        f'"""{plan.names[node]} = couple({args}) [mode = {g.mode}] on a slice of rows: {what}."""',
+        f'"""{plan.names[node]} = couple({args}) [mode = {g.mode}] on a slice of rows.',
+        "",
+        what,
+        '"""',
         "n = a.shape[0]",
         "# per-row coupling matrices: CG tensors of all paths contracted with b",
         f"cg = {product}.split({sizes}, dim=1)",
@@ -83,7 +84,7 @@ def emit_method(plan: Plan, node: str) -> list[str]:
     names = [f"a{i}" for i in range(len(a.irreps))]
     # components first (ir_mul), reordered by one gather: every block then reads a contiguous [n, 2l+1, mul]
     body.append(
-        f"{', '.join(names)}{',' if len(names) == 1 else ''} = fdg.runtime.permute_columns("
+        f"{f'({names[0]},)' if len(names) == 1 else ', '.join(names)} = fdg.runtime.permute_columns("
         f"a, self.{inverse_of(g.layout_a)}, self.{g.layout_a}).split({[m * r.dim for m, r in a.irreps]}, dim=1)"
     )
     for i in _inputs(g):
@@ -183,9 +184,12 @@ def emit_buffers(plan: Plan, node: str) -> list[str]:
     g = plan.grouped[node]
     a, out = plan.diagram.out(plan.diagram.operands(node)[0]), plan.diagram.out(node)
     assert isinstance(a, ir.Feature) and isinstance(out, ir.Feature)
-    lines = [f'self.register_{"sparse_" if g.sparse else ""}coupling("{g.matrix}", {g.rows}, (']
-    lines += [f"    {paths!r}," for paths in g.recipe]
-    lines.append("))  # per block: (l1, l2, l3, offset of l2 in b, path normalization)")
+    kind = "sparse_coupling" if g.sparse else "coupling"
+    recipe = repr(tuple(g.recipe))
+    lines = [
+        f'self.register_{kind}("{g.matrix}", {g.rows}, {recipe})  # per block: (l1, l2, l3, offset of l2 in b, path '
+        "normalization)"
+    ]
     layouts = {name: tuple((mul, ir_.dim) for mul, ir_ in f.irreps) for name, f in ((g.layout_a, a), (g.layout_y, out))}
     for name, blocks in layouts.items():
         lines.append(f'self.register_transposition("{name}", {blocks!r})  # ir_mul -> mul_ir')

@@ -133,12 +133,7 @@ def _contract(plan: Plan, node: str, args: list[str], temp: Temp) -> list[str]:
         total = " + ".join(slots[i_out])
         pieces.append(f"({total}).reshape({n}, {size})" if len(slots[i_out]) > 1 else f"{total}.reshape({n}, {size})")
     var = plan.names[node]
-    if len(pieces) == 1:
-        lines.append(f"{var} = {pieces[0]}")
-    else:
-        lines.append(f"{var} = torch.cat([")
-        lines += [f"    {p}," for p in pieces]
-        lines.append("], dim=1)")
+    lines.append(f"{var} = {pieces[0]}" if len(pieces) == 1 else f"{var} = torch.cat([{', '.join(pieces)}], dim=1)")
     return lines
 
 

@@ -91,7 +91,7 @@ def _assemble(value: str, op: ir.Couple | ir.Linear, axis: str) -> Step:
 def grouped(value: str, op: ir.Couple, a: ir.Feature, g: Grouped, axis: str) -> tuple[Step, ...]:
     """The grouped lowering: coupling matrices of ``b``, ``a`` to ``ir_mul``, the blocks, the result to ``mul_ir``;
     or, fused, the coupling matrices and one native kernel call."""
-    cols = sum(blk.d_out * blk.width for blk in g.blocks)
+    cols = g.matrix_columns
     if g.sparse:  # gather b's entries, scale by the non-zeros, add into their columns
         nnz = g.nonzeros
         coupling = Step(value, f"b @ K sparse [{g.rows}x{cols}, {nnz} non-zeros]", "sparse", axis, 2 * nnz,
@@ -160,7 +160,7 @@ def _uvu(value: str, op: ir.Couple, g: Grouped, axis: str) -> list[Step]:
     for blk in g.blocks:
         # products with the weights: on the channels of a (width x mul), or on the matmul's result (d_out x mul)
         xw = (blk.d_out if blk.weights_after else blk.width) * blk.mul
-        mm = 2 * blk.d_out * blk.width * blk.mul
+        mm = 2 * blk.columns * blk.mul
         io = ELEMENT * (blk.d_in * blk.mul + (len(blk.paths) * blk.mul if per_row else 0) + blk.d_out * blk.mul)
         kernel = (
             f"(bmm [{blk.d_out}x{blk.width}] @ a{blk.i_in}) * w"

@@ -42,15 +42,10 @@ def check_format(output: str | Path) -> str:
 
 def draw(program: str | Path, diagram: str | None, output: str | Path, params: dict[str, Number]) -> Path:
     """Draw one diagram of ``program`` (a path or source text), or all of them one under the other."""
-    from fdg.api import lower_source, read
-    from fdg.frontend.parser import parse
+    from fdg.api import diagram_names, lower_source
 
     check_format(output)  # a bad file name is reported before any work
-    if diagram is None:
-        source = read(program)
-        names: list[str | None] = [d.name.id for d in parse(source.text, source.name).diagrams] or [None]
-    else:
-        names = [diagram]
+    names: list[str | None] = [diagram] if diagram is not None else [*diagram_names(program)] or [None]
     return save([lower_source(program, name, **params) for name in names], output)
 
 

@@ -24,10 +24,12 @@ from lark.tree import Meta
 from fdg.errors import FdgSyntaxError, Source, Span
 from fdg.frontend import syntax as s
 
-__all__ = ["MAX_DEGREE", "MAX_DEPTH", "RESERVED", "parse"]
+__all__ = ["KEYWORDS", "MAX_DEPTH", "MAX_L", "parse"]
 
-RESERVED = frozenset({"diagram", "input", "output", "over", "index", "weights", "use"})
-MAX_DEGREE = 100  # an irrep of degree l has 2l+1 components; larger ones are typos, not models
+#: the words of the grammar, which no name may take (the checker's built-in names are ``checker.lower.BUILTINS``)
+KEYWORDS = frozenset({"diagram", "input", "output", "over", "index", "weights", "use"})
+#: the largest degree fdg accepts anywhere, written or computed (CG tables grow as l^3: beyond it is a typo)
+MAX_L = 20
 MAX_DEPTH = 200  # nesting of the parse tree; later passes recurse over expressions
 
 _GRAMMAR = Path(__file__).with_name("grammar.lark")
@@ -95,7 +97,7 @@ class _ToSyntax(Transformer_NonRecursive):
         return _span(self.src, m)
 
     def _name(self, tok: Token) -> s.Name:
-        if tok in RESERVED:
+        if tok in KEYWORDS:
             _fail(f"'{tok}' is a reserved word", self._sp(tok), _RESERVED_HINT)
         return s.Name(str(tok), self._sp(tok))
 
@@ -111,8 +113,8 @@ class _ToSyntax(Transformer_NonRecursive):
         if parity not in "eoy":
             _fail(f"'{l_text}{parity}' is not an irrep: the parity must be e, o or y", span,
                   f"e is even, o is odd, y is (-1)^l; did you mean {l_text}e or {l_text}o?")  # fmt: skip
-        if len(l_text.lstrip("0")) > 3 or int(l_text) > MAX_DEGREE:
-            _fail(f"irrep degree {l_text} is too large", span, f"degrees up to {MAX_DEGREE} are supported")
+        if len(l_text.lstrip("0")) > 3 or int(l_text) > MAX_L:
+            _fail(f"irrep degree {l_text} is too large", span, f"degrees up to {MAX_L} are supported")
         return s.IrrepLit(int(l_text), parity, span)
 
     # -- file, diagrams, statements
@@ -255,7 +257,7 @@ class _ToSyntax(Transformer_NonRecursive):
         return s.ShIrreps(c[0], self._sp(m))
 
 
-_RESERVED_HINT = "choose another name; reserved words: " + ", ".join(sorted(RESERVED))
+_RESERVED_HINT = "choose another name; reserved words: " + ", ".join(sorted(KEYWORDS))
 _IRREPS_WHERE = "irreps are written after ':' in an input or after '->' following a call"
 
 
@@ -369,7 +371,7 @@ def _convert(e: UnexpectedInput, source: Source) -> FdgSyntaxError:
         )
     if isinstance(previous, Tree) and previous.data in ("int_lit", "name"):  # the parser may have reduced it
         previous = previous.children[0]
-    if isinstance(previous, Token) and previous.type == "NAME" and previous in RESERVED:
+    if isinstance(previous, Token) and previous.type == "NAME" and previous in KEYWORDS:
         # A keyword where it is not allowed is lexed as a name (`input a :` then `output b`); the error is there.
         hint = f"'{previous}' is a reserved word; is something missing before it?"
         return FdgSyntaxError(f"unexpected '{previous}'", _span(source, previous), hint)
@@ -381,7 +383,7 @@ def _convert(e: UnexpectedInput, source: Source) -> FdgSyntaxError:
     if "X" in expected and isinstance(previous, Token) and previous.type == "INT":
         hint = f"an irrep needs a parity: {previous}o or {previous}e; a multiplicity needs 'x': {previous}x0e"
         return FdgSyntaxError(f"'{previous}' is not an irrep", _span(source, previous), hint)
-    if tok.type == "EQUAL" and isinstance(previous, Token) and previous in RESERVED:
+    if tok.type == "EQUAL" and isinstance(previous, Token) and previous in KEYWORDS:
         return FdgSyntaxError(f"'{previous}' is a reserved word", _span(source, previous), _RESERVED_HINT)
     if tok.type == "_ARROW":
         hint = "'->' must directly follow a call that ends the expression: write (f(a) -> 0e) or 2 * (f(a) -> 0e)"

@@ -243,3 +243,8 @@ class Program:
     uses: tuple[Use, ...]
     diagrams: tuple[Diagram, ...]
     span: Span
+
+    @property
+    def names(self) -> list[str]:
+        """The names of its diagrams, in source order."""
+        return [d.name.id for d in self.diagrams]

@@ -119,7 +119,7 @@ def _check_power(op: ir.Power, ins: list[ir.WireType], out: ir.WireType | None, 
     assert isinstance(a, ir.Feature)
     need(out == ir.Feature(a.axis, op.irreps_out), "power typing")
     need(len({mul for mul, _ in a.irreps} | {mul for mul, _ in op.irreps_out}) == 1, "power keeps one multiplicity")
-    V = Irreps([(1, ir_) for _, ir_ in a.irreps])
+    V = a.irreps.channel()
     per_channel = sum(symmetric_power_multiplicity(V, k, ir_) for _, ir_ in op.irreps_out for k in range(1, op.nu + 1))
     need(op.weights.numel == op.irreps_out[0].mul * per_channel, "power numel: the dimension of its function space")
     _check_weights(op.weights, a.axis, ins[1:], need)

@@ -52,6 +52,11 @@ class Block:
         """The contracted size ``paths * (2l1+1)`` of the block's matmul."""
         return len(self.paths) * self.d_in
 
+    @property
+    def columns(self) -> int:
+        """Its columns of the coupling matrix: a ``[d_out, width]`` matrix per row."""
+        return self.d_out * self.width
+
 
 @dataclass(frozen=True)
 class Grouped:
@@ -71,6 +76,11 @@ class Grouped:
     layout_a: str = ""
     layout_y: str = ""
     table: str = ""
+
+    @property
+    def matrix_columns(self) -> int:
+        """The columns of the coupling matrix ``K``: every block's."""
+        return sum(blk.columns for blk in self.blocks)
 
 
 def kernel_blocks(op: ir.Couple, g: Grouped) -> tuple[tuple[int, int, tuple[int, ...]], ...]:

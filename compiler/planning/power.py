@@ -52,14 +52,9 @@ class PowerPlan:
         )
 
 
-def channel_irreps(irreps: Irreps) -> Irreps:
-    """``V``: the irreps of one channel of a (uniform-multiplicity) input."""
-    return Irreps([(1, ir) for _, ir in irreps])
-
-
 def plan_power(value: str, op: ir.Power, a: ir.Feature, module: str) -> PowerPlan:
     """Price the program of ``op`` (built here once and cached, so the module's construction reuses it)."""
-    V, blocks = channel_irreps(a.irreps), tuple(ir for _, ir in op.irreps_out)
+    V, blocks = a.irreps.channel(), tuple(ir for _, ir in op.irreps_out)
     program = power_program(V, op.nu, blocks)
     mul = op.irreps_out[0].mul
     species = op.weights.count if op.weights.kind == "per_index" else None

@@ -51,11 +51,7 @@ class AllegroLayer(fdg.runtime.FdgModule):
         env_b2 = env_b[2].reshape(env_n, 1, 5)
         env_p2_3 = torch.einsum("zvj,ijk->zik", env_b2, (self.cg_0_2_2 * 2.23606797749979))
         env_p2 = torch.einsum("zui,zik->zuk", env_a0, env_p2_3)
-        env = torch.cat([
-            env_p0.reshape(env_n, 8),
-            env_p1.reshape(env_n, 24),
-            env_p2.reshape(env_n, 40),
-        ], dim=1)
+        env = torch.cat([env_p0.reshape(env_n, 8), env_p1.reshape(env_n, 24), env_p2.reshape(env_n, 40)], dim=1)
         # t_2 = scatter_sum(env, center): 8x0e+8x1o+8x2e over atoms
         t_2 = env.new_zeros((12, 72)).index_add(0, center, env)
         # Gamma = scale[0.25](t_2): 8x0e+8x1o+8x2e over atoms
@@ -73,41 +69,64 @@ class AllegroLayer(fdg.runtime.FdgModule):
         V_next_p0 = torch.einsum("zuij,ijku->zuk", V_next_p0_4, V_next_p0_3)
         V_next_b1 = V_next_b[1].reshape(V_next_n, 8, 3)
         V_next_p1_4 = torch.einsum("zui,zuj->zuij", V_next_a0, V_next_b1)
-        V_next_p1_3 = torch.einsum("ijk,u->ijku", (self.cg_0_1_1 * 0.8660254037844386), self.V_next_weight[8:16].view(8))
+        V_next_p1_3 = torch.einsum(
+            "ijk,u->ijku", (self.cg_0_1_1 * 0.8660254037844386), self.V_next_weight[8:16].view(8)
+        )
         V_next_p1 = torch.einsum("zuij,ijku->zuk", V_next_p1_4, V_next_p1_3)
         V_next_b2 = V_next_b[2].reshape(V_next_n, 8, 5)
         V_next_p2_4 = torch.einsum("zui,zuj->zuij", V_next_a0, V_next_b2)
-        V_next_p2_3 = torch.einsum("ijk,u->ijku", (self.cg_0_2_2 * 1.118033988749895), self.V_next_weight[16:24].view(8))
+        V_next_p2_3 = torch.einsum(
+            "ijk,u->ijku", (self.cg_0_2_2 * 1.118033988749895), self.V_next_weight[16:24].view(8)
+        )
         V_next_p2 = torch.einsum("zuij,ijku->zuk", V_next_p2_4, V_next_p2_3)
         V_next_a1 = V_next_a[1].reshape(V_next_n, 8, 3)
         V_next_p3_4 = torch.einsum("zui,zuj->zuij", V_next_a1, V_next_b0)
-        V_next_p3_3 = torch.einsum("ijk,u->ijku", (self.cg_1_0_1 * 0.8660254037844386), self.V_next_weight[24:32].view(8))
+        V_next_p3_3 = torch.einsum(
+            "ijk,u->ijku", (self.cg_1_0_1 * 0.8660254037844386), self.V_next_weight[24:32].view(8)
+        )
         V_next_p3 = torch.einsum("zuij,ijku->zuk", V_next_p3_4, V_next_p3_3)
-        V_next_p4_4 = torch.einsum("ijk,u->ijku", (self.cg_1_1_0 * 0.5773502691896257), self.V_next_weight[32:40].view(8))
+        V_next_p4_4 = torch.einsum(
+            "ijk,u->ijku", (self.cg_1_1_0 * 0.5773502691896257), self.V_next_weight[32:40].view(8)
+        )
         V_next_p4_3 = torch.einsum("zui,ijku->zujk", V_next_a1, V_next_p4_4)
         V_next_p4 = torch.einsum("zuj,zujk->zuk", V_next_b1, V_next_p4_3)
         V_next_p5_4 = torch.einsum("zui,zuj->zuij", V_next_a1, V_next_b1)
-        V_next_p5_3 = torch.einsum("ijk,u->ijku", (self.cg_1_1_2 * 1.118033988749895), self.V_next_weight[40:48].view(8))
+        V_next_p5_3 = torch.einsum(
+            "ijk,u->ijku", (self.cg_1_1_2 * 1.118033988749895), self.V_next_weight[40:48].view(8)
+        )
         V_next_p5 = torch.einsum("zuij,ijku->zuk", V_next_p5_4, V_next_p5_3)
         V_next_p6_4 = torch.einsum("zui,zuj->zuij", V_next_a1, V_next_b2)
-        V_next_p6_3 = torch.einsum("ijk,u->ijku", (self.cg_1_2_1 * 0.8660254037844386), self.V_next_weight[48:56].view(8))
+        V_next_p6_3 = torch.einsum(
+            "ijk,u->ijku", (self.cg_1_2_1 * 0.8660254037844386), self.V_next_weight[48:56].view(8)
+        )
         V_next_p6 = torch.einsum("zuij,ijku->zuk", V_next_p6_4, V_next_p6_3)
         V_next_a2 = V_next_a[2].reshape(V_next_n, 8, 5)
         V_next_p7_4 = torch.einsum("zui,zuj->zuij", V_next_a2, V_next_b0)
-        V_next_p7_3 = torch.einsum("ijk,u->ijku", (self.cg_2_0_2 * 1.118033988749895), self.V_next_weight[56:64].view(8))
+        V_next_p7_3 = torch.einsum(
+            "ijk,u->ijku", (self.cg_2_0_2 * 1.118033988749895), self.V_next_weight[56:64].view(8)
+        )
         V_next_p7 = torch.einsum("zuij,ijku->zuk", V_next_p7_4, V_next_p7_3)
         V_next_p8_4 = torch.einsum("zui,zuj->zuij", V_next_a2, V_next_b1)
-        V_next_p8_3 = torch.einsum("ijk,u->ijku", (self.cg_2_1_1 * 0.8660254037844386), self.V_next_weight[64:72].view(8))
+        V_next_p8_3 = torch.einsum(
+            "ijk,u->ijku", (self.cg_2_1_1 * 0.8660254037844386), self.V_next_weight[64:72].view(8)
+        )
         V_next_p8 = torch.einsum("zuij,ijku->zuk", V_next_p8_4, V_next_p8_3)
-        V_next_p9_4 = torch.einsum("ijk,u->ijku", (self.cg_2_2_0 * 0.5773502691896257), self.V_next_weight[72:80].view(8))
+        V_next_p9_4 = torch.einsum(
+            "ijk,u->ijku", (self.cg_2_2_0 * 0.5773502691896257), self.V_next_weight[72:80].view(8)
+        )
         V_next_p9_3 = torch.einsum("zui,ijku->zujk", V_next_a2, V_next_p9_4)
         V_next_p9 = torch.einsum("zuj,zujk->zuk", V_next_b2, V_next_p9_3)
         V_next_p10_4 = torch.einsum("zui,zuj->zuij", V_next_a2, V_next_b2)
-        V_next_p10_3 = torch.einsum("ijk,u->ijku", (self.cg_2_2_2 * 1.118033988749895), self.V_next_weight[80:88].view(8))
+        V_next_p10_3 = torch.einsum(
+            "ijk,u->ijku", (self.cg_2_2_2 * 1.118033988749895), self.V_next_weight[80:88].view(8)
+        )
         V_next_p10 = torch.einsum("zuij,ijku->zuk", V_next_p10_4, V_next_p10_3)
-        V_next = torch.cat([
-            (V_next_p0 + V_next_p4 + V_next_p9).reshape(V_next_n, 8),
-            (V_next_p1 + V_next_p3 + V_next_p6 + V_next_p8).reshape(V_next_n, 24),
-            (V_next_p2 + V_next_p5 + V_next_p7 + V_next_p10).reshape(V_next_n, 40),
-        ], dim=1)
+        V_next = torch.cat(
+            [
+                (V_next_p0 + V_next_p4 + V_next_p9).reshape(V_next_n, 8),
+                (V_next_p1 + V_next_p3 + V_next_p6 + V_next_p8).reshape(V_next_n, 24),
+                (V_next_p2 + V_next_p5 + V_next_p7 + V_next_p10).reshape(V_next_n, 40),
+            ],
+            dim=1,
+        )
         return V_next

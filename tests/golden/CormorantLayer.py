@@ -41,7 +41,9 @@ class CormorantLayer(fdg.runtime.FdgModule):
         self.mix_f_weight = torch.nn.Parameter(torch.randn(192))
         self.mix_sq_weight = torch.nn.Parameter(torch.randn(1536))
 
-    def forward(self, e: torch.Tensor, vec: torch.Tensor, f: torch.Tensor, src: torch.Tensor, dst: torch.Tensor) -> torch.Tensor:
+    def forward(
+        self, e: torch.Tensor, vec: torch.Tensor, f: torch.Tensor, src: torch.Tensor, dst: torch.Tensor
+    ) -> torch.Tensor:
         # t_1 = sh[lmax=2](vec): 1x0e+1x1o+1x2e over edge
         t_1 = fdg.runtime.spherical_harmonics(2, vec)
         # E = couple[uvu, weights=none, paths=3](e, t_1): 4x0e+4x1o+4x2e over edge
@@ -58,11 +60,7 @@ class CormorantLayer(fdg.runtime.FdgModule):
         E_b2 = E_b[2].reshape(E_n, 1, 5)
         E_p2_3 = torch.einsum("zvj,ijk->zik", E_b2, (self.cg_0_2_2 * 2.23606797749979))
         E_p2 = torch.einsum("zui,zik->zuk", E_a0, E_p2_3)
-        E = torch.cat([
-            E_p0.reshape(E_n, 4),
-            E_p1.reshape(E_n, 12),
-            E_p2.reshape(E_n, 20),
-        ], dim=1)
+        E = torch.cat([E_p0.reshape(E_n, 4), E_p1.reshape(E_n, 12), E_p2.reshape(E_n, 20)], dim=1)
         # t_2 = gather(f, src): 8x0e+8x1o+8x2e over edge
         t_2 = f.index_select(0, src)
         # t_3 = couple[uvuv, weights=none, paths=15](E, t_2): 32x0e+32x1o+32x1e+32x2o+32x2e over edge
@@ -105,13 +103,16 @@ class CormorantLayer(fdg.runtime.FdgModule):
         t_3_p13 = torch.einsum("zvj,zujk->zuvk", t_3_b2, t_3_p13_3)
         t_3_p14_3 = torch.einsum("zui,ijk->zujk", t_3_a2, (self.cg_2_2_2 * 1.118033988749895))
         t_3_p14 = torch.einsum("zvj,zujk->zuvk", t_3_b2, t_3_p14_3)
-        t_3 = torch.cat([
-            (t_3_p0 + t_3_p4 + t_3_p12).reshape(t_3_n, 32),
-            (t_3_p1 + t_3_p3 + t_3_p7 + t_3_p10).reshape(t_3_n, 96),
-            (t_3_p5 + t_3_p13).reshape(t_3_n, 96),
-            (t_3_p8 + t_3_p11).reshape(t_3_n, 160),
-            (t_3_p2 + t_3_p6 + t_3_p9 + t_3_p14).reshape(t_3_n, 160),
-        ], dim=1)
+        t_3 = torch.cat(
+            [
+                (t_3_p0 + t_3_p4 + t_3_p12).reshape(t_3_n, 32),
+                (t_3_p1 + t_3_p3 + t_3_p7 + t_3_p10).reshape(t_3_n, 96),
+                (t_3_p5 + t_3_p13).reshape(t_3_n, 96),
+                (t_3_p8 + t_3_p11).reshape(t_3_n, 160),
+                (t_3_p2 + t_3_p6 + t_3_p9 + t_3_p14).reshape(t_3_n, 160),
+            ],
+            dim=1,
+        )
         # ag = scatter_sum(t_3, dst): 32x0e+32x1o+32x1e+32x2o+32x2e over node
         ag = t_3.new_zeros((f.shape[0], 544)).index_add(0, dst, t_3)
         # sq = couple[uvuv, weights=none, paths=15](f, f): 64x0e+64x1o+64x1e+64x2o+64x2e over node
@@ -154,27 +155,34 @@ class CormorantLayer(fdg.runtime.FdgModule):
         sq_p13 = torch.einsum("zvj,zujk->zuvk", sq_b2, sq_p13_3)
         sq_p14_3 = torch.einsum("zui,ijk->zujk", sq_a2, (self.cg_2_2_2 * 1.118033988749895))
         sq_p14 = torch.einsum("zvj,zujk->zuvk", sq_b2, sq_p14_3)
-        sq = torch.cat([
-            (sq_p0 + sq_p4 + sq_p12).reshape(sq_n, 64),
-            (sq_p1 + sq_p3 + sq_p7 + sq_p10).reshape(sq_n, 192),
-            (sq_p5 + sq_p13).reshape(sq_n, 192),
-            (sq_p8 + sq_p11).reshape(sq_n, 320),
-            (sq_p2 + sq_p6 + sq_p9 + sq_p14).reshape(sq_n, 320),
-        ], dim=1)
+        sq = torch.cat(
+            [
+                (sq_p0 + sq_p4 + sq_p12).reshape(sq_n, 64),
+                (sq_p1 + sq_p3 + sq_p7 + sq_p10).reshape(sq_n, 192),
+                (sq_p5 + sq_p13).reshape(sq_n, 192),
+                (sq_p8 + sq_p11).reshape(sq_n, 320),
+                (sq_p2 + sq_p6 + sq_p9 + sq_p14).reshape(sq_n, 320),
+            ],
+            dim=1,
+        )
         # mix_ag = linear[weights=learned, paths=3](ag): 8x0e+8x1o+8x2e over node
         mix_ag_n = ag.shape[0]
         mix_ag_x = ag.split([32, 96, 96, 160, 160], dim=1)
         mix_ag_x0 = mix_ag_x[0].reshape(mix_ag_n, 32, 1)
-        mix_ag_p0 = torch.einsum("zui,uw->zwi", mix_ag_x0, (self.mix_ag_weight[0:256].view(32, 8) * 0.17677669529663687))
+        mix_ag_p0 = torch.einsum(
+            "zui,uw->zwi", mix_ag_x0, (self.mix_ag_weight[0:256].view(32, 8) * 0.17677669529663687)
+        )
         mix_ag_x1 = mix_ag_x[1].reshape(mix_ag_n, 32, 3)
-        mix_ag_p1 = torch.einsum("zui,uw->zwi", mix_ag_x1, (self.mix_ag_weight[256:512].view(32, 8) * 0.17677669529663687))
+        mix_ag_p1 = torch.einsum(
+            "zui,uw->zwi", mix_ag_x1, (self.mix_ag_weight[256:512].view(32, 8) * 0.17677669529663687)
+        )
         mix_ag_x4 = mix_ag_x[4].reshape(mix_ag_n, 32, 5)
-        mix_ag_p2 = torch.einsum("zui,uw->zwi", mix_ag_x4, (self.mix_ag_weight[512:768].view(32, 8) * 0.17677669529663687))
-        mix_ag = torch.cat([
-            mix_ag_p0.reshape(mix_ag_n, 8),
-            mix_ag_p1.reshape(mix_ag_n, 24),
-            mix_ag_p2.reshape(mix_ag_n, 40),
-        ], dim=1)
+        mix_ag_p2 = torch.einsum(
+            "zui,uw->zwi", mix_ag_x4, (self.mix_ag_weight[512:768].view(32, 8) * 0.17677669529663687)
+        )
+        mix_ag = torch.cat(
+            [mix_ag_p0.reshape(mix_ag_n, 8), mix_ag_p1.reshape(mix_ag_n, 24), mix_ag_p2.reshape(mix_ag_n, 40)], dim=1
+        )
         # mix_f = linear[weights=learned, paths=3](f): 8x0e+8x1o+8x2e over node
         mix_f_n = f.shape[0]
         mix_f_x = f.split([8, 24, 40], dim=1)
@@ -184,11 +192,9 @@ class CormorantLayer(fdg.runtime.FdgModule):
         mix_f_p1 = torch.einsum("zui,uw->zwi", mix_f_x1, (self.mix_f_weight[64:128].view(8, 8) * 0.35355339059327373))
         mix_f_x2 = mix_f_x[2].reshape(mix_f_n, 8, 5)
         mix_f_p2 = torch.einsum("zui,uw->zwi", mix_f_x2, (self.mix_f_weight[128:192].view(8, 8) * 0.35355339059327373))
-        mix_f = torch.cat([
-            mix_f_p0.reshape(mix_f_n, 8),
-            mix_f_p1.reshape(mix_f_n, 24),
-            mix_f_p2.reshape(mix_f_n, 40),
-        ], dim=1)
+        mix_f = torch.cat(
+            [mix_f_p0.reshape(mix_f_n, 8), mix_f_p1.reshape(mix_f_n, 24), mix_f_p2.reshape(mix_f_n, 40)], dim=1
+        )
         # mix_sq = linear[weights=learned, paths=3](sq): 8x0e+8x1o+8x2e over node
         mix_sq_n = sq.shape[0]
         mix_sq_x = sq.split([64, 192, 192, 320, 320], dim=1)
@@ -198,11 +204,9 @@ class CormorantLayer(fdg.runtime.FdgModule):
         mix_sq_p1 = torch.einsum("zui,uw->zwi", mix_sq_x1, (self.mix_sq_weight[512:1024].view(64, 8) * 0.125))
         mix_sq_x4 = mix_sq_x[4].reshape(mix_sq_n, 64, 5)
         mix_sq_p2 = torch.einsum("zui,uw->zwi", mix_sq_x4, (self.mix_sq_weight[1024:1536].view(64, 8) * 0.125))
-        mix_sq = torch.cat([
-            mix_sq_p0.reshape(mix_sq_n, 8),
-            mix_sq_p1.reshape(mix_sq_n, 24),
-            mix_sq_p2.reshape(mix_sq_n, 40),
-        ], dim=1)
+        mix_sq = torch.cat(
+            [mix_sq_p0.reshape(mix_sq_n, 8), mix_sq_p1.reshape(mix_sq_n, 24), mix_sq_p2.reshape(mix_sq_n, 40)], dim=1
+        )
         # t_4 = add(mix_ag, mix_f): 8x0e+8x1o+8x2e over node
         t_4 = mix_ag + mix_f
         # out = add(t_4, mix_sq): 8x0e+8x1o+8x2e over node

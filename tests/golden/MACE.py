@@ -24,12 +24,16 @@ class MACE(fdg.runtime.FdgModule):
 
     def __init__(self) -> None:
         super().__init__()
-        self.register_coupling("t_2_cg", 16, (
-            ((0, 0, 0, 0, 1.0),),
-            ((0, 1, 1, 1, 1.7320508075688772),),
-            ((0, 2, 2, 4, 2.23606797749979),),
-            ((0, 3, 3, 9, 2.6457513110645907),),
-        ))  # per block: (l1, l2, l3, offset of l2 in b, path normalization)
+        self.register_coupling(
+            "t_2_cg",
+            16,
+            (
+                ((0, 0, 0, 0, 1.0),),
+                ((0, 1, 1, 1, 1.7320508075688772),),
+                ((0, 2, 2, 4, 2.23606797749979),),
+                ((0, 3, 3, 9, 2.6457513110645907),),
+            ),
+        )  # per block: (l1, l2, l3, offset of l2 in b, path normalization)
         self.register_transposition("t_2_cg_a", ((32, 1),))  # ir_mul -> mul_ir
         self.register_transposition("t_2_cg_y", ((32, 1), (32, 3), (32, 5), (32, 7)))  # ir_mul -> mul_ir
         self.register_channelwise(  # the native kernel's table
@@ -44,16 +48,20 @@ class MACE(fdg.runtime.FdgModule):
                 (0, 3, (96,)),
             ),  # per block: (input irrep, output irrep, offsets of its paths' weights)
         )
-        self.register_coupling("t_5_cg", 16, (
-            ((0, 0, 0, 0, 0.7071067811865476),),
-            ((1, 1, 0, 1, 0.7071067811865476),),
-            ((0, 1, 1, 1, 1.0),),
-            ((1, 0, 1, 0, 1.0), (1, 2, 1, 4, 1.0)),
-            ((0, 2, 2, 4, 1.2909944487358056),),
-            ((1, 1, 2, 1, 1.2909944487358056), (1, 3, 2, 9, 1.2909944487358056)),
-            ((0, 3, 3, 9, 1.8708286933869707),),
-            ((1, 2, 3, 4, 1.8708286933869707),),
-        ))  # per block: (l1, l2, l3, offset of l2 in b, path normalization)
+        self.register_coupling(
+            "t_5_cg",
+            16,
+            (
+                ((0, 0, 0, 0, 0.7071067811865476),),
+                ((1, 1, 0, 1, 0.7071067811865476),),
+                ((0, 1, 1, 1, 1.0),),
+                ((1, 0, 1, 0, 1.0), (1, 2, 1, 4, 1.0)),
+                ((0, 2, 2, 4, 1.2909944487358056),),
+                ((1, 1, 2, 1, 1.2909944487358056), (1, 3, 2, 9, 1.2909944487358056)),
+                ((0, 3, 3, 9, 1.8708286933869707),),
+                ((1, 2, 3, 4, 1.8708286933869707),),
+            ),
+        )  # per block: (l1, l2, l3, offset of l2 in b, path normalization)
         self.register_transposition("t_5_cg_a", ((32, 1), (32, 3)))  # ir_mul -> mul_ir
         self.register_transposition("t_5_cg_y", ((32, 1), (32, 3), (32, 5), (32, 7)))  # ir_mul -> mul_ir
         self.register_channelwise(  # the native kernel's table
@@ -84,7 +92,16 @@ class MACE(fdg.runtime.FdgModule):
         self.t_7_weight = torch.nn.Parameter(torch.randn(3, 1024))
         self.t_8_weight = torch.nn.Parameter(torch.randn(1024))
 
-    def forward(self, h0: torch.Tensor, z: torch.Tensor, vec: torch.Tensor, R1: torch.Tensor, R2: torch.Tensor, src: torch.Tensor, dst: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    def forward(
+        self,
+        h0: torch.Tensor,
+        z: torch.Tensor,
+        vec: torch.Tensor,
+        R1: torch.Tensor,
+        R2: torch.Tensor,
+        src: torch.Tensor,
+        dst: torch.Tensor,
+    ) -> tuple[torch.Tensor, torch.Tensor]:
         # Y = sh[lmax=3](vec): 1x0e+1x1o+1x2e+1x3o over edge
         Y = fdg.runtime.spherical_harmonics(3, vec)
         # up1 = linear[weights=learned, paths=1](h0): 32x0e over node
@@ -115,12 +132,10 @@ class MACE(fdg.runtime.FdgModule):
         A1_p2 = torch.einsum("zui,uw->zwi", A1_x2, (self.A1_weight[2048:3072].view(32, 32) * 0.17677669529663687))
         A1_x3 = A1_x[3].reshape(A1_n, 32, 7)
         A1_p3 = torch.einsum("zui,uw->zwi", A1_x3, (self.A1_weight[3072:4096].view(32, 32) * 0.17677669529663687))
-        A1 = torch.cat([
-            A1_p0.reshape(A1_n, 32),
-            A1_p1.reshape(A1_n, 96),
-            A1_p2.reshape(A1_n, 160),
-            A1_p3.reshape(A1_n, 224),
-        ], dim=1)
+        A1 = torch.cat(
+            [A1_p0.reshape(A1_n, 32), A1_p1.reshape(A1_n, 96), A1_p2.reshape(A1_n, 160), A1_p3.reshape(A1_n, 224)],
+            dim=1,
+        )
         # B1 = power[nu=3, weights=learned[z]x3](A1, z): 32x0e+32x1o over node
         # 29 weights per channel: the dimension of the function space (MACE's basis: 86)
         B1 = self.B1_power(A1, self.B1_weight, z)  # weights of each z
@@ -131,10 +146,7 @@ class MACE(fdg.runtime.FdgModule):
         h1_p0 = torch.einsum("zui,uw->zwi", h1_x0, (self.h1_weight[0:1024].view(32, 32) * 0.17677669529663687))
         h1_x1 = h1_x[1].reshape(h1_n, 32, 3)
         h1_p1 = torch.einsum("zui,uw->zwi", h1_x1, (self.h1_weight[1024:2048].view(32, 32) * 0.17677669529663687))
-        h1 = torch.cat([
-            h1_p0.reshape(h1_n, 32),
-            h1_p1.reshape(h1_n, 96),
-        ], dim=1)
+        h1 = torch.cat([h1_p0.reshape(h1_n, 32), h1_p1.reshape(h1_n, 96)], dim=1)
         # up2 = linear[weights=learned, paths=2](h1): 32x0e+32x1o over node
         up2_n = h1.shape[0]
         up2_x = h1.split([32, 96], dim=1)
@@ -142,10 +154,7 @@ class MACE(fdg.runtime.FdgModule):
         up2_p0 = torch.einsum("zui,uw->zwi", up2_x0, (self.up2_weight[0:1024].view(32, 32) * 0.17677669529663687))
         up2_x1 = up2_x[1].reshape(up2_n, 32, 3)
         up2_p1 = torch.einsum("zui,uw->zwi", up2_x1, (self.up2_weight[1024:2048].view(32, 32) * 0.17677669529663687))
-        up2 = torch.cat([
-            up2_p0.reshape(up2_n, 32),
-            up2_p1.reshape(up2_n, 96),
-        ], dim=1)
+        up2 = torch.cat([up2_p0.reshape(up2_n, 32), up2_p1.reshape(up2_n, 96)], dim=1)
         # t_4 = gather(up2, src): 32x0e+32x1o over edge
         t_4 = up2.index_select(0, src)
         # t_5 = couple[uvu, weights=R2, paths=10](t_4, Y, R2): 32x0e+32x1o+32x2e+32x3o over edge
@@ -168,12 +177,10 @@ class MACE(fdg.runtime.FdgModule):
         A2_p2 = torch.einsum("zui,uw->zwi", A2_x2, (self.A2_weight[2048:3072].view(32, 32) * 0.17677669529663687))
         A2_x3 = A2_x[3].reshape(A2_n, 32, 7)
         A2_p3 = torch.einsum("zui,uw->zwi", A2_x3, (self.A2_weight[3072:4096].view(32, 32) * 0.17677669529663687))
-        A2 = torch.cat([
-            A2_p0.reshape(A2_n, 32),
-            A2_p1.reshape(A2_n, 96),
-            A2_p2.reshape(A2_n, 160),
-            A2_p3.reshape(A2_n, 224),
-        ], dim=1)
+        A2 = torch.cat(
+            [A2_p0.reshape(A2_n, 32), A2_p1.reshape(A2_n, 96), A2_p2.reshape(A2_n, 160), A2_p3.reshape(A2_n, 224)],
+            dim=1,
+        )
         # B2 = power[nu=3, weights=learned[z]x3](A2, z): 32x0e over node
         # 13 weights per channel: the dimension of the function space (MACE's basis: 28)
         B2 = self.B2_power(A2, self.B2_weight, z)  # weights of each z
@@ -196,12 +203,15 @@ class MACE(fdg.runtime.FdgModule):
         return (h1, h2)
 
     def t_2_slice(self, a: torch.Tensor, b: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
-        """t_2 = couple(t_1, Y) [mode = uvu] on a slice of rows: one batched matmul per block."""
+        """t_2 = couple(t_1, Y) [mode = uvu] on a slice of rows.
+
+        One batched matmul per block.
+        """
         n = a.shape[0]
         # per-row coupling matrices: CG tensors of all paths contracted with b
         cg = (b @ self.t_2_cg).split([1, 3, 5, 7], dim=1)
         w = w.split([32, 32, 32, 32], dim=1)  # per path
-        a0, = fdg.runtime.permute_columns(a, self.t_2_cg_a_inverse, self.t_2_cg_a).split([32], dim=1)
+        (a0,) = fdg.runtime.permute_columns(a, self.t_2_cg_a_inverse, self.t_2_cg_a).split([32], dim=1)
         a0 = a0.view(n, 1, 32)
         # 0e <- 0e x 0e
         y0 = cg[0].view(n, 1, 1) * (w[0].view(n, 1, 1, 32) * a0.unsqueeze(1)).reshape(n, 1, 32)
@@ -224,7 +234,10 @@ class MACE(fdg.runtime.FdgModule):
         return fdg.runtime.permute_columns(y, self.t_2_cg_y, self.t_2_cg_y_inverse)
 
     def t_5_slice(self, a: torch.Tensor, b: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
-        """t_5 = couple(t_4, Y) [mode = uvu] on a slice of rows: one batched matmul per block."""
+        """t_5 = couple(t_4, Y) [mode = uvu] on a slice of rows.
+
+        One batched matmul per block.
+        """
         n = a.shape[0]
         # per-row coupling matrices: CG tensors of all paths contracted with b
         cg = (b @ self.t_5_cg).split([1, 3, 3, 18, 5, 30, 7, 21], dim=1)
@@ -239,11 +252,19 @@ class MACE(fdg.runtime.FdgModule):
         # 1o <- 0e x 1o
         y1 = cg[2].view(n, 3, 1) * (w[1].view(n, 1, 1, 32) * a0.unsqueeze(1)).reshape(n, 1, 32)
         # 1o <- 1o x 0e, 1o x 2e
-        y1 = torch.baddbmm(y1, cg[3].view(n, 3, 6), (torch.stack([w[4], w[7]], dim=1).view(n, 2, 1, 32) * a1.unsqueeze(1)).reshape(n, 6, 32))
+        y1 = torch.baddbmm(
+            y1,
+            cg[3].view(n, 3, 6),
+            (torch.stack([w[4], w[7]], dim=1).view(n, 2, 1, 32) * a1.unsqueeze(1)).reshape(n, 6, 32),
+        )
         # 2e <- 0e x 2e
         y2 = cg[4].view(n, 5, 1) * (w[2].view(n, 1, 1, 32) * a0.unsqueeze(1)).reshape(n, 1, 32)
         # 2e <- 1o x 1o, 1o x 3o
-        y2 = torch.baddbmm(y2, cg[5].view(n, 5, 6), (torch.stack([w[6], w[9]], dim=1).view(n, 2, 1, 32) * a1.unsqueeze(1)).reshape(n, 6, 32))
+        y2 = torch.baddbmm(
+            y2,
+            cg[5].view(n, 5, 6),
+            (torch.stack([w[6], w[9]], dim=1).view(n, 2, 1, 32) * a1.unsqueeze(1)).reshape(n, 6, 32),
+        )
         # 3o <- 0e x 3o
         y3 = cg[6].view(n, 7, 1) * (w[3].view(n, 1, 1, 32) * a0.unsqueeze(1)).reshape(n, 1, 32)
         # 3o <- 1o x 2e

@@ -22,21 +22,25 @@ class NequIPConv(fdg.runtime.FdgModule):
 
     def __init__(self) -> None:
         super().__init__()
-        self.register_coupling("m_cg", 9, (
-            ((0, 0, 0, 0, 0.5773502691896257),),
-            ((1, 1, 0, 1, 0.5773502691896257),),
-            ((2, 2, 0, 4, 0.5773502691896257),),
-            ((0, 1, 1, 1, 0.8660254037844386),),
-            ((1, 0, 1, 0, 0.8660254037844386), (1, 2, 1, 4, 0.8660254037844386)),
-            ((2, 1, 1, 1, 0.8660254037844386),),
-            ((0, 2, 2, 4, 1.118033988749895),),
-            ((1, 1, 2, 1, 1.118033988749895),),
-            ((2, 0, 2, 0, 1.118033988749895), (2, 2, 2, 4, 1.118033988749895)),
-            ((1, 1, 1, 1, 1.224744871391589),),
-            ((2, 2, 1, 4, 1.224744871391589),),
-            ((1, 2, 2, 4, 1.5811388300841898),),
-            ((2, 1, 2, 1, 1.5811388300841898),),
-        ))  # per block: (l1, l2, l3, offset of l2 in b, path normalization)
+        self.register_coupling(
+            "m_cg",
+            9,
+            (
+                ((0, 0, 0, 0, 0.5773502691896257),),
+                ((1, 1, 0, 1, 0.5773502691896257),),
+                ((2, 2, 0, 4, 0.5773502691896257),),
+                ((0, 1, 1, 1, 0.8660254037844386),),
+                ((1, 0, 1, 0, 0.8660254037844386), (1, 2, 1, 4, 0.8660254037844386)),
+                ((2, 1, 1, 1, 0.8660254037844386),),
+                ((0, 2, 2, 4, 1.118033988749895),),
+                ((1, 1, 2, 1, 1.118033988749895),),
+                ((2, 0, 2, 0, 1.118033988749895), (2, 2, 2, 4, 1.118033988749895)),
+                ((1, 1, 1, 1, 1.224744871391589),),
+                ((2, 2, 1, 4, 1.224744871391589),),
+                ((1, 2, 2, 4, 1.5811388300841898),),
+                ((2, 1, 2, 1, 1.5811388300841898),),
+            ),
+        )  # per block: (l1, l2, l3, offset of l2 in b, path normalization)
         self.register_transposition("m_cg_a", ((32, 1), (32, 3), (32, 5)))  # ir_mul -> mul_ir
         self.register_transposition("m_cg_y", ((32, 1), (32, 3), (32, 5), (32, 3), (32, 5)))  # ir_mul -> mul_ir
         self.register_channelwise(  # the native kernel's table
@@ -62,7 +66,9 @@ class NequIPConv(fdg.runtime.FdgModule):
         )
         self.out_weight = torch.nn.Parameter(torch.randn(3072))
 
-    def forward(self, h: torch.Tensor, vec: torch.Tensor, R: torch.Tensor, src: torch.Tensor, dst: torch.Tensor) -> torch.Tensor:
+    def forward(
+        self, h: torch.Tensor, vec: torch.Tensor, R: torch.Tensor, src: torch.Tensor, dst: torch.Tensor
+    ) -> torch.Tensor:
         # Y = sh[lmax=2](vec): 1x0e+1x1o+1x2e over edge
         Y = fdg.runtime.spherical_harmonics(2, vec)
         # t_1 = gather(h, src): 32x0e+32x1o+32x2e over edge
@@ -85,15 +91,14 @@ class NequIPConv(fdg.runtime.FdgModule):
         out_p1 = torch.einsum("zui,uw->zwi", out_x1, (self.out_weight[1024:2048].view(32, 32) * 0.17677669529663687))
         out_x2 = out_x[2].reshape(out_n, 32, 5)
         out_p2 = torch.einsum("zui,uw->zwi", out_x2, (self.out_weight[2048:3072].view(32, 32) * 0.17677669529663687))
-        out = torch.cat([
-            out_p0.reshape(out_n, 32),
-            out_p1.reshape(out_n, 96),
-            out_p2.reshape(out_n, 160),
-        ], dim=1)
+        out = torch.cat([out_p0.reshape(out_n, 32), out_p1.reshape(out_n, 96), out_p2.reshape(out_n, 160)], dim=1)
         return out
 
     def m_slice(self, a: torch.Tensor, b: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
-        """m = couple(t_1, Y) [mode = uvu] on a slice of rows: one batched matmul per block."""
+        """m = couple(t_1, Y) [mode = uvu] on a slice of rows.
+
+        One batched matmul per block.
+        """
         n = a.shape[0]
         # per-row coupling matrices: CG tensors of all paths contracted with b
         cg = (b @ self.m_cg).split([1, 3, 5, 3, 18, 15, 5, 15, 50, 9, 15, 15, 25], dim=1)
@@ -111,7 +116,11 @@ class NequIPConv(fdg.runtime.FdgModule):
         # 1o <- 0e x 1o
         y1 = cg[3].view(n, 3, 1) * (w[1].view(n, 1, 1, 32) * a0.unsqueeze(1)).reshape(n, 1, 32)
         # 1o <- 1o x 0e, 1o x 2e
-        y1 = torch.baddbmm(y1, cg[4].view(n, 3, 6), (torch.stack([w[3], w[7]], dim=1).view(n, 2, 1, 32) * a1.unsqueeze(1)).reshape(n, 6, 32))
+        y1 = torch.baddbmm(
+            y1,
+            cg[4].view(n, 3, 6),
+            (torch.stack([w[3], w[7]], dim=1).view(n, 2, 1, 32) * a1.unsqueeze(1)).reshape(n, 6, 32),
+        )
         # 1o <- 2e x 1o
         y1 = torch.addcmul(y1, torch.bmm(cg[5].view(n, 3, 5), a2), w[10].view(n, 1, 32))
         # 2e <- 0e x 2e
@@ -119,7 +128,11 @@ class NequIPConv(fdg.runtime.FdgModule):
         # 2e <- 1o x 1o
         y2 = torch.baddbmm(y2, cg[7].view(n, 5, 3), (w[5].view(n, 1, 1, 32) * a1.unsqueeze(1)).reshape(n, 3, 32))
         # 2e <- 2e x 0e, 2e x 2e
-        y2 = torch.baddbmm(y2, cg[8].view(n, 5, 10), (torch.stack([w[9], w[13]], dim=1).view(n, 2, 1, 32) * a2.unsqueeze(1)).reshape(n, 10, 32))
+        y2 = torch.baddbmm(
+            y2,
+            cg[8].view(n, 5, 10),
+            (torch.stack([w[9], w[13]], dim=1).view(n, 2, 1, 32) * a2.unsqueeze(1)).reshape(n, 10, 32),
+        )
         # 1e <- 1o x 1o
         y3 = torch.bmm(cg[9].view(n, 3, 3), (w[6].view(n, 1, 1, 32) * a1.unsqueeze(1)).reshape(n, 3, 32))
         # 1e <- 2e x 2e

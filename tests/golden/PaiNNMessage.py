@@ -28,7 +28,17 @@ class PaiNNMessage(fdg.runtime.FdgModule):
         self.register_cg("cg_0_1_1", 0, 1, 1)
         self.register_cg("cg_1_0_1", 1, 0, 1)
 
-    def forward(self, s: torch.Tensor, fs: torch.Tensor, v: torch.Tensor, fvv: torch.Tensor, fvs: torch.Tensor, vec: torch.Tensor, src: torch.Tensor, dst: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    def forward(
+        self,
+        s: torch.Tensor,
+        fs: torch.Tensor,
+        v: torch.Tensor,
+        fvv: torch.Tensor,
+        fvs: torch.Tensor,
+        vec: torch.Tensor,
+        src: torch.Tensor,
+        dst: torch.Tensor,
+    ) -> tuple[torch.Tensor, torch.Tensor]:
         # t_1 = gather(v, src): 16x1o over edge
         t_1 = v.index_select(0, src)
         # dv_vv = couple[uuu, weights=none, paths=1](t_1, fvv): 16x1o over edge

@@ -37,21 +37,38 @@ class SE3Aggregate(fdg.runtime.FdgModule):
         self.mix_self_weight = torch.nn.Parameter(torch.randn(192))
         self.mix_att_weight = torch.nn.Parameter(torch.randn(192))
 
-    def forward(self, h: torch.Tensor, vec: torch.Tensor, RV: torch.Tensor, alpha: torch.Tensor, src: torch.Tensor, dst: torch.Tensor) -> torch.Tensor:
+    def forward(
+        self,
+        h: torch.Tensor,
+        vec: torch.Tensor,
+        RV: torch.Tensor,
+        alpha: torch.Tensor,
+        src: torch.Tensor,
+        dst: torch.Tensor,
+    ) -> torch.Tensor:
         # mix_self = linear[weights=learned, paths=3](h): 8x0e+8x1o+8x2e over node
         mix_self_n = h.shape[0]
         mix_self_x = h.split([8, 24, 40], dim=1)
         mix_self_x0 = mix_self_x[0].reshape(mix_self_n, 8, 1)
-        mix_self_p0 = torch.einsum("zui,uw->zwi", mix_self_x0, (self.mix_self_weight[0:64].view(8, 8) * 0.35355339059327373))
+        mix_self_p0 = torch.einsum(
+            "zui,uw->zwi", mix_self_x0, (self.mix_self_weight[0:64].view(8, 8) * 0.35355339059327373)
+        )
         mix_self_x1 = mix_self_x[1].reshape(mix_self_n, 8, 3)
-        mix_self_p1 = torch.einsum("zui,uw->zwi", mix_self_x1, (self.mix_self_weight[64:128].view(8, 8) * 0.35355339059327373))
+        mix_self_p1 = torch.einsum(
+            "zui,uw->zwi", mix_self_x1, (self.mix_self_weight[64:128].view(8, 8) * 0.35355339059327373)
+        )
         mix_self_x2 = mix_self_x[2].reshape(mix_self_n, 8, 5)
-        mix_self_p2 = torch.einsum("zui,uw->zwi", mix_self_x2, (self.mix_self_weight[128:192].view(8, 8) * 0.35355339059327373))
-        mix_self = torch.cat([
-            mix_self_p0.reshape(mix_self_n, 8),
-            mix_self_p1.reshape(mix_self_n, 24),
-            mix_self_p2.reshape(mix_self_n, 40),
-        ], dim=1)
+        mix_self_p2 = torch.einsum(
+            "zui,uw->zwi", mix_self_x2, (self.mix_self_weight[128:192].view(8, 8) * 0.35355339059327373)
+        )
+        mix_self = torch.cat(
+            [
+                mix_self_p0.reshape(mix_self_n, 8),
+                mix_self_p1.reshape(mix_self_n, 24),
+                mix_self_p2.reshape(mix_self_n, 40),
+            ],
+            dim=1,
+        )
         # t_1 = gather(h, src): 8x0e+8x1o+8x2e over edge
         t_1 = h.index_select(0, src)
         # t_2 = sh[lmax=2](vec): 1x0e+1x1o+1x2e over edge
@@ -100,11 +117,14 @@ class SE3Aggregate(fdg.runtime.FdgModule):
         values_p10_4 = torch.einsum("zui,zuvw->zivw", values_a2, values_ws[10].reshape(values_n, 8, 1, 8))
         values_p10_3 = torch.einsum("zvj,ijk->zvik", values_b2, (self.cg_2_2_2 * 0.39528470752104744))
         values_p10 = torch.einsum("zivw,zvik->zwk", values_p10_4, values_p10_3)
-        values = torch.cat([
-            (values_p0 + values_p4 + values_p9).reshape(values_n, 8),
-            (values_p1 + values_p3 + values_p6 + values_p8).reshape(values_n, 24),
-            (values_p2 + values_p5 + values_p7 + values_p10).reshape(values_n, 40),
-        ], dim=1)
+        values = torch.cat(
+            [
+                (values_p0 + values_p4 + values_p9).reshape(values_n, 8),
+                (values_p1 + values_p3 + values_p6 + values_p8).reshape(values_n, 24),
+                (values_p2 + values_p5 + values_p7 + values_p10).reshape(values_n, 40),
+            ],
+            dim=1,
+        )
         # weighted = couple[uvu, weights=none, paths=3](values, alpha): 8x0e+8x1o+8x2e over edge
         weighted_n = values.shape[0]
         weighted_a = values.split([8, 24, 40], dim=1)
@@ -119,27 +139,35 @@ class SE3Aggregate(fdg.runtime.FdgModule):
         weighted_a2 = weighted_a[2].reshape(weighted_n, 8, 5)
         weighted_p2_3 = torch.einsum("zui,zvj->zuij", weighted_a2, weighted_b0)
         weighted_p2 = torch.einsum("ijk,zuij->zuk", (self.cg_2_0_2 * 2.23606797749979), weighted_p2_3)
-        weighted = torch.cat([
-            weighted_p0.reshape(weighted_n, 8),
-            weighted_p1.reshape(weighted_n, 24),
-            weighted_p2.reshape(weighted_n, 40),
-        ], dim=1)
+        weighted = torch.cat(
+            [
+                weighted_p0.reshape(weighted_n, 8),
+                weighted_p1.reshape(weighted_n, 24),
+                weighted_p2.reshape(weighted_n, 40),
+            ],
+            dim=1,
+        )
         # t_3 = scatter_sum(weighted, dst): 8x0e+8x1o+8x2e over node
         t_3 = weighted.new_zeros((h.shape[0], 72)).index_add(0, dst, weighted)
         # mix_att = linear[weights=learned, paths=3](t_3): 8x0e+8x1o+8x2e over node
         mix_att_n = t_3.shape[0]
         mix_att_x = t_3.split([8, 24, 40], dim=1)
         mix_att_x0 = mix_att_x[0].reshape(mix_att_n, 8, 1)
-        mix_att_p0 = torch.einsum("zui,uw->zwi", mix_att_x0, (self.mix_att_weight[0:64].view(8, 8) * 0.35355339059327373))
+        mix_att_p0 = torch.einsum(
+            "zui,uw->zwi", mix_att_x0, (self.mix_att_weight[0:64].view(8, 8) * 0.35355339059327373)
+        )
         mix_att_x1 = mix_att_x[1].reshape(mix_att_n, 8, 3)
-        mix_att_p1 = torch.einsum("zui,uw->zwi", mix_att_x1, (self.mix_att_weight[64:128].view(8, 8) * 0.35355339059327373))
+        mix_att_p1 = torch.einsum(
+            "zui,uw->zwi", mix_att_x1, (self.mix_att_weight[64:128].view(8, 8) * 0.35355339059327373)
+        )
         mix_att_x2 = mix_att_x[2].reshape(mix_att_n, 8, 5)
-        mix_att_p2 = torch.einsum("zui,uw->zwi", mix_att_x2, (self.mix_att_weight[128:192].view(8, 8) * 0.35355339059327373))
-        mix_att = torch.cat([
-            mix_att_p0.reshape(mix_att_n, 8),
-            mix_att_p1.reshape(mix_att_n, 24),
-            mix_att_p2.reshape(mix_att_n, 40),
-        ], dim=1)
+        mix_att_p2 = torch.einsum(
+            "zui,uw->zwi", mix_att_x2, (self.mix_att_weight[128:192].view(8, 8) * 0.35355339059327373)
+        )
+        mix_att = torch.cat(
+            [mix_att_p0.reshape(mix_att_n, 8), mix_att_p1.reshape(mix_att_n, 24), mix_att_p2.reshape(mix_att_n, 40)],
+            dim=1,
+        )
         # out = add(mix_self, mix_att): 8x0e+8x1o+8x2e over node
         out = mix_self + mix_att
         return out

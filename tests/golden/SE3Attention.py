@@ -35,7 +35,9 @@ class SE3Attention(fdg.runtime.FdgModule):
         self.register_cg("cg_2_2_2", 2, 2, 2)
         self.q_weight = torch.nn.Parameter(torch.randn(192))
 
-    def forward(self, h: torch.Tensor, vec: torch.Tensor, RK: torch.Tensor, src: torch.Tensor, dst: torch.Tensor) -> torch.Tensor:
+    def forward(
+        self, h: torch.Tensor, vec: torch.Tensor, RK: torch.Tensor, src: torch.Tensor, dst: torch.Tensor
+    ) -> torch.Tensor:
         # q = linear[weights=learned, paths=3](h): 8x0e+8x1o+8x2e over node
         q_n = h.shape[0]
         q_x = h.split([8, 24, 40], dim=1)
@@ -45,11 +47,7 @@ class SE3Attention(fdg.runtime.FdgModule):
         q_p1 = torch.einsum("zui,uw->zwi", q_x1, (self.q_weight[64:128].view(8, 8) * 0.35355339059327373))
         q_x2 = q_x[2].reshape(q_n, 8, 5)
         q_p2 = torch.einsum("zui,uw->zwi", q_x2, (self.q_weight[128:192].view(8, 8) * 0.35355339059327373))
-        q = torch.cat([
-            q_p0.reshape(q_n, 8),
-            q_p1.reshape(q_n, 24),
-            q_p2.reshape(q_n, 40),
-        ], dim=1)
+        q = torch.cat([q_p0.reshape(q_n, 8), q_p1.reshape(q_n, 24), q_p2.reshape(q_n, 40)], dim=1)
         # t_1 = gather(h, src): 8x0e+8x1o+8x2e over edge
         t_1 = h.index_select(0, src)
         # t_2 = sh[lmax=2](vec): 1x0e+1x1o+1x2e over edge
@@ -98,11 +96,14 @@ class SE3Attention(fdg.runtime.FdgModule):
         k_p10_4 = torch.einsum("zui,zuvw->zivw", k_a2, k_ws[10].reshape(k_n, 8, 1, 8))
         k_p10_3 = torch.einsum("zvj,ijk->zvik", k_b2, (self.cg_2_2_2 * 0.39528470752104744))
         k_p10 = torch.einsum("zivw,zvik->zwk", k_p10_4, k_p10_3)
-        k = torch.cat([
-            (k_p0 + k_p4 + k_p9).reshape(k_n, 8),
-            (k_p1 + k_p3 + k_p6 + k_p8).reshape(k_n, 24),
-            (k_p2 + k_p5 + k_p7 + k_p10).reshape(k_n, 40),
-        ], dim=1)
+        k = torch.cat(
+            [
+                (k_p0 + k_p4 + k_p9).reshape(k_n, 8),
+                (k_p1 + k_p3 + k_p6 + k_p8).reshape(k_n, 24),
+                (k_p2 + k_p5 + k_p7 + k_p10).reshape(k_n, 40),
+            ],
+            dim=1,
+        )
         # t_3 = gather(q, dst): 8x0e+8x1o+8x2e over edge
         t_3 = q.index_select(0, dst)
         # logits = couple[uuw, weights=none, paths=3](t_3, k): 1x0e over edge

@@ -25,41 +25,47 @@ class SEGNNMessage1(fdg.runtime.FdgModule):
         self.register_cg("cg_0_1_1", 0, 1, 1)
         self.register_cg("cg_0_2_2", 0, 2, 2)
         self.register_cg("cg_1_1_0", 1, 1, 0)
-        self.register_coupling("mi_cg", 9, (
-            ((0, 0, 0, 0, 0.2041241452319315),),
-            ((0, 1, 1, 1, 0.30618621784789724),),
-            ((0, 2, 2, 4, 0.39528470752104744),),
-            ((1, 0, 1, 0, 0.30618621784789724),),
-            ((1, 1, 0, 1, 0.2041241452319315),),
-            ((1, 1, 2, 1, 0.39528470752104744),),
-            ((1, 2, 1, 4, 0.30618621784789724),),
-            ((2, 0, 2, 0, 0.39528470752104744),),
-            ((2, 1, 1, 1, 0.30618621784789724),),
-            ((2, 2, 0, 4, 0.2041241452319315),),
-            ((2, 2, 2, 4, 0.39528470752104744),),
-        ))  # per block: (l1, l2, l3, offset of l2 in b, path normalization)
+        self.register_coupling(
+            "mi_cg",
+            9,
+            (
+                ((0, 0, 0, 0, 0.2041241452319315),),
+                ((0, 1, 1, 1, 0.30618621784789724),),
+                ((0, 2, 2, 4, 0.39528470752104744),),
+                ((1, 0, 1, 0, 0.30618621784789724),),
+                ((1, 1, 0, 1, 0.2041241452319315),),
+                ((1, 1, 2, 1, 0.39528470752104744),),
+                ((1, 2, 1, 4, 0.30618621784789724),),
+                ((2, 0, 2, 0, 0.39528470752104744),),
+                ((2, 1, 1, 1, 0.30618621784789724),),
+                ((2, 2, 0, 4, 0.2041241452319315),),
+                ((2, 2, 2, 4, 0.39528470752104744),),
+            ),
+        )  # per block: (l1, l2, l3, offset of l2 in b, path normalization)
         self.register_transposition("mi_cg_a", ((8, 1), (8, 3), (8, 5)))  # ir_mul -> mul_ir
         self.register_transposition("mi_cg_y", ((24, 1), (8, 3), (8, 5)))  # ir_mul -> mul_ir
-        self.register_coupling("mj_cg", 9, (
-            ((0, 0, 0, 0, 0.2041241452319315),),
-            ((0, 1, 1, 1, 0.30618621784789724),),
-            ((0, 2, 2, 4, 0.39528470752104744),),
-            ((1, 0, 1, 0, 0.30618621784789724),),
-            ((1, 1, 0, 1, 0.2041241452319315),),
-            ((1, 1, 2, 1, 0.39528470752104744),),
-            ((1, 2, 1, 4, 0.30618621784789724),),
-            ((2, 0, 2, 0, 0.39528470752104744),),
-            ((2, 1, 1, 1, 0.30618621784789724),),
-            ((2, 2, 0, 4, 0.2041241452319315),),
-            ((2, 2, 2, 4, 0.39528470752104744),),
-        ))  # per block: (l1, l2, l3, offset of l2 in b, path normalization)
+        self.register_coupling(
+            "mj_cg",
+            9,
+            (
+                ((0, 0, 0, 0, 0.2041241452319315),),
+                ((0, 1, 1, 1, 0.30618621784789724),),
+                ((0, 2, 2, 4, 0.39528470752104744),),
+                ((1, 0, 1, 0, 0.30618621784789724),),
+                ((1, 1, 0, 1, 0.2041241452319315),),
+                ((1, 1, 2, 1, 0.39528470752104744),),
+                ((1, 2, 1, 4, 0.30618621784789724),),
+                ((2, 0, 2, 0, 0.39528470752104744),),
+                ((2, 1, 1, 1, 0.30618621784789724),),
+                ((2, 2, 0, 4, 0.2041241452319315),),
+                ((2, 2, 2, 4, 0.39528470752104744),),
+            ),
+        )  # per block: (l1, l2, l3, offset of l2 in b, path normalization)
         self.register_transposition("mj_cg_a", ((8, 1), (8, 3), (8, 5)))  # ir_mul -> mul_ir
         self.register_transposition("mj_cg_y", ((24, 1), (8, 3), (8, 5)))  # ir_mul -> mul_ir
-        self.register_coupling("md_cg", 9, (
-            ((0, 0, 0, 0, 1.0),),
-            ((0, 1, 1, 1, 1.7320508075688772),),
-            ((0, 2, 2, 4, 2.23606797749979),),
-        ))  # per block: (l1, l2, l3, offset of l2 in b, path normalization)
+        self.register_coupling(
+            "md_cg", 9, (((0, 0, 0, 0, 1.0),), ((0, 1, 1, 1, 1.7320508075688772),), ((0, 2, 2, 4, 2.23606797749979),))
+        )  # per block: (l1, l2, l3, offset of l2 in b, path normalization)
         self.register_transposition("md_cg_a", ((1, 1),))  # ir_mul -> mul_ir
         self.register_transposition("md_cg_y", ((24, 1), (8, 3), (8, 5)))  # ir_mul -> mul_ir
         self.mi_weight = torch.nn.Parameter(torch.randn(1088))
@@ -106,11 +112,7 @@ class SEGNNMessage1(fdg.runtime.FdgModule):
             md_p2_4 = torch.einsum("zui,zvj->zuivj", md_a0, md_b2)
             md_p2_3 = torch.einsum("ijk,zuivj->kzuv", (self.cg_0_2_2 * 2.23606797749979), md_p2_4)
             md_p2 = torch.einsum("uvw,kzuv->zwk", self.md_weight[32:40].view(1, 1, 8), md_p2_3)
-            md = torch.cat([
-                md_p0.reshape(md_n, 24),
-                md_p1.reshape(md_n, 24),
-                md_p2.reshape(md_n, 40),
-            ], dim=1)
+            md = torch.cat([md_p0.reshape(md_n, 24), md_p1.reshape(md_n, 24), md_p2.reshape(md_n, 40)], dim=1)
         # t_3 = add(mi, mj): 24x0e+8x1o+8x2e over edge
         t_3 = mi + mj
         # m = add(t_3, md): 24x0e+8x1o+8x2e over edge
@@ -118,7 +120,10 @@ class SEGNNMessage1(fdg.runtime.FdgModule):
         return m
 
     def mi_slice(self, a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
-        """mi = couple(t_1, a) [mode = uvw] on a slice of rows: one batched matmul per input irrep, one matmul per output irrep."""
+        """mi = couple(t_1, a) [mode = uvw] on a slice of rows.
+
+        One batched matmul per input irrep, one matmul per output irrep.
+        """
         n = a.shape[0]
         # per-row coupling matrices: CG tensors of all paths contracted with b
         cg = (b @ self.mi_cg).split([9, 36, 70], dim=1)
@@ -134,11 +139,20 @@ class SEGNNMessage1(fdg.runtime.FdgModule):
         # 2e x 0e, 2e x 1o, 2e x 2e, 2e x 2e, without weights
         t2 = torch.bmm(cg[2].view(n, 14, 5), a2).split([5, 3, 1, 5], dim=1)
         # 0e <- 0e x 0e, 1o x 1o, 2e x 2e, mixed over channels
-        y0 = (torch.cat([t0[0], t1[1], t2[2]], dim=2).reshape(n * 1, 24) @ torch.cat([w[0].view(8, 24), w[4].view(8, 24), w[9].view(8, 24)])).view(n, 1, 24)
+        y0 = (
+            torch.cat([t0[0], t1[1], t2[2]], dim=2).reshape(n * 1, 24)
+            @ torch.cat([w[0].view(8, 24), w[4].view(8, 24), w[9].view(8, 24)])
+        ).view(n, 1, 24)
         # 1o <- 0e x 1o, 1o x 0e, 1o x 2e, 2e x 1o, mixed over channels
-        y1 = (torch.cat([t0[1], t1[0], t1[3], t2[1]], dim=2).reshape(n * 3, 32) @ torch.cat([w[1].view(8, 8), w[3].view(8, 8), w[6].view(8, 8), w[8].view(8, 8)])).view(n, 3, 8)
+        y1 = (
+            torch.cat([t0[1], t1[0], t1[3], t2[1]], dim=2).reshape(n * 3, 32)
+            @ torch.cat([w[1].view(8, 8), w[3].view(8, 8), w[6].view(8, 8), w[8].view(8, 8)])
+        ).view(n, 3, 8)
         # 2e <- 0e x 2e, 1o x 1o, 2e x 0e, 2e x 2e, mixed over channels
-        y2 = (torch.cat([t0[2], t1[2], t2[0], t2[3]], dim=2).reshape(n * 5, 32) @ torch.cat([w[2].view(8, 8), w[5].view(8, 8), w[7].view(8, 8), w[10].view(8, 8)])).view(n, 5, 8)
+        y2 = (
+            torch.cat([t0[2], t1[2], t2[0], t2[3]], dim=2).reshape(n * 5, 32)
+            @ torch.cat([w[2].view(8, 8), w[5].view(8, 8), w[7].view(8, 8), w[10].view(8, 8)])
+        ).view(n, 5, 8)
         # the output blocks, [n, 2l+1, mul] each, back to mul_ir by one gather
         y = torch.cat(
             [
@@ -151,7 +165,10 @@ class SEGNNMessage1(fdg.runtime.FdgModule):
         return fdg.runtime.permute_columns(y, self.mi_cg_y, self.mi_cg_y_inverse)
 
     def mj_slice(self, a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
-        """mj = couple(t_2, a) [mode = uvw] on a slice of rows: one batched matmul per input irrep, one matmul per output irrep."""
+        """mj = couple(t_2, a) [mode = uvw] on a slice of rows.
+
+        One batched matmul per input irrep, one matmul per output irrep.
+        """
         n = a.shape[0]
         # per-row coupling matrices: CG tensors of all paths contracted with b
         cg = (b @ self.mj_cg).split([9, 36, 70], dim=1)
@@ -167,11 +184,20 @@ class SEGNNMessage1(fdg.runtime.FdgModule):
         # 2e x 0e, 2e x 1o, 2e x 2e, 2e x 2e, without weights
         t2 = torch.bmm(cg[2].view(n, 14, 5), a2).split([5, 3, 1, 5], dim=1)
         # 0e <- 0e x 0e, 1o x 1o, 2e x 2e, mixed over channels
-        y0 = (torch.cat([t0[0], t1[1], t2[2]], dim=2).reshape(n * 1, 24) @ torch.cat([w[0].view(8, 24), w[4].view(8, 24), w[9].view(8, 24)])).view(n, 1, 24)
+        y0 = (
+            torch.cat([t0[0], t1[1], t2[2]], dim=2).reshape(n * 1, 24)
+            @ torch.cat([w[0].view(8, 24), w[4].view(8, 24), w[9].view(8, 24)])
+        ).view(n, 1, 24)
         # 1o <- 0e x 1o, 1o x 0e, 1o x 2e, 2e x 1o, mixed over channels
-        y1 = (torch.cat([t0[1], t1[0], t1[3], t2[1]], dim=2).reshape(n * 3, 32) @ torch.cat([w[1].view(8, 8), w[3].view(8, 8), w[6].view(8, 8), w[8].view(8, 8)])).view(n, 3, 8)
+        y1 = (
+            torch.cat([t0[1], t1[0], t1[3], t2[1]], dim=2).reshape(n * 3, 32)
+            @ torch.cat([w[1].view(8, 8), w[3].view(8, 8), w[6].view(8, 8), w[8].view(8, 8)])
+        ).view(n, 3, 8)
         # 2e <- 0e x 2e, 1o x 1o, 2e x 0e, 2e x 2e, mixed over channels
-        y2 = (torch.cat([t0[2], t1[2], t2[0], t2[3]], dim=2).reshape(n * 5, 32) @ torch.cat([w[2].view(8, 8), w[5].view(8, 8), w[7].view(8, 8), w[10].view(8, 8)])).view(n, 5, 8)
+        y2 = (
+            torch.cat([t0[2], t1[2], t2[0], t2[3]], dim=2).reshape(n * 5, 32)
+            @ torch.cat([w[2].view(8, 8), w[5].view(8, 8), w[7].view(8, 8), w[10].view(8, 8)])
+        ).view(n, 5, 8)
         # the output blocks, [n, 2l+1, mul] each, back to mul_ir by one gather
         y = torch.cat(
             [
@@ -184,12 +210,15 @@ class SEGNNMessage1(fdg.runtime.FdgModule):
         return fdg.runtime.permute_columns(y, self.mj_cg_y, self.mj_cg_y_inverse)
 
     def md_slice(self, a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
-        """md = couple(d2, a) [mode = uvw] on a slice of rows: one batched matmul per input irrep, one matmul per output irrep."""
+        """md = couple(d2, a) [mode = uvw] on a slice of rows.
+
+        One batched matmul per input irrep, one matmul per output irrep.
+        """
         n = a.shape[0]
         # per-row coupling matrices: CG tensors of all paths contracted with b
         cg = (b @ self.md_cg).split([9], dim=1)
         w = self.md_weight.split([24, 8, 8], dim=0)  # per path
-        a0, = fdg.runtime.permute_columns(a, self.md_cg_a_inverse, self.md_cg_a).split([1], dim=1)
+        (a0,) = fdg.runtime.permute_columns(a, self.md_cg_a_inverse, self.md_cg_a).split([1], dim=1)
         a0 = a0.view(n, 1, 1)
         # 0e x 0e, 0e x 1o, 0e x 2e, without weights
         t0 = torch.bmm(cg[0].view(n, 9, 1), a0).split([1, 3, 5], dim=1)

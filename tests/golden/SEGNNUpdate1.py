@@ -21,34 +21,42 @@ class SEGNNUpdate1(fdg.runtime.FdgModule):
 
     def __init__(self) -> None:
         super().__init__()
-        self.register_coupling("uh_cg", 9, (
-            ((0, 0, 0, 0, 0.2041241452319315),),
-            ((0, 1, 1, 1, 0.30618621784789724),),
-            ((0, 2, 2, 4, 0.39528470752104744),),
-            ((1, 0, 1, 0, 0.30618621784789724),),
-            ((1, 1, 0, 1, 0.2041241452319315),),
-            ((1, 1, 2, 1, 0.39528470752104744),),
-            ((1, 2, 1, 4, 0.30618621784789724),),
-            ((2, 0, 2, 0, 0.39528470752104744),),
-            ((2, 1, 1, 1, 0.30618621784789724),),
-            ((2, 2, 0, 4, 0.2041241452319315),),
-            ((2, 2, 2, 4, 0.39528470752104744),),
-        ))  # per block: (l1, l2, l3, offset of l2 in b, path normalization)
+        self.register_coupling(
+            "uh_cg",
+            9,
+            (
+                ((0, 0, 0, 0, 0.2041241452319315),),
+                ((0, 1, 1, 1, 0.30618621784789724),),
+                ((0, 2, 2, 4, 0.39528470752104744),),
+                ((1, 0, 1, 0, 0.30618621784789724),),
+                ((1, 1, 0, 1, 0.2041241452319315),),
+                ((1, 1, 2, 1, 0.39528470752104744),),
+                ((1, 2, 1, 4, 0.30618621784789724),),
+                ((2, 0, 2, 0, 0.39528470752104744),),
+                ((2, 1, 1, 1, 0.30618621784789724),),
+                ((2, 2, 0, 4, 0.2041241452319315),),
+                ((2, 2, 2, 4, 0.39528470752104744),),
+            ),
+        )  # per block: (l1, l2, l3, offset of l2 in b, path normalization)
         self.register_transposition("uh_cg_a", ((8, 1), (8, 3), (8, 5)))  # ir_mul -> mul_ir
         self.register_transposition("uh_cg_y", ((24, 1), (8, 3), (8, 5)))  # ir_mul -> mul_ir
-        self.register_coupling("um_cg", 9, (
-            ((0, 0, 0, 0, 0.2041241452319315),),
-            ((0, 1, 1, 1, 0.30618621784789724),),
-            ((0, 2, 2, 4, 0.39528470752104744),),
-            ((1, 0, 1, 0, 0.30618621784789724),),
-            ((1, 1, 0, 1, 0.2041241452319315),),
-            ((1, 1, 2, 1, 0.39528470752104744),),
-            ((1, 2, 1, 4, 0.30618621784789724),),
-            ((2, 0, 2, 0, 0.39528470752104744),),
-            ((2, 1, 1, 1, 0.30618621784789724),),
-            ((2, 2, 0, 4, 0.2041241452319315),),
-            ((2, 2, 2, 4, 0.39528470752104744),),
-        ))  # per block: (l1, l2, l3, offset of l2 in b, path normalization)
+        self.register_coupling(
+            "um_cg",
+            9,
+            (
+                ((0, 0, 0, 0, 0.2041241452319315),),
+                ((0, 1, 1, 1, 0.30618621784789724),),
+                ((0, 2, 2, 4, 0.39528470752104744),),
+                ((1, 0, 1, 0, 0.30618621784789724),),
+                ((1, 1, 0, 1, 0.2041241452319315),),
+                ((1, 1, 2, 1, 0.39528470752104744),),
+                ((1, 2, 1, 4, 0.30618621784789724),),
+                ((2, 0, 2, 0, 0.39528470752104744),),
+                ((2, 1, 1, 1, 0.30618621784789724),),
+                ((2, 2, 0, 4, 0.2041241452319315),),
+                ((2, 2, 2, 4, 0.39528470752104744),),
+            ),
+        )  # per block: (l1, l2, l3, offset of l2 in b, path normalization)
         self.register_transposition("um_cg_a", ((8, 1), (8, 3), (8, 5)))  # ir_mul -> mul_ir
         self.register_transposition("um_cg_y", ((24, 1), (8, 3), (8, 5)))  # ir_mul -> mul_ir
         self.uh_weight = torch.nn.Parameter(torch.randn(1088))
@@ -66,7 +74,10 @@ class SEGNNUpdate1(fdg.runtime.FdgModule):
         return u
 
     def uh_slice(self, a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
-        """uh = couple(h, a) [mode = uvw] on a slice of rows: one batched matmul per input irrep, one matmul per output irrep."""
+        """uh = couple(h, a) [mode = uvw] on a slice of rows.
+
+        One batched matmul per input irrep, one matmul per output irrep.
+        """
         n = a.shape[0]
         # per-row coupling matrices: CG tensors of all paths contracted with b
         cg = (b @ self.uh_cg).split([9, 36, 70], dim=1)
@@ -82,11 +93,20 @@ class SEGNNUpdate1(fdg.runtime.FdgModule):
         # 2e x 0e, 2e x 1o, 2e x 2e, 2e x 2e, without weights
         t2 = torch.bmm(cg[2].view(n, 14, 5), a2).split([5, 3, 1, 5], dim=1)
         # 0e <- 0e x 0e, 1o x 1o, 2e x 2e, mixed over channels
-        y0 = (torch.cat([t0[0], t1[1], t2[2]], dim=2).reshape(n * 1, 24) @ torch.cat([w[0].view(8, 24), w[4].view(8, 24), w[9].view(8, 24)])).view(n, 1, 24)
+        y0 = (
+            torch.cat([t0[0], t1[1], t2[2]], dim=2).reshape(n * 1, 24)
+            @ torch.cat([w[0].view(8, 24), w[4].view(8, 24), w[9].view(8, 24)])
+        ).view(n, 1, 24)
         # 1o <- 0e x 1o, 1o x 0e, 1o x 2e, 2e x 1o, mixed over channels
-        y1 = (torch.cat([t0[1], t1[0], t1[3], t2[1]], dim=2).reshape(n * 3, 32) @ torch.cat([w[1].view(8, 8), w[3].view(8, 8), w[6].view(8, 8), w[8].view(8, 8)])).view(n, 3, 8)
+        y1 = (
+            torch.cat([t0[1], t1[0], t1[3], t2[1]], dim=2).reshape(n * 3, 32)
+            @ torch.cat([w[1].view(8, 8), w[3].view(8, 8), w[6].view(8, 8), w[8].view(8, 8)])
+        ).view(n, 3, 8)
         # 2e <- 0e x 2e, 1o x 1o, 2e x 0e, 2e x 2e, mixed over channels
-        y2 = (torch.cat([t0[2], t1[2], t2[0], t2[3]], dim=2).reshape(n * 5, 32) @ torch.cat([w[2].view(8, 8), w[5].view(8, 8), w[7].view(8, 8), w[10].view(8, 8)])).view(n, 5, 8)
+        y2 = (
+            torch.cat([t0[2], t1[2], t2[0], t2[3]], dim=2).reshape(n * 5, 32)
+            @ torch.cat([w[2].view(8, 8), w[5].view(8, 8), w[7].view(8, 8), w[10].view(8, 8)])
+        ).view(n, 5, 8)
         # the output blocks, [n, 2l+1, mul] each, back to mul_ir by one gather
         y = torch.cat(
             [
@@ -99,7 +119,10 @@ class SEGNNUpdate1(fdg.runtime.FdgModule):
         return fdg.runtime.permute_columns(y, self.uh_cg_y, self.uh_cg_y_inverse)
 
     def um_slice(self, a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
-        """um = couple(t_1, a) [mode = uvw] on a slice of rows: one batched matmul per input irrep, one matmul per output irrep."""
+        """um = couple(t_1, a) [mode = uvw] on a slice of rows.
+
+        One batched matmul per input irrep, one matmul per output irrep.
+        """
         n = a.shape[0]
         # per-row coupling matrices: CG tensors of all paths contracted with b
         cg = (b @ self.um_cg).split([9, 36, 70], dim=1)
@@ -115,11 +138,20 @@ class SEGNNUpdate1(fdg.runtime.FdgModule):
         # 2e x 0e, 2e x 1o, 2e x 2e, 2e x 2e, without weights
         t2 = torch.bmm(cg[2].view(n, 14, 5), a2).split([5, 3, 1, 5], dim=1)
         # 0e <- 0e x 0e, 1o x 1o, 2e x 2e, mixed over channels
-        y0 = (torch.cat([t0[0], t1[1], t2[2]], dim=2).reshape(n * 1, 24) @ torch.cat([w[0].view(8, 24), w[4].view(8, 24), w[9].view(8, 24)])).view(n, 1, 24)
+        y0 = (
+            torch.cat([t0[0], t1[1], t2[2]], dim=2).reshape(n * 1, 24)
+            @ torch.cat([w[0].view(8, 24), w[4].view(8, 24), w[9].view(8, 24)])
+        ).view(n, 1, 24)
         # 1o <- 0e x 1o, 1o x 0e, 1o x 2e, 2e x 1o, mixed over channels
-        y1 = (torch.cat([t0[1], t1[0], t1[3], t2[1]], dim=2).reshape(n * 3, 32) @ torch.cat([w[1].view(8, 8), w[3].view(8, 8), w[6].view(8, 8), w[8].view(8, 8)])).view(n, 3, 8)
+        y1 = (
+            torch.cat([t0[1], t1[0], t1[3], t2[1]], dim=2).reshape(n * 3, 32)
+            @ torch.cat([w[1].view(8, 8), w[3].view(8, 8), w[6].view(8, 8), w[8].view(8, 8)])
+        ).view(n, 3, 8)
         # 2e <- 0e x 2e, 1o x 1o, 2e x 0e, 2e x 2e, mixed over channels
-        y2 = (torch.cat([t0[2], t1[2], t2[0], t2[3]], dim=2).reshape(n * 5, 32) @ torch.cat([w[2].view(8, 8), w[5].view(8, 8), w[7].view(8, 8), w[10].view(8, 8)])).view(n, 5, 8)
+        y2 = (
+            torch.cat([t0[2], t1[2], t2[0], t2[3]], dim=2).reshape(n * 5, 32)
+            @ torch.cat([w[2].view(8, 8), w[5].view(8, 8), w[7].view(8, 8), w[10].view(8, 8)])
+        ).view(n, 5, 8)
         # the output blocks, [n, 2l+1, mul] each, back to mul_ir by one gather
         y = torch.cat(
             [

@@ -38,11 +38,7 @@ class SpeciesMix(fdg.runtime.FdgModule):
         g_p1 = torch.einsum("zui,zuw->zwi", g_x1, g_ws[1].reshape(g_n, 16, 16)) * 0.25
         g_x2 = g_x[2].reshape(g_n, 16, 5)
         g_p2 = torch.einsum("zui,zuw->zwi", g_x2, g_ws[2].reshape(g_n, 16, 16)) * 0.25
-        g = torch.cat([
-            g_p0.reshape(g_n, 16),
-            g_p1.reshape(g_n, 48),
-            g_p2.reshape(g_n, 80),
-        ], dim=1)
+        g = torch.cat([g_p0.reshape(g_n, 16), g_p1.reshape(g_n, 48), g_p2.reshape(g_n, 80)], dim=1)
         # out = couple[uuu, weights=learned[z]x4, paths=7](g, h, z): 16x0e+16x1o over node
         out_n = g.shape[0]
         out_w = self.out_weight.index_select(0, z)  # one weight set per z
@@ -76,8 +72,8 @@ class SpeciesMix(fdg.runtime.FdgModule):
         out_p6_4 = torch.einsum("zui,ijk->zujk", out_a2, (self.cg_2_2_0 * 0.5773502691896257))
         out_p6_3 = torch.einsum("zuj,zujk->zuk", out_b2, out_p6_4)
         out_p6 = torch.einsum("zu,zuk->zuk", out_ws[6].reshape(out_n, 16), out_p6_3)
-        out = torch.cat([
-            (out_p0 + out_p3 + out_p6).reshape(out_n, 16),
-            (out_p1 + out_p2 + out_p4 + out_p5).reshape(out_n, 48),
-        ], dim=1)
+        out = torch.cat(
+            [(out_p0 + out_p3 + out_p6).reshape(out_n, 16), (out_p1 + out_p2 + out_p4 + out_p5).reshape(out_n, 48)],
+            dim=1,
+        )
         return out

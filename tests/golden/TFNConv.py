@@ -34,7 +34,9 @@ class TFNConv(fdg.runtime.FdgModule):
         self.register_cg("cg_2_2_0", 2, 2, 0)
         self.register_cg("cg_2_2_2", 2, 2, 2)
 
-    def forward(self, h: torch.Tensor, vec: torch.Tensor, R: torch.Tensor, src: torch.Tensor, dst: torch.Tensor) -> torch.Tensor:
+    def forward(
+        self, h: torch.Tensor, vec: torch.Tensor, R: torch.Tensor, src: torch.Tensor, dst: torch.Tensor
+    ) -> torch.Tensor:
         # t_1 = gather(h, src): 16x0e+16x1o+16x2e over edge
         t_1 = h.index_select(0, src)
         # t_2 = sh[lmax=2](vec): 1x0e+1x1o+1x2e over edge
@@ -83,11 +85,14 @@ class TFNConv(fdg.runtime.FdgModule):
         msg_p10_4 = torch.einsum("zui,zuvw->zivw", msg_a2, msg_ws[10].reshape(msg_n, 16, 1, 16))
         msg_p10_3 = torch.einsum("zvj,ijk->zvik", msg_b2, (self.cg_2_2_2 * 0.2795084971874737))
         msg_p10 = torch.einsum("zivw,zvik->zwk", msg_p10_4, msg_p10_3)
-        msg = torch.cat([
-            (msg_p0 + msg_p4 + msg_p9).reshape(msg_n, 16),
-            (msg_p1 + msg_p3 + msg_p6 + msg_p8).reshape(msg_n, 48),
-            (msg_p2 + msg_p5 + msg_p7 + msg_p10).reshape(msg_n, 80),
-        ], dim=1)
+        msg = torch.cat(
+            [
+                (msg_p0 + msg_p4 + msg_p9).reshape(msg_n, 16),
+                (msg_p1 + msg_p3 + msg_p6 + msg_p8).reshape(msg_n, 48),
+                (msg_p2 + msg_p5 + msg_p7 + msg_p10).reshape(msg_n, 80),
+            ],
+            dim=1,
+        )
         # out = scatter_sum(msg, dst): 16x0e+16x1o+16x2e over node
         out = msg.new_zeros((h.shape[0], 144)).index_add(0, dst, msg)
         return out

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import math
 
-from fdg.planning.fuse.products import Evaluation, evaluation_steps, price_product
+from fdg.planning.fuse.products import Evaluation, evaluation_steps, price_product, weights_mode
 from fdg.runtime.fusion_paths import FuseSpec, fuse_layout
 from fdg.runtime.fusion_tables import FuseTable, folded_table
 
@@ -49,7 +49,7 @@ def folded(
     n = len(muls)
     if chain_entries(basis) > MAX_FOLDED:
         return None
-    mode = {"learned": "shared", "none": "sum"}.get(kind, "rows")
+    mode = weights_mode(kind)
     table = folded_table(basis, summed=mode == "sum")
     label = f"({', '.join(labels)}) folded"
     product = price_product(

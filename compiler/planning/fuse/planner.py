@@ -25,7 +25,7 @@ from fdg import cost, ir
 from fdg.errors import FdgArgumentError
 from fdg.planning.fuse import trees
 from fdg.planning.fuse.folding import MAX_FOLDED, chain_entries, decision, folded
-from fdg.planning.fuse.products import Evaluation, evaluation_steps, price_product, seconds
+from fdg.planning.fuse.products import Evaluation, evaluation_steps, price_product, seconds, weights_mode
 from fdg.planning.pin import Pin
 from fdg.runtime.fusion_paths import FuseSpec, Tree, fuse_layout
 from fdg.runtime.fusion_tables import FuseTable, node_table
@@ -127,10 +127,6 @@ class FusePlan:
     baseline: tuple[cost.Step, ...]
 
 
-def weights_mode(op: ir.Fuse) -> str:
-    return {"learned": "shared", "none": "sum"}.get(op.weights.kind, "rows")
-
-
 def plan_fuse(
     value: str,
     op: ir.Fuse,
@@ -158,7 +154,7 @@ def _plan_fuse(
     axis = features[0].axis.name
     basis = FuseSpec.of([t.irreps for t in features], op.irreps_out, op.basis, op.lmax)
     layout = fuse_layout(basis)
-    mode = weights_mode(op)
+    mode = weights_mode(op.weights.kind)
     fixed = None
     if op.tree is not None:
         fixed = "tree = ... pins the tree"
@@ -232,7 +228,7 @@ def sequential(
     """Evaluate ``tree``: one product per internal node, bottom-up, the root's with the weights."""
     spec = basis._replace(tree=tree)
     layout = fuse_layout(spec)
-    mode = weights_mode(op)
+    mode = weights_mode(op.weights.kind)
     channels = list(muls)
     products = []
     for j in range(len(muls), len(layout.nodes)):
@@ -272,7 +268,7 @@ def _buffers(value: str, ev: Evaluation, op: ir.Fuse, namer: Callable[[str], str
             found.append(Buffer(namer(f"{value}_{p.part.label}_union"), False, p.part._replace(union=True)))
             unions[k] = found[-1].name
     columns = recouple = None
-    if weights_mode(op) == "rows":
+    if weights_mode(op.weights.kind) == "rows":
         found.append(Buffer(columns := namer(f"{value}_columns"), False, FuseTable("columns")))
     if ev.recouple:
         found.append(Buffer(recouple := namer(f"{value}_recouple"), True, FuseTable("recouple", target=ev.spec.tree)))

@@ -26,6 +26,12 @@ from fdg.runtime.fusion_tables import FuseTable, Sparse, sparse_weights
 MAX_DENSE = 1 << 24
 
 
+def weights_mode(kind: str) -> str:
+    """How a fuse's weights meet its root product: ``shared`` (learned: folded into the table per channel), ``sum``
+    (none: the paths are added) or ``rows`` (per row or per index: one block per path, weighed afterwards)."""
+    return {"learned": "shared", "none": "sum"}.get(kind, "rows")
+
+
 @dataclass(frozen=True)
 class Product:
     """One product of an evaluation: its operands' stacked values times a constant (or per-channel) table."""
