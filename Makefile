@@ -22,11 +22,10 @@ $(VENV)/.installed-test: pyproject.toml | $(BIN)/python
 	$(BIN)/python -c 'from fdg.runtime import native; print(native.status())'
 	touch $@ $(VENV)/.installed
 
-# Compile every diagram in diagrams/ into build/, print its cost report, draw it as build/<file>.svg.
+# Compile every diagram in diagrams/ into build/NAME.py, draw it as build/NAME.svg, write its cost report to
+# build/reports/NAME.txt; print one row per diagram.
 run: $(VENV)/.installed
-	@mkdir -p build
-	@for f in diagrams/*.fdg; do $(BIN)/fdg check $$f && $(BIN)/fdg compile $$f -o build/ && $(BIN)/fdg report $$f \
-		&& $(BIN)/fdg draw $$f -o build/$$(basename $$f .fdg).svg || exit 1; done
+	@$(BIN)/fdg build diagrams/*.fdg -o build
 
 lint: $(VENV)/.installed-test
 	$(BIN)/ruff check .

@@ -86,6 +86,9 @@ def _parser() -> argparse.ArgumentParser:
     draw.add_argument("-d", "--diagram", metavar="NAME", help="which diagram (default: all of FILE, one under another)")
     draw.add_argument("-p", "--param", type=_param, action="append", default=[], metavar="NAME=VALUE")
     draw.add_argument("-o", "--output", required=True, metavar="PATH", help="the picture: a .svg or .png file")
+    every = sub.add_parser("build", help="compile, report and draw every diagram of the files into a folder")
+    every.add_argument("files", nargs="+", metavar="FILE")
+    every.add_argument("-o", "--output", required=True, metavar="DIR", help="the folder (created if missing)")
     rep = sub.add_parser("report", help="the contraction cost report: plan vs naive baseline, FLOPs, bytes, memory")
     rep.add_argument("file", metavar="FILE")
     rep.add_argument("-d", "--diagram", metavar="NAME", help="which diagram (default: every diagram of FILE)")
@@ -203,6 +206,24 @@ def _report(args: argparse.Namespace) -> int:
     return 0
 
 
+def _build(args: argparse.Namespace) -> int:
+    import warnings
+
+    from fdg.api import FdgWarning
+    from fdg.reporting.table import build_file, format_table
+
+    out = Path(args.output)
+    rows = []
+    for path in args.files:
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always", FdgWarning)
+            rows += build_file(Path(path), out)
+        for w in caught:
+            print(w.message, file=sys.stderr)
+    print(format_table(rows, out))
+    return 0
+
+
 def _draw(args: argparse.Namespace) -> int:
     from fdg.api import draw
 
@@ -236,6 +257,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _compile(args)
         if args.command == "report":
             return _report(args)
+        if args.command == "build":
+            return _build(args)
         return _draw(args)
     except FdgArgumentError as err:
         print(f"fdg {args.command}: {err}", file=sys.stderr)
