@@ -145,9 +145,7 @@ def _enumerate(spec: FuseSpec, lmax: int | None) -> Layout:
     tops = [max(ir.l for ir in irs) for irs in inputs]
     reach = max(ir.l for ir in outputs)
     # (tree, left child, right child, entries); leaves first, then internal nodes bottom-up
-    raw: list[tuple[Tree, int, int, list[Entry]]] = [
-        (k, -1, -1, [Entry(i, -1, ir, 0) for i, ir in enumerate(irs)]) for k, irs in enumerate(inputs)
-    ]
+    raw: list[_Raw] = [(k, -1, -1, [Entry(i, -1, ir, 0) for i, ir in enumerate(irs)]) for k, irs in enumerate(inputs)]
 
     def build(tree: Tree) -> int:
         if isinstance(tree, int):
@@ -179,16 +177,33 @@ def _enumerate(spec: FuseSpec, lmax: int | None) -> Layout:
     ]
     if len(found) > MAX_PATHS:
         raise ValueError(f"this fuse would have {len(found)} paths (at most {MAX_PATHS})")
-    # keep only the entries some path uses: walk down from the root, parents before children
-    needed: list[set[int]] = [set(range(len(r[3]))) if n < len(inputs) else set() for n, r in enumerate(raw)]
+    nodes, remap = _pruned(raw, _needed(raw, found, len(inputs)))
+    paths = [(remap[left][i], remap[right][j], k) for i, j, k in found]
+    return _paths(nodes, len(inputs), outputs, paths, left, right)
+
+
+#: one node of a tree being enumerated: its subtree, left and right child (-1 for leaves), its entries
+_Raw = tuple[Tree, int, int, list[Entry]]
+
+
+def _needed(raw: list[_Raw], found: list[tuple[int, int, int]], n_inputs: int) -> list[set[int]]:
+    """Per node, the entries some path uses (every entry of an input): walk down from the root, parents first."""
+    root = len(raw) - 1
+    _, left, right, _ = raw[root]
+    needed: list[set[int]] = [set(range(len(r[3]))) if n < n_inputs else set() for n, r in enumerate(raw)]
     for i, j, _ in found:
         needed[left].add(i)
         needed[right].add(j)
-    for node in range(root - 1, len(inputs) - 1, -1):
+    for node in range(root - 1, n_inputs - 1, -1):
         for n in needed[node]:
             entry = raw[node][3][n]
             needed[raw[node][1]].add(entry.left)
             needed[raw[node][2]].add(entry.right)
+    return needed
+
+
+def _pruned(raw: list[_Raw], needed: list[set[int]]) -> tuple[list[Node], list[dict[int, int]]]:
+    """The nodes with only their needed entries, renumbered, and per node the old entry index -> the new one."""
     nodes: list[Node] = []
     remap: list[dict[int, int]] = []
     for node, (tree, l_child, r_child, entries) in enumerate(raw):
@@ -203,8 +218,7 @@ def _enumerate(spec: FuseSpec, lmax: int | None) -> Layout:
             offset += e.ir.dim
         remap.append(index)
         nodes.append(Node(tree, l_child, r_child, tuple(fresh), offset))
-    paths = [(remap[left][i], remap[right][j], k) for i, j, k in found]
-    return _paths(nodes, len(inputs), outputs, paths, left, right)
+    return nodes, remap
 
 
 @functools.cache

@@ -12,7 +12,6 @@ from pathlib import Path
 
 import pytest
 import torch
-from fusion import naive_fuse
 from module_inputs import feature_irreps, random_inputs
 from sympy.physics.wigner import wigner_6j
 
@@ -20,6 +19,7 @@ import fdg
 from fdg.planning.fuse import trees
 from fdg.runtime import FdgModule, Irreps, rand_matrix
 from fdg.runtime.fusion_paths import FuseSpec, Tree, fuse_layout, tree_leaves
+from fdg.runtime.fusion_reference import naive_fuse
 from fdg.runtime.fusion_tables import path_tensor, recoupling
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -131,7 +131,7 @@ def test_outputs_have_unit_variance(case: str) -> None:
     ids=["fusion block", "repeated irreps, multiplicity one", "four inputs"],
 )
 def test_matches_a_path_by_path_reference(irreps: tuple[str, ...]) -> None:
-    """Against ``benchmarks/fusion.py``'s ``naive_fuse``: its own enumeration of the paths (the documented weight
+    """Against ``fdg.runtime.fusion_reference.naive_fuse``: its own enumeration of the paths (the documented weight
     layout and normalization) and one einsum chain per path with the dense 3j tensors."""
     *ins, out = (Irreps(i) for i in irreps)
     names = "abcd"[: len(ins)]

@@ -25,7 +25,7 @@ from fdg.errors import Diagnostic, FdgArgumentError, FdgTypeError
 from fdg.frontend import syntax, uses
 from fdg.ir import GENERATED
 
-#: the names the language gives meaning to, which no value may take (the grammar's own words are parser.KEYWORDS)
+#: the names the language gives meaning to, which no value may take (the grammar's own words are syntax.KEYWORDS)
 BUILTINS = frozenset({*vertices.SIGNATURES, "learned", "none"})
 
 

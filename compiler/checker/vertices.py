@@ -215,18 +215,7 @@ def couple(call: Call, resolve: Resolve, env: Mapping[str, Number], warnings: li
     assert isinstance(a.type, ir.Feature) and isinstance(b.type, ir.Feature)
     axis = a.type.axis
     same_axis(axis, b, b_arg.span, "the second input")
-    mode = "uvw"
-    if "mode" in call.options:
-        word = call.options["mode"].value
-        spelled = word.id if isinstance(word, syntax.Name) else None
-        if spelled not in rules.MODE_ALIASES:
-            modes = f"modes: {', '.join(rules.MODE_ALIASES)}"
-            if spelled is None:
-                raise FdgTypeError("a mode is one of the mode words", word.span, modes)
-            raise FdgTypeError(
-                f"unknown mode '{spelled}'", word.span, suggest(spelled, list(rules.MODE_ALIASES)) or modes
-            )
-        mode = rules.MODE_ALIASES[spelled]
+    mode = _mode(call)
     weights, extra = weights_option(call, resolve, axis, ("learned", "none", "input", "per_index"))
     weighted = weights.kind != "none"
     if mode == "uvw" and not weighted:
@@ -236,34 +225,11 @@ def couple(call: Call, resolve: Resolve, env: Mapping[str, Number], warnings: li
             "use weights = learned, or mode = uvuv for the plain outer product",
         )
     assert call.target is not None
-    if isinstance(call.target, syntax.Lmax):
-        lmax = integer(call.target.value, env, "lmax", 0, MAX_L)
-        found = rules.reachable(a.type.irreps, b.type.irreps, lmax, mode, weighted)
-        if isinstance(found, str):
-            raise FdgTypeError(
-                f"cannot choose output multiplicities for mode {mode}: {found}",
-                call.target.span,
-                "write the output irreps explicitly",
-            )
-        if len(found) == 0:
-            paired = mode not in ("uuu", "uuw") or any(m1 == m2 for m1, _ in a.type.irreps for m2, _ in b.type.irreps)
-            lowest = min(abs(ir1.l - ir2.l) for _, ir1 in a.type.irreps for _, ir2 in b.type.irreps)
-            raise FdgTypeError(
-                f"no path of mode {mode} reaches an irrep with l <= {lmax}",
-                call.target.span,
-                f"{a.type.irreps} x {b.type.irreps} reaches degrees {lowest} and up"
-                if paired
-                else f"mode {mode} pairs channels one to one, but the inputs' multiplicities differ",
-            )
-        if any(mul > MAX_MUL for mul, _ in found):
-            raise FdgTypeError(
-                f"the output multiplicities {found} are too large (at most {MAX_MUL})",
-                call.target.span,
-                "write the output irreps explicitly",
-            )
-        out = found
-    else:
-        out = irreps(call.target, env)
+    out = (
+        _lmax_out(call, a.type.irreps, b.type.irreps, env, mode, weighted)
+        if isinstance(call.target, syntax.Lmax)
+        else irreps(call.target, env)
+    )
     paths = rules.couple_paths(a.type.irreps, b.type.irreps, out, mode, weighted)
     if not paths:
         raise _no_path(a.type.irreps, b.type.irreps, out, mode, weighted, call)
@@ -273,6 +239,50 @@ def couple(call: Call, resolve: Resolve, env: Mapping[str, Number], warnings: li
     op = ir.Couple(mode, weights, out, paths, call.span)
     operands = (a, b) if extra is None else (a, b, extra)
     return Made(op, ir.Feature(axis, out), operands)
+
+
+def _mode(call: Call) -> str:
+    """The mode option of a couple (``uvw`` where it has none), checked."""
+    if "mode" not in call.options:
+        return "uvw"
+    word = call.options["mode"].value
+    spelled = word.id if isinstance(word, syntax.Name) else None
+    if spelled not in rules.MODE_ALIASES:
+        modes = f"modes: {', '.join(rules.MODE_ALIASES)}"
+        if spelled is None:
+            raise FdgTypeError("a mode is one of the mode words", word.span, modes)
+        raise FdgTypeError(f"unknown mode '{spelled}'", word.span, suggest(spelled, list(rules.MODE_ALIASES)) or modes)
+    return rules.MODE_ALIASES[spelled]
+
+
+def _lmax_out(call: Call, a: Irreps, b: Irreps, env: Mapping[str, Number], mode: str, weighted: bool) -> Irreps:
+    """The output irreps of ``couple(a, b) -> lmax = L``: every irrep up to ``L`` a path reaches."""
+    assert isinstance(call.target, syntax.Lmax)
+    lmax = integer(call.target.value, env, "lmax", 0, MAX_L)
+    found = rules.reachable(a, b, lmax, mode, weighted)
+    if isinstance(found, str):
+        raise FdgTypeError(
+            f"cannot choose output multiplicities for mode {mode}: {found}",
+            call.target.span,
+            "write the output irreps explicitly",
+        )
+    if len(found) == 0:
+        paired = mode not in ("uuu", "uuw") or any(m1 == m2 for m1, _ in a for m2, _ in b)
+        lowest = min(abs(ir1.l - ir2.l) for _, ir1 in a for _, ir2 in b)
+        raise FdgTypeError(
+            f"no path of mode {mode} reaches an irrep with l <= {lmax}",
+            call.target.span,
+            f"{a} x {b} reaches degrees {lowest} and up"
+            if paired
+            else f"mode {mode} pairs channels one to one, but the inputs' multiplicities differ",
+        )
+    if any(mul > MAX_MUL for mul, _ in found):
+        raise FdgTypeError(
+            f"the output multiplicities {found} are too large (at most {MAX_MUL})",
+            call.target.span,
+            "write the output irreps explicitly",
+        )
+    return found
 
 
 def check_size(weights: ir.Weights, call: Call) -> None:

@@ -52,10 +52,8 @@ def emit_call(plan: Plan, node: str, args: list[str], temp: Temp) -> list[str]:
     f = plan.fusions[node]
     op = plan.diagram.op(node)
     assert isinstance(op, ir.Fuse)
-    ev = f.evaluation
-    how = "the folded tensor" if ev.folded else f.choice.chosen
-    paths = f.choice.paths
-    lines = [f"# evaluates {how}; {paths} paths, weights on the paths of {f.choice.basis} (fdg report: why)"]
+    ev, c = f.evaluation, f.choice
+    lines = [f"# evaluates {c.evaluates}; {c.paths} paths, weights on the paths of {c.basis} (fdg report: why)"]
     values: dict[int, str] = {}
     n = len(f.muls)
     for k in range(n):
@@ -64,42 +62,11 @@ def emit_call(plan: Plan, node: str, args: list[str], temp: Temp) -> list[str]:
         lines.append(
             f"{values[k]} = {_RUNTIME}.channels({args[k]}, {f.muls[k]}, {dims})  # [n, {f.muls[k]}, {sum(dims)}]"
         )
-    w = None
-    if op.weights.kind != "none":
-        w = temp("w")
-        if op.weights.kind == "learned":
-            lines.append(f"{w} = self.{plan.parameters[node].name}.view({paths}, {f.mul})")
-        elif op.weights.kind == "per_index":
-            table = f"self.{plan.parameters[node].name}.index_select(0, {args[n]})"
-            lines.append(f"{w} = {table}.view(-1, {paths}, {f.mul})  # one weight set per {op.weights.source}")
-        else:
-            lines.append(f"{w} = {args[n]}.reshape(-1, {paths}, {f.mul})")
-        if f.buffers.recouple is not None:
-            r = f.buffers.recouple
-            lines.append(
-                f"{w} = {_RUNTIME}.recouple({w}, self.{index_of(r)}, self.{r}, {paths})  # as weights of {how}"
-            )
+    w = _weights(plan, node, args[n:], temp, lines)
     result = ""
     for k, p in enumerate(ev.products):
         order = p.order or tuple(range(len(p.operands)))
-        operands = "[" + ", ".join(values[p.operands[o]] for o in order) + "]"
-        split = ", split_last=True" if p.split else ""
-        table = f.buffers.tables[k]
-        width = math.prod(p.dims)
-        if p.weights == "shared":
-            assert w is not None
-            per_channel = temp(f"t{k}")
-            size = p.nnz if p.sparse else width * p.columns
-            fold = f"{_RUNTIME}.fold_weights({w}, self.{index_of(table)}, self.{table}, {size})"
-            lines.append(f"{per_channel} = {fold}" + ("" if p.sparse else f".reshape({f.mul}, {width}, {p.columns})"))
-            if p.sparse:
-                call = f"sparse_product({operands}, self.{index_of(f.buffers.unions[k])}, {per_channel}, {p.columns})"
-            else:
-                call = f"dense_product({operands}, {per_channel}{split})"
-        elif p.sparse:
-            call = f"sparse_product({operands}, self.{index_of(table)}, self.{table}, {p.columns})"
-        else:
-            call = f"dense_product({operands}, self.{table}{split})"
+        call = _product(f, k, "[" + ", ".join(values[p.operands[o]] for o in order) + "]", w, temp, lines)
         result = temp("folded" if ev.folded else f"n{n + k}")
         values[n + k] = result  # the value of internal node n + k
         lines.append(f"# {p.label}: [n, {p.channels}, {p.columns}]")
@@ -112,3 +79,46 @@ def emit_call(plan: Plan, node: str, args: list[str], temp: Temp) -> list[str]:
         result = weighed
     lines.append(f"{plan.names[node]} = {_RUNTIME}.mul_ir({result}, {list(f.out_dims)})")
     return lines
+
+
+def _product(f: FusePlan, k: int, operands: str, w: str | None, temp: Temp, lines: list[str]) -> str:
+    """The runtime call of product ``k`` (after the lines folding shared weights into its table, where it has them)."""
+    p = f.evaluation.products[k]
+    table = f.buffers.tables[k]
+    split = ", split_last=True" if p.split else ""
+    if p.weights == "shared":
+        assert w is not None
+        per_channel = temp(f"t{k}")
+        width = math.prod(p.dims)
+        size = p.nnz if p.sparse else width * p.columns
+        fold = f"{_RUNTIME}.fold_weights({w}, self.{index_of(table)}, self.{table}, {size})"
+        lines.append(f"{per_channel} = {fold}" + ("" if p.sparse else f".reshape({f.mul}, {width}, {p.columns})"))
+        if p.sparse:
+            return f"sparse_product({operands}, self.{index_of(f.buffers.unions[k])}, {per_channel}, {p.columns})"
+        return f"dense_product({operands}, {per_channel}{split})"
+    if p.sparse:
+        return f"sparse_product({operands}, self.{index_of(table)}, self.{table}, {p.columns})"
+    return f"dense_product({operands}, self.{table}{split})"
+
+
+def _weights(plan: Plan, node: str, extra: list[str], temp: Temp, lines: list[str]) -> str | None:
+    """The weights as ``[paths, mul]`` (learned) or ``[n, paths, mul]`` (per row), recoupled to the evaluated tree
+    where it is not the weights' own; None without weights.  ``extra``: the operands after the inputs."""
+    f = plan.fusions[node]
+    op = plan.diagram.op(node)
+    assert isinstance(op, ir.Fuse)
+    paths = f.choice.paths
+    if op.weights.kind == "none":
+        return None
+    w = temp("w")
+    if op.weights.kind == "learned":
+        lines.append(f"{w} = self.{plan.parameters[node].name}.view({paths}, {f.mul})")
+    elif op.weights.kind == "per_index":
+        table = f"self.{plan.parameters[node].name}.index_select(0, {extra[0]})"
+        lines.append(f"{w} = {table}.view(-1, {paths}, {f.mul})  # one weight set per {op.weights.source}")
+    else:
+        lines.append(f"{w} = {extra[0]}.reshape(-1, {paths}, {f.mul})")
+    if f.buffers.recouple is not None:
+        r, how = f.buffers.recouple, f.choice.evaluates
+        lines.append(f"{w} = {_RUNTIME}.recouple({w}, self.{index_of(r)}, self.{r}, {paths})  # as weights of {how}")
+    return w

@@ -93,20 +93,7 @@ def _contract(plan: Plan, node: str, args: list[str], temp: Temp) -> list[str]:
             views[which][i] = name
         return views[which][i]
 
-    weights = op.weights
-    table = None
-    if weights.kind == "input":
-        table = args[-1]
-    elif weights.kind == "per_index":
-        table = temp("w")
-        param = plan.parameters[node].name
-        lines.append(f"{table} = self.{param}.index_select(0, {args[-1]})  # one weight set per {weights.source}")
-    if table is not None:  # one split, whose backward is a single cat (slices would each zero-fill a full gradient)
-        sizes = [math.prod(c.weight_shape) for c in plan.contractions[node]]
-        split = temp("ws")
-        lines.append(f"{split} = {table}.split({sizes}, dim=1)")
-        table = split
-
+    table = _weight_table(plan, node, args, temp, lines)
     slots: dict[int, list[str]] = {}
     for k, c in enumerate(plan.contractions[node]):
         exprs = []
@@ -124,17 +111,40 @@ def _contract(plan: Plan, node: str, args: list[str], temp: Temp) -> list[str]:
             lines[-1] += f" * {c.alpha!r}"
         slots.setdefault(c.i_out, []).append(result)
 
+    var = plan.names[node]
+    pieces = _outputs(op.irreps_out, slots, args[0], n)
+    lines.append(f"{var} = {pieces[0]}" if len(pieces) == 1 else f"{var} = torch.cat([{', '.join(pieces)}], dim=1)")
+    return lines
+
+
+def _weight_table(plan: Plan, node: str, args: list[str], temp: Temp, lines: list[str]) -> str | None:
+    """Per-row weights (an input, or ``learned[z]`` rows) split per path; None for shared weights."""
+    weights = plan.diagram.op(node).weights
+    if weights.kind == "input":
+        table = args[-1]
+    elif weights.kind == "per_index":
+        table = temp("w")
+        param = plan.parameters[node].name
+        lines.append(f"{table} = self.{param}.index_select(0, {args[-1]})  # one weight set per {weights.source}")
+    else:
+        return None
+    # one split, whose backward is a single cat (slices would each zero-fill a full gradient)
+    split = temp("ws")
+    lines.append(f"{split} = {table}.split({[math.prod(c.weight_shape) for c in plan.contractions[node]]}, dim=1)")
+    return split
+
+
+def _outputs(irreps_out: Irreps, slots: dict[int, list[str]], first: str, n: str) -> list[str]:
+    """Per output irrep, the sum of its paths (zeros where none reaches it), flattened to ``[n, mul * dim]``."""
     pieces = []
-    for i_out, (mul, ir_) in enumerate(op.irreps_out):
+    for i_out, (mul, ir_) in enumerate(irreps_out):
         size = mul * ir_.dim
         if i_out not in slots:
-            pieces.append(f"{args[0]}.new_zeros(({n}, {size}))")
+            pieces.append(f"{first}.new_zeros(({n}, {size}))")
             continue
         total = " + ".join(slots[i_out])
         pieces.append(f"({total}).reshape({n}, {size})" if len(slots[i_out]) > 1 else f"{total}.reshape({n}, {size})")
-    var = plan.names[node]
-    lines.append(f"{var} = {pieces[0]}" if len(pieces) == 1 else f"{var} = torch.cat([{', '.join(pieces)}], dim=1)")
-    return lines
+    return pieces
 
 
 def _weight(plan: Plan, node: str, c: Contraction, table: str | None, n: str, scale: bool) -> str:

@@ -187,63 +187,26 @@ def _uvu(value: str, op: ir.Couple, g: Grouped, axis: str) -> list[Step]:
 
 def simple(value: str, op: ir.Vertex, out: ir.Feature, operands: list[ir.WireType]) -> tuple[Step, ...]:
     """Steps of the vertices that are not contractions: sh, gather, scatter-sum, add, scale."""
-    dim, axis = out.irreps.dim, out.axis.name
+    dim, axis, e = out.irreps.dim, out.axis.name, ELEMENT
     match op:
         case ir.SphericalHarmonics(lmax=lmax):
             # the CG recursion: one (l-1) x 1 -> l coupling per degree, dense over its small table
             flops = sum(2 * (2 * l - 1) * 3 * (2 * l + 1) for l in range(2, lmax + 1)) + 3
-            return (
-                Step(
-                    value,
-                    f"sh(lmax={lmax})",
-                    "elementwise",
-                    axis,
-                    flops,
-                    ELEMENT * (3 + dim),
-                    dim,
-                    2 * flops,
-                    2 * ELEMENT * (3 + dim),
-                    launches=2 * lmax,
-                ),
-            )
+            io = e * (3 + dim)
+            what = f"sh(lmax={lmax})"
+            return (Step(value, what, "elementwise", axis, flops, io, dim, 2 * flops, 2 * io, launches=2 * lmax),)
         case ir.Gather():
-            return (
-                Step(value, f"index_select [{dim}]", "gather", axis, 0, 2 * ELEMENT * dim, dim, dim, 3 * ELEMENT * dim),
-            )
+            return (Step(value, f"index_select [{dim}]", "gather", axis, 0, 2 * e * dim, dim, dim, 3 * e * dim),)
         case ir.ScatterSum():
             source = operands[0]
             assert isinstance(source, ir.Feature)
             # priced per row of the source axis: one add per element scattered
-            return (
-                Step(
-                    value,
-                    f"index_add [{dim}]",
-                    "scatter",
-                    source.axis.name,
-                    dim,
-                    3 * ELEMENT * dim,
-                    0,
-                    0,
-                    2 * ELEMENT * dim,
-                ),
-            )
+            rows = source.axis.name
+            return (Step(value, f"index_add [{dim}]", "scatter", rows, dim, 3 * e * dim, 0, 0, 2 * e * dim),)
         case ir.Add():
             k = len(operands)
-            return (
-                Step(
-                    value,
-                    f"add x{k} [{dim}]",
-                    "elementwise",
-                    axis,
-                    (k - 1) * dim,
-                    (k + 1) * ELEMENT * dim,
-                    dim,
-                    0,
-                    (k + 1) * ELEMENT * dim,
-                ),
-            )
+            io = (k + 1) * e * dim
+            return (Step(value, f"add x{k} [{dim}]", "elementwise", axis, (k - 1) * dim, io, dim, 0, io),)
         case ir.Scale():
-            return (
-                Step(value, f"scale [{dim}]", "elementwise", axis, dim, 2 * ELEMENT * dim, dim, dim, 2 * ELEMENT * dim),
-            )
+            return (Step(value, f"scale [{dim}]", "elementwise", axis, dim, 2 * e * dim, dim, dim, 2 * e * dim),)
     raise AssertionError(f"no steps for {op!r}")

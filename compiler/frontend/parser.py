@@ -1,45 +1,33 @@
 """Parse ``.fdg`` text into the syntax tree of :mod:`fdg.frontend.syntax`.
 
-The grammar lives in ``grammar.lark`` (LALR, contextual lexer).  This module does three things:
-turns lark's parse tree into the frozen dataclasses of :mod:`fdg.frontend.syntax`, rejects what is purely
-syntactic but not expressible in the grammar (duplicate keyword arguments, bad parity letters,
-absurd degrees, nesting too deep), and converts every lark exception into an
-:class:`~fdg.errors.FdgSyntaxError` at this boundary, so that nothing else ever escapes.
+The grammar lives in ``grammar.lark`` (loaded by :mod:`fdg.frontend.grammar`).  This module turns lark's parse
+tree into the frozen dataclasses of :mod:`fdg.frontend.syntax` and rejects what is purely syntactic but not
+expressible in the grammar (duplicate keyword arguments, bad parity letters, absurd degrees, nesting too deep).
+Every lark exception becomes an :class:`~fdg.errors.FdgSyntaxError` at this boundary
+(:mod:`fdg.frontend.grammar`), so that nothing else ever escapes.
 """
 
 from __future__ import annotations
 
-import contextlib
 import re
-from collections.abc import Callable, Iterable, Sequence
-from functools import cache
-from pathlib import Path
+from collections.abc import Callable
 from typing import Any, NoReturn
 
-from lark import Lark, Token, Transformer_NonRecursive, Tree, v_args
-from lark.exceptions import UnexpectedCharacters, UnexpectedInput, UnexpectedToken, VisitError
-from lark.lexer import PatternStr
+from lark import Token, Transformer_NonRecursive, Tree, v_args
+from lark.exceptions import UnexpectedInput, VisitError
 from lark.tree import Meta
 
 from fdg.errors import FdgSyntaxError, Source, Span
 from fdg.frontend import syntax as s
+from fdg.frontend.grammar import IRREPS_WHERE, RESERVED_HINT, convert, grammar, span_of
 
-__all__ = ["KEYWORDS", "MAX_DEPTH", "MAX_L", "parse"]
+__all__ = ["MAX_DEPTH", "MAX_L", "parse"]
 
-#: the words of the grammar, which no name may take (the checker's built-in names are ``checker.lower.BUILTINS``)
-KEYWORDS = frozenset({"diagram", "input", "output", "over", "index", "weights", "use"})
 #: the largest degree fdg accepts anywhere, written or computed (CG tables grow as l^3: beyond it is a typo)
 MAX_L = 20
 MAX_DEPTH = 200  # nesting of the parse tree; later passes recurse over expressions
 
-_GRAMMAR = Path(__file__).with_name("grammar.lark")
 _MULIR = re.compile(r"([0-9]+)x([0-9]+)([A-Za-z])")
-_PAIRS = {"LPAR": "RPAR", "LSQB": "RSQB", "LBRACE": "RBRACE"}
-
-
-@cache
-def _lark() -> Lark:
-    return Lark(_GRAMMAR.read_text(), parser="lalr", lexer="contextual", propagate_positions=True)
 
 
 def parse(text: str, name: str = "<string>") -> s.Program:
@@ -51,9 +39,9 @@ def parse(text: str, name: str = "<string>") -> s.Program:
     """
     source = Source(name, text)
     try:
-        tree = _lark().parse(text)
+        tree = grammar().parse(text)
     except UnexpectedInput as e:
-        raise _convert(e, source) from None
+        raise convert(e, source) from None
     _check_depth(tree, source)
     try:
         program = _ToSyntax(source).transform(tree)
@@ -66,12 +54,6 @@ def parse(text: str, name: str = "<string>") -> s.Program:
 
 
 # ---------------------------------------------------------------- parse tree -> syntax tree
-
-
-def _span(source: Source, m: Meta | Token) -> Span:
-    # lark's end column points just past the last character; Span's is inclusive.
-    assert m.line is not None and m.column is not None and m.end_line is not None and m.end_column is not None
-    return Span(source, m.line, m.column, m.end_line, m.end_column - 1)
 
 
 def _fail(message: str, span: Span, hint: str | None = None) -> NoReturn:
@@ -94,11 +76,11 @@ class _ToSyntax(Transformer_NonRecursive):
         self.src = source
 
     def _sp(self, m: Meta | Token) -> Span:
-        return _span(self.src, m)
+        return span_of(self.src, m)
 
     def _name(self, tok: Token) -> s.Name:
-        if tok in KEYWORDS:
-            _fail(f"'{tok}' is a reserved word", self._sp(tok), _RESERVED_HINT)
+        if tok in s.KEYWORDS:
+            _fail(f"'{tok}' is a reserved word", self._sp(tok), RESERVED_HINT)
         return s.Name(str(tok), self._sp(tok))
 
     def _opt_name(self, tok: Token | None) -> s.Name | None:
@@ -170,7 +152,7 @@ class _ToSyntax(Transformer_NonRecursive):
     def badnum(self, m: Meta, c: list[Token]) -> NoReturn:
         tok = c[0]
         if re.fullmatch(r"[0-9]+(x[0-9]+)?[A-WYZa-wyz]", tok):
-            _fail(f"unexpected irreps '{tok}'", self._sp(m), _IRREPS_WHERE)
+            _fail(f"unexpected irreps '{tok}'", self._sp(m), IRREPS_WHERE)
         if re.fullmatch(r"[0-9]+[eE][+-]?[0-9]+", tok):
             dotted = re.sub("[eE]", ".0e", tok, count=1)
             _fail(f"'{tok}' is not a number", self._sp(m), f"a float needs a dot: {dotted}")
@@ -257,10 +239,6 @@ class _ToSyntax(Transformer_NonRecursive):
         return s.ShIrreps(c[0], self._sp(m))
 
 
-_RESERVED_HINT = "choose another name; reserved words: " + ", ".join(sorted(KEYWORDS))
-_IRREPS_WHERE = "irreps are written after ':' in an input or after '->' following a call"
-
-
 def _check_depth(tree: Tree, source: Source) -> None:
     """Reject trees nested deeper than MAX_DEPTH (iteratively, so the check itself cannot overflow)."""
     stack: list[tuple[Tree, int]] = [(tree, 1)]
@@ -272,134 +250,3 @@ def _check_depth(tree: Tree, source: Source) -> None:
             _fail(f"too deeply nested (more than {MAX_DEPTH} levels)", at, hint)
         # Children pushed right to left, so the leftmost too-deep node is found first.
         stack.extend((child, depth + 1) for child in reversed(node.children) if isinstance(child, Tree))
-
-
-# ---------------------------------------------------------------- lark exceptions -> FdgSyntaxError
-
-# How terminals that are patterns read in a message; string terminals read as themselves ('(').
-_SPELLING = {
-    "NAME": "a name", "INT": "an integer", "FLOAT": "a number", "STRING": 'a quoted path like "other.fdg"',
-    "IRREP": "an irrep", "MULIR": "an irreps term", "_MINUS": "'-'", "$END": "the end of the file",
-}  # fmt: skip
-_FOUND = {"NAME": "name", "INT": "number", "FLOAT": "number", "BADNUM": "number", "IRREP": "irrep",
-          "MULIR": "irreps", "BADIRREP": "number", "STRING": "string"}  # fmt: skip
-# Several expected terminals that together mean one thing the user would name.
-_GROUPS = [
-    ("irreps", {"IRREP", "MULIR", "SH", "NAME", "INT", "LPAR"}),
-    ("an expression", {"NAME", "INT", "FLOAT", "LPAR", "_MINUS"}),
-    ("a statement", {"INPUT", "OUTPUT", "NAME"}),
-]
-# Tokens that would merely continue what came before; listed only if nothing else is expected.
-_CONTINUATIONS = {"PLUS", "_MINUS", "STAR", "SLASH", "_DSLASH", "LPAR", "LSQB", "SEMICOLON", "EQUAL"}
-_OPERATORS = {"PLUS", "_MINUS", "STAR", "SLASH", "_DSLASH"}
-_INTERNAL = {"WS", "COMMENT", "BADNUM", "BADIRREP"}
-
-
-def _spell(terminal: str) -> str:
-    if terminal in _SPELLING:
-        return _SPELLING[terminal]
-    pattern = _lark().get_terminal(terminal).pattern
-    return f"'{pattern.value}'" if isinstance(pattern, PatternStr) else terminal.lower()
-
-
-def _expected(terminals: Iterable[str]) -> str:
-    names = set(terminals) - _INTERNAL
-    words = []
-    for word, group in _GROUPS:
-        if group <= names:
-            words.append(word)
-            names -= group
-    if words or names - _CONTINUATIONS:
-        names -= _CONTINUATIONS
-    words = sorted(_spell(t) for t in names) + words
-    if not words:  # not seen in practice; a message must still come out
-        return "a different token"
-    return words[0] if len(words) == 1 else ", ".join(words[:-1]) + " or " + words[-1]
-
-
-def _found(tok: Token) -> str:
-    if tok.type == "$END":
-        return "end of file"
-    if tok.type in ("X", "LMAX", "SH"):  # keywords only inside irreps; elsewhere the user meant a name
-        return f"name '{tok}'"
-    kind = _FOUND.get(tok.type)
-    return f"{kind} '{tok}'" if kind else f"'{tok}'"
-
-
-def _unclosed(value_stack: Sequence[Any]) -> list[Token]:
-    """Opening brackets still waiting for their partner: the LALR value stack holds them until reduced."""
-    opened: list[Token] = []
-    for value in value_stack:
-        if isinstance(value, Token) and value.type in _PAIRS:
-            opened.append(value)
-        elif isinstance(value, Token) and value.type in _PAIRS.values() and opened:
-            opened.pop()
-    return opened
-
-
-def _eof_span(source: Source) -> Span:
-    lines = source.text.split("\n")
-    while len(lines) > 1 and not lines[-1].strip():
-        lines.pop()
-    return Span(source, len(lines), len(lines[-1]) + 1, len(lines), len(lines[-1]) + 1)
-
-
-def _convert(e: UnexpectedInput, source: Source) -> FdgSyntaxError:
-    if isinstance(e, UnexpectedCharacters):
-        span = Span(source, e.line, e.column, e.line, e.column)
-        if e.char == '"':
-            return FdgSyntaxError("unterminated string", span, 'write the path on one line: use "other.fdg"')
-        char = e.char if e.char.isprintable() else ascii(e.char)[1:-1]
-        return FdgSyntaxError(f"unexpected character '{char}'", span)
-    if not isinstance(e, UnexpectedToken):  # not raised by an LALR parser; kept for safety
-        return FdgSyntaxError("syntax error", _eof_span(source))
-    tok, expected = e.token, set(e.expected)
-    if e.interactive_parser is not None:
-        # The lexer's `expected` lacks keywords, and LALR tables list lookaheads merged from other
-        # contexts; accepts() tries each terminal on a copy of the parser and keeps the real ones.
-        with contextlib.suppress(Exception):  # lark internals on an odd state; the cruder set still serves
-            expected = e.interactive_parser.accepts()
-    stack = getattr(e.state, "value_stack", [])
-    previous = stack[-1] if stack else None
-    unclosed = _unclosed(stack)
-    span = _eof_span(source) if tok.type == "$END" else _span(source, tok)
-    if tok.type == "$END" and unclosed:
-        opener = unclosed[-1]
-        closer = _spell(_PAIRS[opener.type])
-        return FdgSyntaxError(
-            f"'{opener}' is never closed", _span(source, opener), f"the file ends before its {closer}"
-        )
-    if isinstance(previous, Tree) and previous.data in ("int_lit", "name"):  # the parser may have reduced it
-        previous = previous.children[0]
-    if isinstance(previous, Token) and previous.type == "NAME" and previous in KEYWORDS:
-        # A keyword where it is not allowed is lexed as a name (`input a :` then `output b`); the error is there.
-        hint = f"'{previous}' is a reserved word; is something missing before it?"
-        return FdgSyntaxError(f"unexpected '{previous}'", _span(source, previous), hint)
-    arrows = [i for i, v in enumerate(stack) if isinstance(v, Token) and v.type == "_ARROW"]
-    if "X" in expected and arrows and isinstance(previous, Token) and previous.type == "NAME" and stack[-2] == "+":
-        # `f(a) -> 16x0e + y`: the documented ambiguity; `+` continued the irreps, `y` became a multiplicity.
-        hint = f"after '->', '+' continues the irreps; to add the wire, parenthesize: (f(a) -> 0e) + {previous}"
-        return FdgSyntaxError(f"'{previous}' is not an irreps term", _span(source, previous), hint)
-    if "X" in expected and isinstance(previous, Token) and previous.type == "INT":
-        hint = f"an irrep needs a parity: {previous}o or {previous}e; a multiplicity needs 'x': {previous}x0e"
-        return FdgSyntaxError(f"'{previous}' is not an irrep", _span(source, previous), hint)
-    if tok.type == "EQUAL" and isinstance(previous, Token) and previous in KEYWORDS:
-        return FdgSyntaxError(f"'{previous}' is a reserved word", _span(source, previous), _RESERVED_HINT)
-    if tok.type == "_ARROW":
-        hint = "'->' must directly follow a call that ends the expression: write (f(a) -> 0e) or 2 * (f(a) -> 0e)"
-        return FdgSyntaxError("unexpected '->'", span, hint)
-    if tok.type in _OPERATORS and arrows and not _unclosed(stack[arrows[-1] :]):  # right after `-> TYPE [...]`
-        hint = "'->' ends its expression; parenthesize to compute with it: (f(a) -> 0e) * 2, or lmax (L + 1)"
-        return FdgSyntaxError(f"unexpected {_found(tok)}", span, hint)
-    if tok.type in ("IRREP", "MULIR"):
-        return FdgSyntaxError(f"unexpected {_found(tok)}", span, _IRREPS_WHERE)
-    hint = f"expected {_expected(expected)}"
-    # Mention an open bracket left on an earlier line (not a diagram's '{': that one is always open).
-    if (
-        unclosed
-        and unclosed[-1].type != "LBRACE"
-        and _PAIRS[unclosed[-1].type] in expected
-        and unclosed[-1].line != tok.line
-    ):
-        hint += f" (the {_spell(unclosed[-1].type)} on line {unclosed[-1].line} is still open)"
-    return FdgSyntaxError(f"unexpected {_found(tok)}", span, hint)

@@ -13,6 +13,9 @@ from dataclasses import dataclass
 
 from fdg.errors import Span
 
+#: the words of the grammar, which no name may take (the checker's built-in names are ``checker.lower.BUILTINS``)
+KEYWORDS = frozenset({"diagram", "input", "output", "over", "index", "weights", "use"})
+
 # ---------------------------------------------------------------- expressions
 
 

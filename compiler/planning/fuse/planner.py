@@ -68,6 +68,11 @@ class FuseChoice:
     folding: str  # the folding decision, in words
     pinned: str | None = None  # the cost model's pick, where the user pinned another evaluation
 
+    @property
+    def evaluates(self) -> str:
+        """What the chosen evaluation computes, in words: ``the folded tensor`` or ``tree ((a, b), c)``."""
+        return "the folded tensor" if self.chosen == "folded" else self.chosen
+
     def lines(self, name: str) -> list[str]:
         """The report's lines about this fuse."""
         estimates = ", ".join(f"{k} {v * 1e3:.3g} ms" for k, v in self.seconds.items())
@@ -79,9 +84,8 @@ class FuseChoice:
             how = "the cheapest of every tree and the folded tensor"
         else:
             how = "the cheapest of the left-to-right tree, a greedy tree and the folded tensor"
-        what = "the folded tensor" if self.chosen == "folded" else self.chosen
         lines = [
-            f"fuse {name}: evaluates {what} ({how}; estimates at {self.rows} rows: {estimates}); "
+            f"fuse {name}: evaluates {self.evaluates} ({how}; estimates at {self.rows} rows: {estimates}); "
             f"{self.paths} paths, weights on the paths of {self.basis}",
             f"fuse {name}: {self.folding}",
         ]
@@ -140,6 +144,26 @@ def plan_fuse(
         return _plan_fuse(value, op, operands, namer, rows, pin)
 
 
+def _fixed(op: ir.Fuse, basis: FuseSpec) -> str | None:
+    """Why the weights' tree is the only tree to price, or None where every tree computes the same function."""
+    if op.tree is not None:
+        return "tree = ... pins the tree"
+    if fuse_layout(basis).dropped:
+        return "with lmax dropping irreps, trees span different spaces"
+    if weights_mode(op.weights.kind) == "sum":
+        return "weights = none adds the paths of one tree, and that sum depends on the tree"
+    if chain_entries(basis) > MAX_FOLDED:
+        return "too many paths to recouple the weights exactly at construction"
+    return None
+
+
+def _pinned(value: str, pin: Pin, candidates: dict[str, Evaluation]) -> str:
+    if pin.lowering not in candidates:
+        known = ", ".join(repr(k) for k in candidates)
+        raise FdgArgumentError(f"cannot pin {value} to {pin.lowering!r}: its evaluations are {known}")
+    return pin.lowering
+
+
 def _plan_fuse(
     value: str,
     op: ir.Fuse,
@@ -154,35 +178,22 @@ def _plan_fuse(
     axis = features[0].axis.name
     basis = FuseSpec.of([t.irreps for t in features], op.irreps_out, op.basis, op.lmax)
     layout = fuse_layout(basis)
-    mode = weights_mode(op.weights.kind)
-    fixed = None
-    if op.tree is not None:
-        fixed = "tree = ... pins the tree"
-    elif layout.dropped:
-        fixed = "with lmax dropping irreps, trees span different spaces"
-    elif mode == "sum":
-        fixed = "weights = none adds the paths of one tree, and that sum depends on the tree"
-    elif chain_entries(basis) > MAX_FOLDED:
-        fixed = "too many paths to recouple the weights exactly at construction"
+    fixed = _fixed(op, basis)
     found, enumerated = ([op.basis], True) if fixed else trees.candidates([t.irreps for t in features], muls, op.lmax)
     labels = op.labels
+    form = pin.form if pin else None
     candidates: dict[str, Evaluation] = {}
     for tree in found:
         spec = basis._replace(tree=tree)
         if tree != op.basis and (fuse_layout(spec).dropped or len(fuse_layout(spec).paths) != len(layout.paths)):
             continue  # lmax drops irreps along this tree: another function space
-        form = pin.form if pin else None
         candidates[f"tree {trees.spell(tree, labels)}"] = sequential(value, op, basis, tree, muls, axis, rows, form)
-    fold = folded(value, op.weights.kind, basis, muls, axis, rows, op.labels, pin.form if pin else None)
+    fold = folded(value, op.weights.kind, basis, muls, axis, rows, op.labels, form)
     if fold is not None:
         candidates["folded"] = fold
     estimates = {k: seconds(ev.steps, rows) for k, ev in candidates.items()}
-    chosen = best = min(estimates, key=lambda k: (estimates[k], k != f"tree {trees.spell(op.basis, labels)}"))
-    if pin is not None:
-        if pin.lowering not in candidates:
-            known = ", ".join(repr(k) for k in candidates)
-            raise FdgArgumentError(f"cannot pin {value} to {pin.lowering!r}: its evaluations are {known}")
-        chosen = pin.lowering
+    best = min(estimates, key=lambda k: (estimates[k], k != f"tree {trees.spell(op.basis, labels)}"))
+    chosen = best if pin is None else _pinned(value, pin, candidates)
     evaluation = candidates[chosen]
     buffers = _buffers(value, evaluation, op, namer)
     choice = FuseChoice(
