@@ -9,7 +9,7 @@ from __future__ import annotations
 import pytest
 import torch
 from module_inputs import random_inputs
-from peers import CONV_SOURCE, NODE_SOURCE
+from sources import CONV_SOURCE, NODE_SOURCE
 
 import fdg
 from fdg.codegen import emit_module
