@@ -7,7 +7,7 @@
 Rows: the plan's choice (``fdg``), every candidate the plan priced (each tree, the folded tensor, in the form the
 cost model prefers for it), and a naive reference: one einsum chain per path along the left-to-right tree with the
 dense 3j tensors, paths enumerated independently of fdg's trees (``fdg.runtime.fusion_reference.naive_fuse``, also
-the reference of ``tests/test_fuse.py``).
+the reference of ``tests/planning/test_fuse.py``).
 All rows are first checked to compute the same numbers.  Printed: for each row the cost model's estimate over the
 plan's, then the measured time over the plan's (interleaved medians, ``harness.py``).
 """

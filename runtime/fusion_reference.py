@@ -2,7 +2,7 @@
 
 The paths are enumerated here by nested loops over each input's irreps and the degrees after each coupling, with
 dense Wigner 3j tensors along the left-to-right tree: none of the tree, layout or table machinery that compiled
-modules use (``fusion_paths``, ``fusion_tables``).  ``tests/test_fuse.py`` and ``benchmarks/fusion.py`` compare
+modules use (``fusion_paths``, ``fusion_tables``).  ``tests/planning/test_fuse.py`` and ``benchmarks/fusion.py`` compare
 against it.
 """
 

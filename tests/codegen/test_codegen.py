@@ -19,7 +19,7 @@ from fdg.checker.lower import lower
 from fdg.frontend.parser import parse
 from fdg.ir.verify import IRError, check_ir
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 DIAGRAMS = sorted((ROOT / "diagrams").glob("*.fdg"))
 GOLDEN = ROOT / "tests" / "golden"
 

@@ -23,7 +23,7 @@ from fdg.drawing.looks import short_irreps
 from fdg.drawing.paint import panel
 from fdg.runtime import Irreps
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 DIAGRAMS = sorted((ROOT / "diagrams").glob("*.fdg"))
 CASES = [(path, name) for path in DIAGRAMS for name in diagram_names(path)]  # a file may hold several
 NEQUIP = ROOT / "diagrams" / "nequip.fdg"

@@ -20,7 +20,7 @@ import fdg
 from fdg.cli import main
 from fdg.errors import FdgError
 
-ROOT = Path(__file__).parent.parent
+ROOT = Path(__file__).parents[2]
 ERRORS = Path("tests/errors/check")
 USES = Path("tests/errors/use")
 WARNINGS = Path("tests/errors/warnings")

@@ -21,7 +21,7 @@ from fdg.errors import FdgTypeError
 from fdg.ir.verify import check_ir
 from fdg.runtime import FdgModule, rand_matrix
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 
 CONV = """
 diagram Conv(mul = 4, lmax = 2) {

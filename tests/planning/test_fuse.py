@@ -22,7 +22,7 @@ from fdg.runtime.fusion_paths import FuseSpec, Tree, fuse_layout, tree_leaves
 from fdg.runtime.fusion_reference import naive_fuse
 from fdg.runtime.fusion_tables import path_tensor, recoupling
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 
 
 pytestmark = pytest.mark.usefixtures("float64_default")  # every test here runs in float64

@@ -19,8 +19,8 @@ from fdg.errors import FdgSyntaxError
 from fdg.frontend import syntax as s
 from fdg.frontend.parser import parse
 
-ERRORS = Path(__file__).parent / "errors" / "syntax"
-CORPUS = Path(__file__).parent.parent / "diagrams"
+ERRORS = Path(__file__).parents[1] / "errors" / "syntax"
+CORPUS = Path(__file__).parents[2] / "diagrams"
 
 NEQUIP = """\
 # comments start with '#'
