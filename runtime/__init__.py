@@ -19,6 +19,9 @@ from typing import TYPE_CHECKING, Any
 _WHERE = {
     "FdgModule": "module",
     "load_source": "module",
+    "Declared": "inputs",
+    "FdgInputError": "inputs",
+    "check_inputs": "inputs",
     "Irrep": "irreps",
     "Irreps": "irreps",
     "MulIr": "irreps",
@@ -43,6 +46,8 @@ _WHERE = {
 _RENAMED = {"channelwise_available": ("channelwise_op", "available")}
 
 __all__ = [
+    "Declared",
+    "FdgInputError",
     "FdgModule",
     "Irrep",
     "Irreps",
@@ -52,6 +57,7 @@ __all__ = [
     "angles_to_matrix",
     "channelwise",
     "channelwise_available",
+    "check_inputs",
     "chunked",
     "fusion",
     "load_source",

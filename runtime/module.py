@@ -30,6 +30,7 @@ from fdg.runtime.channelwise_op import table
 from fdg.runtime.fusion_paths import FuseSpec
 from fdg.runtime.fusion_tables import FuseTable, fusion_table, fusion_values
 from fdg.runtime.grouped import BlockPath, coupling_entries, coupling_matrix, coupling_values, transposition
+from fdg.runtime.inputs import Declared
 from fdg.runtime.wigner import wigner_3j
 
 #: builds a constant buffer exactly at a dtype and device
@@ -55,6 +56,8 @@ class FdgModule(torch.nn.Module):
     outputs: ClassVar[dict[str, str]] = {}
     #: external weights input name -> number of weights per sample
     weight_numel: ClassVar[dict[str, int]] = {}
+    #: each input as ``forward`` takes it, for :func:`fdg.runtime.inputs.check_inputs`
+    declared: ClassVar[tuple[Declared, ...]] = ()
     #: the generated source this class was built from (set by :func:`load_source`)
     source: ClassVar[str] = ""
     #: the cost report of the plan (``fdg.reporting.report.Report``), set on modules made by ``fdg.compile``
@@ -63,6 +66,8 @@ class FdgModule(torch.nn.Module):
     def __init__(self) -> None:
         super().__init__()
         self._exact: dict[str, _Exact] = {}
+        #: check every call's inputs against ``declared`` (``False``: for deployment, where inputs are known right)
+        self.checks = True
 
     def register_cg(self, name: str, l1: int, l2: int, l3: int) -> None:
         """Register the e3nn-convention Wigner 3j tensor ``(l1, l2, l3)`` as buffer ``name``."""
@@ -122,7 +127,7 @@ class FdgModule(torch.nn.Module):
         if not self.source:
             raise TypeError(f"{type(self).__name__} was not built by fdg.runtime.load_source and cannot be pickled")
         state = {k: v.detach().cpu() for k, v in self.state_dict().items()}
-        return _rebuild, (self.source, type(self).__name__, state, self.training)
+        return _rebuild, (self.source, type(self).__name__, state, self.training, self.checks)
 
 
 def load_source(source: str, class_name: str) -> type[FdgModule]:
@@ -138,8 +143,11 @@ def load_source(source: str, class_name: str) -> type[FdgModule]:
     return cls
 
 
-def _rebuild(source: str, class_name: str, state: dict[str, torch.Tensor], training: bool) -> FdgModule:
+def _rebuild(
+    source: str, class_name: str, state: dict[str, torch.Tensor], training: bool, checks: bool = True
+) -> FdgModule:
     module = load_source(source, class_name)()
+    module.checks = checks
     dtypes = {t.dtype for t in state.values() if t.is_floating_point()}
     if len(dtypes) == 1:  # load_state_dict copies into existing tensors: match their dtype first
         module.to(dtypes.pop())

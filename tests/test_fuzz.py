@@ -21,7 +21,7 @@ import pytest
 import torch
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from test_parser import EXAMPLES
+from sources import EXAMPLES
 
 import fdg
 from fdg.api import FdgWarning

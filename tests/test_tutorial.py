@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 import torch
-from test_draw import svg_texts
+from svg_util import svg_texts
 
 import fdg
 

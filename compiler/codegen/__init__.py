@@ -41,6 +41,7 @@ def emit_module(plan: Plan, origin: str) -> str:
         *_table("inputs", {n: str(d.out(n)) for n in d.inputs()}),
         *_table("outputs", {_output_name(d, n): str(d.out(d.operands(n)[0])) for n in d.outputs()}),
         *_table("weight_numel", _weight_numel(d)),
+        f"    declared = {_tuple([_declared(d, n) for n in d.inputs()])}",
         "",
         "    def __init__(self) -> None:",
         "        super().__init__()",
@@ -62,6 +63,8 @@ def emit_module(plan: Plan, origin: str) -> str:
     results = [plan.names[d.operands(n)[0]] for n in d.outputs()]
     returns = "torch.Tensor" if len(results) == 1 else f"tuple[{', '.join(['torch.Tensor'] * len(results))}]"
     lines += ["", f"    def forward(self, {signature}) -> {returns}:"]
+    lines += ["        if self.checks:  # each input against its declaration (fdg.runtime.inputs)",
+              f"            fdg.runtime.check_inputs(self, {', '.join(d.inputs())})"]  # fmt: skip
     temps = Temps(plan)
     for node in plan.order:
         op = d.op(node)
@@ -71,6 +74,24 @@ def emit_module(plan: Plan, origin: str) -> str:
     for node in plan.grouped:
         lines += grouped.emit_method(plan, node)
     return "\n".join(piece for line in lines for piece in wrap(line)) + "\n"
+
+
+def _declared(d: ir.Diagram, node: str) -> str:
+    """The :class:`fdg.runtime.inputs.Declared` literal of one input."""
+    wire = d.out(node)
+    if isinstance(wire, ir.Feature):
+        fields = f'"features", "{wire.axis}", {wire.irreps.dim}'
+    elif isinstance(wire, ir.WeightsWire):
+        fields = f'"weights", "{wire.axis}", {wire.numel}'
+    else:
+        assert isinstance(wire, ir.IndexWire)
+        bound = "" if wire.target.size is None else f", bound={wire.target.size}"
+        fields = f'"index", "{wire.axis}", target="{wire.target.name}"{bound}'
+    return f'fdg.runtime.Declared("{node}", {fields})'
+
+
+def _tuple(items: list[str]) -> str:
+    return f"({items[0]},)" if len(items) == 1 else f"({', '.join(items)})"
 
 
 def _weight_numel(d: ir.Diagram) -> dict[str, int]:

@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 from matplotlib import patches
 from matplotlib.backends.backend_agg import FigureCanvasAgg
+from svg_util import svg_texts
 
 import fdg
 from fdg import ir
@@ -65,12 +66,6 @@ diagram Tangle(mul = 8, lmax = 3, species = 5) {
     output third = couple(a, t) -> mul x (0e + 1o + 2e + 3o + 1e + 2o + 3e) [mode = uvw]
 }
 """
-
-
-def svg_texts(path: Path) -> list[str]:
-    """Every text of an SVG, parsed as XML."""
-    root = ET.parse(path).getroot()
-    return ["".join(e.itertext()).strip() for e in root.iter("{http://www.w3.org/2000/svg}text")]
 
 
 def png_size(path: Path) -> tuple[int, int]:

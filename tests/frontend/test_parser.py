@@ -13,6 +13,7 @@ from golden_util import check_golden
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from lark import Lark
+from sources import EXAMPLES, FUSION, MACE, NEQUIP
 
 import fdg.frontend.parser
 from fdg.errors import FdgSyntaxError
@@ -21,41 +22,6 @@ from fdg.frontend.parser import parse
 
 ERRORS = Path(__file__).parents[1] / "errors" / "syntax"
 CORPUS = Path(__file__).parents[2] / "diagrams"
-
-NEQUIP = """\
-# comments start with '#'
-diagram NequIPConv(mul = 32, lmax = 2) {
-    input  h   : mul x (0e + 1o + 2e) over node     # node features
-    input  vec : 1o over edge                       # edge vectors r_j - r_i
-    input  R   : weights over edge                  # external per-edge weights (radial MLP output)
-    input  src : index edge -> node                 # integer index tensors
-    input  dst : index edge -> node
-
-    Y   = sh(vec, lmax)                             # real spherical harmonics 0e+1o+2e
-    m   = couple(h[src], Y) -> mul x (0e + 1o + 2e + 1e + 2o) [mode = uvu, weights = R]
-    agg = sum(m, by = dst) * 0.1
-    output out = linear(agg) -> mul x (0e + 1o + 2e)
-}
-"""
-
-MACE = """\
-diagram MACEProduct(mul = 64, nu = 3, species = 4) {
-    input A : mul x (0e + 1o + 2e + 3o) over node
-    input z : index node -> species                 # element of each atom, 0..species-1
-    output B = power(A, nu) -> mul x (0e + 1o) [weights = learned[z]]
-}
-"""
-
-FUSION = """\
-diagram FusionBlock(mul = 16) {
-    input a : mul x (0e + 1o + 2e) over node
-    input b : mul x (0e + 1o + 2e) over node
-    input c : mul x (0e + 1o + 2e) over node
-    output y = fuse(a, b, c) -> mul x (0e + 1o + 2e) [weights = learned]
-}
-"""
-
-EXAMPLES = [NEQUIP, MACE, FUSION]
 
 
 def show(node: object) -> str:

@@ -18,6 +18,12 @@ class AllegroLayer(fdg.runtime.FdgModule):
     }
     outputs = {"V_next": "8x0e+8x1o+8x2e over edge"}
     weight_numel = {}
+    declared = (
+        fdg.runtime.Declared("V", "features", "edge", 72),
+        fdg.runtime.Declared("w", "features", "edge", 8),
+        fdg.runtime.Declared("vec", "features", "edge", 3),
+        fdg.runtime.Declared("center", "index", "edge", target="atoms", bound=12),
+    )
 
     def __init__(self) -> None:
         super().__init__()
@@ -35,6 +41,8 @@ class AllegroLayer(fdg.runtime.FdgModule):
         self.V_next_weight = torch.nn.Parameter(torch.randn(88))
 
     def forward(self, V: torch.Tensor, w: torch.Tensor, vec: torch.Tensor, center: torch.Tensor) -> torch.Tensor:
+        if self.checks:  # each input against its declaration (fdg.runtime.inputs)
+            fdg.runtime.check_inputs(self, V, w, vec, center)
         # t_1 = sh[lmax=2](vec): 1x0e+1x1o+1x2e over edge
         t_1 = fdg.runtime.spherical_harmonics(2, vec)
         # env = couple[uvu, weights=none, paths=3](w, t_1): 8x0e+8x1o+8x2e over edge

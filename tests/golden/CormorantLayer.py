@@ -19,6 +19,13 @@ class CormorantLayer(fdg.runtime.FdgModule):
     }
     outputs = {"out": "8x0e+8x1o+8x2e over node"}
     weight_numel = {}
+    declared = (
+        fdg.runtime.Declared("e", "features", "edge", 4),
+        fdg.runtime.Declared("vec", "features", "edge", 3),
+        fdg.runtime.Declared("f", "features", "node", 72),
+        fdg.runtime.Declared("src", "index", "edge", target="node"),
+        fdg.runtime.Declared("dst", "index", "edge", target="node"),
+    )
 
     def __init__(self) -> None:
         super().__init__()
@@ -44,6 +51,8 @@ class CormorantLayer(fdg.runtime.FdgModule):
     def forward(
         self, e: torch.Tensor, vec: torch.Tensor, f: torch.Tensor, src: torch.Tensor, dst: torch.Tensor
     ) -> torch.Tensor:
+        if self.checks:  # each input against its declaration (fdg.runtime.inputs)
+            fdg.runtime.check_inputs(self, e, vec, f, src, dst)
         # t_1 = sh[lmax=2](vec): 1x0e+1x1o+1x2e over edge
         t_1 = fdg.runtime.spherical_harmonics(2, vec)
         # E = couple[uvu, weights=none, paths=3](e, t_1): 4x0e+4x1o+4x2e over edge

@@ -17,6 +17,11 @@ class FusionBlock(fdg.runtime.FdgModule):
     }
     outputs = {"y": "16x0e+16x1o+16x2e over node"}
     weight_numel = {}
+    declared = (
+        fdg.runtime.Declared("a", "features", "node", 144),
+        fdg.runtime.Declared("b", "features", "node", 144),
+        fdg.runtime.Declared("c", "features", "node", 144),
+    )
 
     def __init__(self) -> None:
         super().__init__()
@@ -25,6 +30,8 @@ class FusionBlock(fdg.runtime.FdgModule):
         self.y_weight = torch.nn.Parameter(torch.randn(880))
 
     def forward(self, a: torch.Tensor, b: torch.Tensor, c: torch.Tensor) -> torch.Tensor:
+        if self.checks:  # each input against its declaration (fdg.runtime.inputs)
+            fdg.runtime.check_inputs(self, a, b, c)
         # y = fuse[weights=learned, tree=auto](a, b, c): 16x0e+16x1o+16x2e over node
         # evaluates the folded tensor; 55 paths, weights on the paths of ((a, b), c) (fdg report: why)
         y_x0 = fdg.runtime.fusion.channels(a, 16, [1, 3, 5])  # [n, 16, 9]

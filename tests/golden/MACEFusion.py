@@ -21,6 +21,15 @@ class MACEFusion(fdg.runtime.FdgModule):
     }
     outputs = {"h1": "32x0e+32x1o over node", "h2": "32x0e over node"}
     weight_numel = {"R1": 128, "R2": 320}
+    declared = (
+        fdg.runtime.Declared("h0", "features", "node", 32),
+        fdg.runtime.Declared("z", "index", "node", target="species", bound=3),
+        fdg.runtime.Declared("vec", "features", "edge", 3),
+        fdg.runtime.Declared("R1", "weights", "edge", 128),
+        fdg.runtime.Declared("R2", "weights", "edge", 320),
+        fdg.runtime.Declared("src", "index", "edge", target="node"),
+        fdg.runtime.Declared("dst", "index", "edge", target="node"),
+    )
 
     def __init__(self) -> None:
         super().__init__()
@@ -82,6 +91,8 @@ class MACEFusion(fdg.runtime.FdgModule):
         src: torch.Tensor,
         dst: torch.Tensor,
     ) -> tuple[torch.Tensor, torch.Tensor]:
+        if self.checks:  # each input against its declaration (fdg.runtime.inputs)
+            fdg.runtime.check_inputs(self, h0, z, vec, R1, R2, src, dst)
         # Y = sh[lmax=3](vec): 1x0e+1x1o+1x2e+1x3o over edge
         Y = fdg.runtime.spherical_harmonics(3, vec)
         # up1 = linear[weights=learned, paths=1](h0): 32x0e over node

@@ -19,6 +19,13 @@ class NequIPConv(fdg.runtime.FdgModule):
     }
     outputs = {"out": "32x0e+32x1o+32x2e over node"}
     weight_numel = {"R": 480}
+    declared = (
+        fdg.runtime.Declared("h", "features", "node", 288),
+        fdg.runtime.Declared("vec", "features", "edge", 3),
+        fdg.runtime.Declared("R", "weights", "edge", 480),
+        fdg.runtime.Declared("src", "index", "edge", target="node"),
+        fdg.runtime.Declared("dst", "index", "edge", target="node"),
+    )
 
     def __init__(self) -> None:
         super().__init__()
@@ -69,6 +76,8 @@ class NequIPConv(fdg.runtime.FdgModule):
     def forward(
         self, h: torch.Tensor, vec: torch.Tensor, R: torch.Tensor, src: torch.Tensor, dst: torch.Tensor
     ) -> torch.Tensor:
+        if self.checks:  # each input against its declaration (fdg.runtime.inputs)
+            fdg.runtime.check_inputs(self, h, vec, R, src, dst)
         # Y = sh[lmax=2](vec): 1x0e+1x1o+1x2e over edge
         Y = fdg.runtime.spherical_harmonics(2, vec)
         # t_1 = gather(h, src): 32x0e+32x1o+32x2e over edge

@@ -21,6 +21,14 @@ class NequIPInteraction(fdg.runtime.FdgModule):
     }
     outputs = {"out": "96x0e+32x1o+32x2e over node"}
     weight_numel = {"R": 480}
+    declared = (
+        fdg.runtime.Declared("h", "features", "node", 288),
+        fdg.runtime.Declared("z", "index", "node", target="elements", bound=4),
+        fdg.runtime.Declared("vec", "features", "edge", 3),
+        fdg.runtime.Declared("R", "weights", "edge", 480),
+        fdg.runtime.Declared("src", "index", "edge", target="node"),
+        fdg.runtime.Declared("dst", "index", "edge", target="node"),
+    )
 
     def __init__(self) -> None:
         super().__init__()
@@ -73,6 +81,8 @@ class NequIPInteraction(fdg.runtime.FdgModule):
     def forward(
         self, h: torch.Tensor, z: torch.Tensor, vec: torch.Tensor, R: torch.Tensor, src: torch.Tensor, dst: torch.Tensor
     ) -> torch.Tensor:
+        if self.checks:  # each input against its declaration (fdg.runtime.inputs)
+            fdg.runtime.check_inputs(self, h, z, vec, R, src, dst)
         # sc = linear[weights=learned[z]x4, paths=3](h, z): 96x0e+32x1o+32x2e over node
         sc_n = h.shape[0]
         sc_w = self.sc_weight.index_select(0, z)  # one weight set per z

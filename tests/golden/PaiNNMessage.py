@@ -22,6 +22,16 @@ class PaiNNMessage(fdg.runtime.FdgModule):
     }
     outputs = {"s_out": "16x0e over node", "v_out": "16x1o over node"}
     weight_numel = {}
+    declared = (
+        fdg.runtime.Declared("s", "features", "node", 16),
+        fdg.runtime.Declared("fs", "features", "edge", 16),
+        fdg.runtime.Declared("v", "features", "node", 48),
+        fdg.runtime.Declared("fvv", "features", "edge", 16),
+        fdg.runtime.Declared("fvs", "features", "edge", 16),
+        fdg.runtime.Declared("vec", "features", "edge", 3),
+        fdg.runtime.Declared("src", "index", "edge", target="node"),
+        fdg.runtime.Declared("dst", "index", "edge", target="node"),
+    )
 
     def __init__(self) -> None:
         super().__init__()
@@ -39,6 +49,8 @@ class PaiNNMessage(fdg.runtime.FdgModule):
         src: torch.Tensor,
         dst: torch.Tensor,
     ) -> tuple[torch.Tensor, torch.Tensor]:
+        if self.checks:  # each input against its declaration (fdg.runtime.inputs)
+            fdg.runtime.check_inputs(self, s, fs, v, fvv, fvs, vec, src, dst)
         # t_1 = gather(v, src): 16x1o over edge
         t_1 = v.index_select(0, src)
         # dv_vv = couple[uuu, weights=none, paths=1](t_1, fvv): 16x1o over edge

@@ -13,6 +13,7 @@ class PaiNNUpdate(fdg.runtime.FdgModule):
     inputs = {"v": "16x1o over node"}
     outputs = {"u": "16x1o over node", "norm2": "16x0e over node", "scalar": "16x0e over node"}
     weight_numel = {}
+    declared = (fdg.runtime.Declared("v", "features", "node", 48),)
 
     def __init__(self) -> None:
         super().__init__()
@@ -21,6 +22,8 @@ class PaiNNUpdate(fdg.runtime.FdgModule):
         self.Vv_weight = torch.nn.Parameter(torch.randn(256))
 
     def forward(self, v: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        if self.checks:  # each input against its declaration (fdg.runtime.inputs)
+            fdg.runtime.check_inputs(self, v)
         # Uv = linear[weights=learned, paths=1](v): 16x1o over node
         Uv_n = v.shape[0]
         Uv_x = v.split([48], dim=1)

@@ -20,6 +20,14 @@ class SE3Aggregate(fdg.runtime.FdgModule):
     }
     outputs = {"out": "8x0e+8x1o+8x2e over node"}
     weight_numel = {"RV": 704}
+    declared = (
+        fdg.runtime.Declared("h", "features", "node", 72),
+        fdg.runtime.Declared("vec", "features", "edge", 3),
+        fdg.runtime.Declared("RV", "weights", "edge", 704),
+        fdg.runtime.Declared("alpha", "features", "edge", 1),
+        fdg.runtime.Declared("src", "index", "edge", target="node"),
+        fdg.runtime.Declared("dst", "index", "edge", target="node"),
+    )
 
     def __init__(self) -> None:
         super().__init__()
@@ -46,6 +54,8 @@ class SE3Aggregate(fdg.runtime.FdgModule):
         src: torch.Tensor,
         dst: torch.Tensor,
     ) -> torch.Tensor:
+        if self.checks:  # each input against its declaration (fdg.runtime.inputs)
+            fdg.runtime.check_inputs(self, h, vec, RV, alpha, src, dst)
         # mix_self = linear[weights=learned, paths=3](h): 8x0e+8x1o+8x2e over node
         mix_self_n = h.shape[0]
         mix_self_x = h.split([8, 24, 40], dim=1)

@@ -19,6 +19,13 @@ class SE3Attention(fdg.runtime.FdgModule):
     }
     outputs = {"logits": "1x0e over edge"}
     weight_numel = {"RK": 704}
+    declared = (
+        fdg.runtime.Declared("h", "features", "node", 72),
+        fdg.runtime.Declared("vec", "features", "edge", 3),
+        fdg.runtime.Declared("RK", "weights", "edge", 704),
+        fdg.runtime.Declared("src", "index", "edge", target="node"),
+        fdg.runtime.Declared("dst", "index", "edge", target="node"),
+    )
 
     def __init__(self) -> None:
         super().__init__()
@@ -38,6 +45,8 @@ class SE3Attention(fdg.runtime.FdgModule):
     def forward(
         self, h: torch.Tensor, vec: torch.Tensor, RK: torch.Tensor, src: torch.Tensor, dst: torch.Tensor
     ) -> torch.Tensor:
+        if self.checks:  # each input against its declaration (fdg.runtime.inputs)
+            fdg.runtime.check_inputs(self, h, vec, RK, src, dst)
         # q = linear[weights=learned, paths=3](h): 8x0e+8x1o+8x2e over node
         q_n = h.shape[0]
         q_x = h.split([8, 24, 40], dim=1)

@@ -18,6 +18,12 @@ class SEGNNMessage1(fdg.runtime.FdgModule):
     }
     outputs = {"m": "24x0e+8x1o+8x2e over edge"}
     weight_numel = {}
+    declared = (
+        fdg.runtime.Declared("h", "features", "node", 72),
+        fdg.runtime.Declared("vec", "features", "edge", 3),
+        fdg.runtime.Declared("src", "index", "edge", target="node"),
+        fdg.runtime.Declared("dst", "index", "edge", target="node"),
+    )
 
     def __init__(self) -> None:
         super().__init__()
@@ -73,6 +79,8 @@ class SEGNNMessage1(fdg.runtime.FdgModule):
         self.md_weight = torch.nn.Parameter(torch.randn(40))
 
     def forward(self, h: torch.Tensor, vec: torch.Tensor, src: torch.Tensor, dst: torch.Tensor) -> torch.Tensor:
+        if self.checks:  # each input against its declaration (fdg.runtime.inputs)
+            fdg.runtime.check_inputs(self, h, vec, src, dst)
         # a = sh[lmax=2](vec): 1x0e+1x1o+1x2e over edge
         a = fdg.runtime.spherical_harmonics(2, vec)
         # d2 = couple[uuu, weights=none, paths=1](vec, vec): 1x0e over edge

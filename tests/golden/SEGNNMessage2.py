@@ -13,6 +13,7 @@ class SEGNNMessage2(fdg.runtime.FdgModule):
     inputs = {"m": "8x0e+8x1o+8x2e over edge", "vec": "1x1o over edge"}
     outputs = {"out": "24x0e+8x1o+8x2e over edge"}
     weight_numel = {}
+    declared = (fdg.runtime.Declared("m", "features", "edge", 72), fdg.runtime.Declared("vec", "features", "edge", 3))
 
     def __init__(self) -> None:
         super().__init__()
@@ -38,6 +39,8 @@ class SEGNNMessage2(fdg.runtime.FdgModule):
         self.out_weight = torch.nn.Parameter(torch.randn(1088))
 
     def forward(self, m: torch.Tensor, vec: torch.Tensor) -> torch.Tensor:
+        if self.checks:  # each input against its declaration (fdg.runtime.inputs)
+            fdg.runtime.check_inputs(self, m, vec)
         # t_1 = sh[lmax=2](vec): 1x0e+1x1o+1x2e over edge
         t_1 = fdg.runtime.spherical_harmonics(2, vec)
         # out = couple[uvw, weights=learned, paths=11](m, t_1): 24x0e+8x1o+8x2e over edge

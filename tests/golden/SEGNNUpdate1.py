@@ -18,6 +18,12 @@ class SEGNNUpdate1(fdg.runtime.FdgModule):
     }
     outputs = {"u": "24x0e+8x1o+8x2e over node"}
     weight_numel = {}
+    declared = (
+        fdg.runtime.Declared("h", "features", "node", 72),
+        fdg.runtime.Declared("m", "features", "edge", 72),
+        fdg.runtime.Declared("a", "features", "node", 9),
+        fdg.runtime.Declared("dst", "index", "edge", target="node"),
+    )
 
     def __init__(self) -> None:
         super().__init__()
@@ -63,6 +69,8 @@ class SEGNNUpdate1(fdg.runtime.FdgModule):
         self.um_weight = torch.nn.Parameter(torch.randn(1088))
 
     def forward(self, h: torch.Tensor, m: torch.Tensor, a: torch.Tensor, dst: torch.Tensor) -> torch.Tensor:
+        if self.checks:  # each input against its declaration (fdg.runtime.inputs)
+            fdg.runtime.check_inputs(self, h, m, a, dst)
         # uh = couple[uvw, weights=learned, paths=11](h, a): 24x0e+8x1o+8x2e over node
         uh = fdg.runtime.chunked(self.uh_slice, 1024, h, a)
         # t_1 = scatter_sum(m, dst): 8x0e+8x1o+8x2e over node

@@ -13,6 +13,11 @@ class SEGNNUpdate2(fdg.runtime.FdgModule):
     inputs = {"h": "8x0e+8x1o+8x2e over node", "u": "8x0e+8x1o+8x2e over node", "a": "1x0e+1x1o+1x2e over node"}
     outputs = {"out": "8x0e+8x1o+8x2e over node"}
     weight_numel = {}
+    declared = (
+        fdg.runtime.Declared("h", "features", "node", 72),
+        fdg.runtime.Declared("u", "features", "node", 72),
+        fdg.runtime.Declared("a", "features", "node", 9),
+    )
 
     def __init__(self) -> None:
         super().__init__()
@@ -38,6 +43,8 @@ class SEGNNUpdate2(fdg.runtime.FdgModule):
         self.update_weight = torch.nn.Parameter(torch.randn(704))
 
     def forward(self, h: torch.Tensor, u: torch.Tensor, a: torch.Tensor) -> torch.Tensor:
+        if self.checks:  # each input against its declaration (fdg.runtime.inputs)
+            fdg.runtime.check_inputs(self, h, u, a)
         # update = couple[uvw, weights=learned, paths=11](u, a): 8x0e+8x1o+8x2e over node
         update = fdg.runtime.chunked(self.update_slice, 1024, u, a)
         # out = add(h, update): 8x0e+8x1o+8x2e over node

@@ -13,6 +13,10 @@ class SpeciesMix(fdg.runtime.FdgModule):
     inputs = {"h": "16x0e+16x1o+16x2e over node", "z": "index node -> 4"}
     outputs = {"out": "16x0e+16x1o over node"}
     weight_numel = {}
+    declared = (
+        fdg.runtime.Declared("h", "features", "node", 144),
+        fdg.runtime.Declared("z", "index", "node", target="species", bound=4),
+    )
 
     def __init__(self) -> None:
         super().__init__()
@@ -27,6 +31,8 @@ class SpeciesMix(fdg.runtime.FdgModule):
         self.out_weight = torch.nn.Parameter(torch.randn(4, 112))
 
     def forward(self, h: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
+        if self.checks:  # each input against its declaration (fdg.runtime.inputs)
+            fdg.runtime.check_inputs(self, h, z)
         # g = linear[weights=learned[z]x4, paths=3](h, z): 16x0e+16x1o+16x2e over node
         g_n = h.shape[0]
         g_w = self.g_weight.index_select(0, z)  # one weight set per z

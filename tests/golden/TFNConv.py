@@ -19,6 +19,13 @@ class TFNConv(fdg.runtime.FdgModule):
     }
     outputs = {"out": "16x0e+16x1o+16x2e over node"}
     weight_numel = {"R": 2816}
+    declared = (
+        fdg.runtime.Declared("h", "features", "node", 144),
+        fdg.runtime.Declared("vec", "features", "edge", 3),
+        fdg.runtime.Declared("R", "weights", "edge", 2816),
+        fdg.runtime.Declared("src", "index", "edge", target="node"),
+        fdg.runtime.Declared("dst", "index", "edge", target="node"),
+    )
 
     def __init__(self) -> None:
         super().__init__()
@@ -37,6 +44,8 @@ class TFNConv(fdg.runtime.FdgModule):
     def forward(
         self, h: torch.Tensor, vec: torch.Tensor, R: torch.Tensor, src: torch.Tensor, dst: torch.Tensor
     ) -> torch.Tensor:
+        if self.checks:  # each input against its declaration (fdg.runtime.inputs)
+            fdg.runtime.check_inputs(self, h, vec, R, src, dst)
         # t_1 = gather(h, src): 16x0e+16x1o+16x2e over edge
         t_1 = h.index_select(0, src)
         # t_2 = sh[lmax=2](vec): 1x0e+1x1o+1x2e over edge
