@@ -10,7 +10,7 @@ import argparse
 import sys
 from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NoReturn
 
 from fdg import ir, passes
 from fdg.checker.evaluate import Number
@@ -50,8 +50,15 @@ def _add_pin(parser: argparse.ArgumentParser) -> None:
     )
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse's parser, reporting a bad argument in one line (``fdg report: --size: ...``) with status 2."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"{self.prog}: {message} ({self.prog} --help lists the arguments)\n")
+
+
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="fdg", description="Compile fusion diagrams (.fdg) into torch modules.")
+    parser = _Parser(prog="fdg", description="Compile fusion diagrams (.fdg) into torch modules.")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     check = sub.add_parser("check", help="parse and validate files; exit 1 on any error")
     check.add_argument("files", nargs="+", metavar="FILE")
@@ -108,8 +115,14 @@ def _parser() -> argparse.ArgumentParser:
 
 def _size(text: str) -> tuple[str, int]:
     name, sep, value = text.partition("=")
-    if not sep or not name.strip().isidentifier() or not value.strip().isdigit() or int(value) < 1:
-        raise argparse.ArgumentTypeError(f"expected AXIS=N with N a positive integer, got {text!r}")
+    from fdg.reporting.report import MAX_ROWS
+
+    digits = value.strip()
+    small = digits.isdigit() and len(digits.lstrip("0")) <= len(str(MAX_ROWS))  # never int() of 300 digits
+    if not sep or not name.strip().isidentifier() or not small or not 1 <= int(digits) <= MAX_ROWS:
+        raise argparse.ArgumentTypeError(
+            f"expected AXIS=N with N a whole number from 1 to {MAX_ROWS}, got {text[:40]!r}"
+        )
     return name.strip(), int(value)
 
 
@@ -262,6 +275,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _draw(args)
     except FdgArgumentError as err:
         print(f"fdg {args.command}: {err}", file=sys.stderr)
+        return 2
+    except OSError as err:  # an output that cannot be written: a missing folder, a file in the way, a full disk
+        print(
+            f"fdg {args.command}: cannot write {err.filename or 'the output'}: {err.strerror or err}", file=sys.stderr
+        )
         return 2
     except FdgError as err:
         print(err, file=sys.stderr)

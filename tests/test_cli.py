@@ -126,3 +126,28 @@ def test_build_writes_module_picture_and_report_per_diagram(tmp_path: Path, caps
         assert (tmp_path / f"{name}.svg").read_text().startswith("<?xml")
     report = (tmp_path / "reports" / "PaiNNUpdate.txt").read_text()
     assert report == str(fdg.report(painn, "PaiNNUpdate")) + "\n"
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["report", NEQUIP, "--size", "edge=" + "9" * 310],
+        ["report", NEQUIP, "--size", "edge=-3"],
+        ["compile", NEQUIP, "-o", f"{NEQUIP}/inside/a/file.py"],  # a file where a folder should be
+        ["build", NEQUIP, "-o", NEQUIP],
+    ],
+)
+def test_bad_outputs_and_sizes_exit_2_in_one_line(argv: list[str], capsys: pytest.CaptureFixture[str]) -> None:
+    try:
+        status = main(argv)
+    except SystemExit as exit_:
+        status = exit_.code  # type: ignore[assignment]
+    assert status == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and err.startswith(f"fdg {argv[0]}: "), err
+
+
+def test_report_refuses_sizes_that_are_not_row_counts() -> None:
+    for rows in (0, -5, 10**20, 2.5, True):
+        with pytest.raises(fdg.errors.FdgArgumentError, match="a whole number from 1 to"):
+            fdg.report(NEQUIP, sizes={"edge": rows})  # type: ignore[dict-item]

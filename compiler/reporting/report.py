@@ -27,6 +27,8 @@ from fdg.planning.plan import Plan
 #: rows assumed for an axis the caller gives no size for
 DEFAULT_SIZES = {"edge": 20000}
 DEFAULT_ROWS = 1000
+#: the most rows an axis may be given (a trillion rows is far past any model; beyond is a typo)
+MAX_ROWS = 10**12
 
 
 @dataclass(frozen=True)
@@ -141,6 +143,9 @@ class Report:
 def make_report(plan: Plan, sizes: Mapping[str, int] | None = None) -> Report:
     """The report of a plan at the given axis sizes (other axes: :data:`DEFAULT_SIZES`, else :data:`DEFAULT_ROWS`)."""
     d = plan.diagram
+    for axis, rows in (sizes or {}).items():
+        if isinstance(rows, bool) or not isinstance(rows, int) or not 1 <= rows <= MAX_ROWS:
+            raise FdgArgumentError(f"the size of axis {axis} must be a whole number from 1 to {MAX_ROWS}, got {rows!r}")
     axes: dict[str, int] = {}
     for node in d.graph.nodes:
         out = d.out(node)
