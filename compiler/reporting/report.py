@@ -143,9 +143,9 @@ class Report:
 def make_report(plan: Plan, sizes: Mapping[str, int] | None = None) -> Report:
     """The report of a plan at the given axis sizes (other axes: :data:`DEFAULT_SIZES`, else :data:`DEFAULT_ROWS`)."""
     d = plan.diagram
-    for axis, rows in (sizes or {}).items():
+    for name, rows in (sizes or {}).items():
         if isinstance(rows, bool) or not isinstance(rows, int) or not 1 <= rows <= MAX_ROWS:
-            raise FdgArgumentError(f"the size of axis {axis} must be a whole number from 1 to {MAX_ROWS}, got {rows!r}")
+            raise FdgArgumentError(f"the size of axis {name} must be a whole number from 1 to {MAX_ROWS}, got {rows!r}")
     axes: dict[str, int] = {}
     for node in d.graph.nodes:
         out = d.out(node)
