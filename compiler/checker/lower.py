@@ -69,6 +69,15 @@ def lower(
     return _lower(diagram, dict(params or {}), inline.Calls(library, scope, (diagram,), _lower))
 
 
+def _python_name(name: syntax.Name, what: str, why: str) -> None:
+    """Refuse a name the generated Python cannot take: a keyword, or a name it uses itself."""
+    if keyword.iskeyword(name.id) or name.id in GENERATED:
+        reason = "is a Python keyword" if keyword.iskeyword(name.id) else "is a name the generated module uses itself"
+        raise FdgTypeError(
+            f"'{name.id}' cannot name {what}: it {reason}", name.span, f"{why}; rename it, e.g. '{name.id}_'"
+        )
+
+
 def _lower(diagram: syntax.Diagram, overrides: dict[str, Number], calls: inline.Calls) -> Lowered:
     return _Lowering(diagram, overrides, calls).run()
 
@@ -139,13 +148,7 @@ class _Lowering:
         else:
             out = ir.Feature(self._axis(stmt.axis), irreps(kind.irreps, self.env))
         node = stmt.name.id
-        if keyword.iskeyword(node) or node in GENERATED:
-            why = "is a Python keyword" if keyword.iskeyword(node) else "is a name the generated module uses itself"
-            raise FdgTypeError(
-                f"'{node}' cannot name an input: it {why}",
-                stmt.name.span,
-                f"inputs become arguments of the compiled module's forward(); rename it, e.g. '{node}_'",
-            )
+        _python_name(stmt.name, "an input", "inputs become arguments of the compiled module's forward()")
         self.graph.add_node(node, op=ir.Input(node, stmt.span), out=out)
         self.rank[node] = len(self.rank)
         self.values[node] = Wire(node, out)
@@ -153,6 +156,7 @@ class _Lowering:
     # ------------------------------------------------------------ the driver
 
     def run(self) -> Lowered:
+        _python_name(self.syntax.name, "a diagram", "a diagram compiles to a Python class of its name")
         body = self.syntax.body
         for stmt in body:
             if isinstance(stmt, syntax.Input | syntax.Assign) or (isinstance(stmt, syntax.Output) and stmt.value):

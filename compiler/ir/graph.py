@@ -20,8 +20,8 @@ from fdg.errors import Span
 from fdg.runtime import Irreps
 from fdg.runtime.fusion_paths import Tree
 
-#: identifiers the generated module itself uses in ``forward``: no input may take them
-GENERATED = frozenset({"self", "torch", "fdg"})
+#: identifiers the generated module itself uses (its imports, ``self``, ``super()``): no input or diagram may take them
+GENERATED = frozenset({"self", "torch", "fdg", "super"})
 
 # ---------------------------------------------------------------- wires
 

@@ -23,6 +23,7 @@ from fdg.planning.grouping import Grouped
 from fdg.planning.lowerings import Choice, Lowered, Site, lower_vertex
 from fdg.planning.pin import Pin
 from fdg.planning.power import PowerPlan
+from fdg.runtime.module import FdgModule
 
 
 @dataclass(frozen=True)
@@ -82,22 +83,31 @@ class Plan:
 
 
 class _Namer:
-    """Python identifiers for values: the user's name where possible, never clashing, never a keyword."""
+    """Python identifiers for values: the user's name where possible, never clashing, never a keyword.
+
+    ``namer(wanted)`` names a local of ``forward``; ``namer.attribute(wanted)`` an attribute of the module (a
+    parameter, buffer, method or submodule), which must not also be an attribute every module has (``to``, ``cuda``,
+    ``register_cg``, ...).
+    """
 
     def __init__(self, taken: set[str]) -> None:
         self.taken = set(taken) | GENERATED
+        self.attributes = frozenset(dir(FdgModule))
 
-    def __call__(self, wanted: str) -> str:
+    def __call__(self, wanted: str, avoid: frozenset[str] = frozenset()) -> str:
         base = wanted.lstrip("_") or "t"
         base = base if base.isidentifier() and not keyword.iskeyword(base) else f"t_{base}"
         if base[0].isdigit():
             base = f"t{base}"
         name, n = base, 1
-        while name in self.taken or keyword.iskeyword(name):
+        while name in self.taken or name in avoid or keyword.iskeyword(name):
             n += 1
             name = f"{base}_{n}"
         self.taken.add(name)
         return name
+
+    def attribute(self, wanted: str) -> str:
+        return self(wanted, self.attributes)
 
 
 def make_plan(diagram: ir.Diagram, pins: Mapping[str, Pin] | None = None) -> Plan:
@@ -107,9 +117,9 @@ def make_plan(diagram: ir.Diagram, pins: Mapping[str, Pin] | None = None) -> Pla
     order = diagram.order()
     namer = _Namer(set(diagram.inputs()))
     names = {node: node for node in diagram.inputs()}
-    for node in order:
-        if node not in names and not isinstance(diagram.op(node), ir.Output):
-            names[node] = namer(node)
+    values = [node for node in order if node not in names and not isinstance(diagram.op(node), ir.Output)]
+    for node in sorted(values, key=lambda node: node.startswith("_")):  # the user's names first, then generated ones
+        names[node] = namer(node)
     unknown = sorted(set(pins) - {names[n] for n in order if n in names})
     if unknown:
         raise FdgArgumentError(f"cannot pin {', '.join(unknown)}: diagram {diagram.name} has no such value")
@@ -118,12 +128,12 @@ def make_plan(diagram: ir.Diagram, pins: Mapping[str, Pin] | None = None) -> Pla
     for node in order:
         if isinstance(diagram.op(node), ir.Input | ir.Output):
             continue
-        found = lower_vertex(Site(diagram, node, names[node], namer), pins.get(names[node]))
+        found = lower_vertex(Site(diagram, node, names[node], namer.attribute), pins.get(names[node]))
         if found is not None:
             lowered[node] = found
         parameter = _parameter(diagram.op(node))
         if parameter is not None:
-            parameters[node] = Parameter(namer(f"{names[node]}_weight"), parameter)
+            parameters[node] = Parameter(namer.attribute(f"{names[node]}_weight"), parameter)
     return Plan(diagram, tuple(order), names, _cg_buffers(diagram, lowered), parameters, _sizes(diagram), lowered)
 
 

@@ -11,14 +11,17 @@ to the repository root, where these tests run.
 
 from __future__ import annotations
 
+import keyword
 from pathlib import Path
 
 import pytest
+import torch
 from golden_util import check_golden
 
 import fdg
 from fdg.cli import main
 from fdg.errors import FdgError
+from fdg.ir import GENERATED
 
 ROOT = Path(__file__).parents[2]
 ERRORS = Path("tests/errors/check")
@@ -76,3 +79,18 @@ def test_cli_bad_parameter_value_is_a_bad_argument(capsys: pytest.CaptureFixture
         main(["compile", "diagrams/nequip.fdg", "-p", "mul=abc"])
     assert info.value.code == 2
     assert "mul must be a number" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("name", sorted({*keyword.kwlist, *GENERATED}))
+def test_names_python_cannot_take_are_refused(name: str) -> None:
+    # a diagram is a Python class and an input an argument of forward(): each name of this set breaks the module
+    named_diagram = f"diagram {name}() {{ input x : 0e\n output y = x }}"
+    for text in (named_diagram, f"diagram D() {{ input {name} : 0e\n output y = {name} }}"):
+        with pytest.raises(FdgError, match=f"'{name}' cannot name an? (diagram|input): it is "):
+            fdg.check(text)
+
+
+@pytest.mark.parametrize("name", [*keyword.softkwlist, "tuple", "annotations", "inputs", "declared", "forward"])
+def test_other_names_compile_into_modules_that_run(name: str) -> None:
+    module = fdg.compile(f"diagram {name}() {{ input {name} : 0e\n output y = linear({name}) -> 0e }}")
+    assert module(torch.ones(2, 1)).shape == (2, 1)

@@ -140,3 +140,16 @@ def test_generated_source_passes_the_formatter() -> None:
             text=True,
         )
         assert result.returncode == 0, result.stdout
+
+
+def test_attributes_never_take_a_name_every_module_has() -> None:
+    # value `register` would hold its coupling matrix in buffer `register_cg`, which is FdgModule's method
+    text = """diagram D() { input a : 4x0e + 4x1o
+        input v : 1o
+        register = couple(a, sh(v, 2)) -> 4x0e + 4x1o + 4x2e [mode = uvu, weights = learned]
+        output t_1 = linear(register) -> 4x0e }"""
+    for pin in ("dense", "grouped", "grouped+sparse", "fused"):
+        source = fdg.emit(text, pin={"register": pin})
+        assert "register_cg_2" in source or pin == "dense"
+        module = fdg.compile(text, pin={"register": pin})
+        assert module(torch.randn(3, 16), torch.randn(3, 3)).shape == (3, 4)
