@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from fdg import ir, passes
-from fdg.checker.evaluate import Number
+from fdg.checker.evaluate import Number, parameter
 from fdg.checker.lower import lower
 from fdg.errors import Diagnostic, FdgArgumentError, FdgError, Source
 from fdg.frontend import uses
@@ -48,14 +48,13 @@ class Built:
 def read(program: str | Path) -> Source:
     """A :class:`Source` from a path, or from text (anything containing ``{`` is taken as text)."""
     if isinstance(program, str) and "{" in program:
-        return Source("<string>", program)
+        return Source("<string>", program.removeprefix("\ufeff"))
     if not str(program):
         raise FdgArgumentError("no file given")
-    path = Path(program)
     try:
-        return Source(str(program), path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError) as exc:
-        raise FdgArgumentError(f"cannot read {program}: {exc.strerror if isinstance(exc, OSError) else exc}") from None
+        return Source(str(program), uses.read_text(program))
+    except (OSError, ValueError) as exc:
+        raise FdgArgumentError(f"cannot read {program}: {uses.describe_error(exc)}") from None
 
 
 def library(program: str | Path) -> uses.Library:
@@ -109,7 +108,9 @@ def build(program: str | Path, diagram: str | None = None, *, pin: Pins | None =
     ``docs/performance.md``): it changes speed, never results.
     """
     pins = tuple(sorted((name, Pin.of(p)) for name, p in (pin or {}).items()))
-    built = _build(library(program), diagram, tuple(sorted(params.items())), pins)
+    # normalized before the cache: 4, 4.0 and numpy.int64(4) are one value, 4.5 another (int and float hash alike)
+    values = tuple(sorted((name, parameter(name, value)) for name, value in params.items()))
+    built = _build(library(program), diagram, values, pins)
     for diagnostic in built.warnings:
         warnings.warn(FdgWarning(diagnostic.format()), stacklevel=3)
     return built

@@ -9,14 +9,29 @@ from __future__ import annotations
 
 import difflib
 import math
+import numbers
 from collections.abc import Callable, Mapping
 
-from fdg.errors import FdgTypeError, Span
+from fdg.errors import FdgArgumentError, FdgTypeError, Span
 from fdg.frontend import syntax
 from fdg.frontend.parser import MAX_L
 from fdg.runtime import Irrep, Irreps
 
 Number = int | float
+
+
+def parameter(name: str, value: object) -> Number:
+    """A parameter value as the checker reads it, the same in every process: any integer (``numpy.int64(3)``) is an
+    ``int``, a float with an integral value (``4.0``) too, any other real a ``float``; the rest is refused."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise FdgArgumentError(f"parameter '{name}' must be a number, got {value!r}")
+    if isinstance(value, numbers.Integral):
+        return int(value)
+    real = float(value)
+    if not math.isfinite(real):
+        raise FdgArgumentError(f"parameter '{name}' must be a finite number, got {value!r}")
+    return int(real) if real.is_integer() else real
+
 
 #: largest multiplicity fdg accepts (keeps a typo like 10000000x0e from allocating gigabytes)
 MAX_MUL = 1 << 16

@@ -18,7 +18,7 @@ import networkx as nx
 
 from fdg import ir
 from fdg.checker import inline, manybody, vertices
-from fdg.checker.evaluate import MAX_MUL, Number, binary, integer, irreps, number, suggest
+from fdg.checker.evaluate import MAX_MUL, Number, binary, integer, irreps, number, parameter, suggest
 from fdg.checker.order import ordered, references
 from fdg.checker.vertices import Made, Value, Wire
 from fdg.errors import Diagnostic, FdgArgumentError, FdgTypeError
@@ -110,10 +110,7 @@ class _Lowering:
             if p.name.id in self.env:
                 raise FdgTypeError(f"parameter '{p.name.id}' is declared twice", p.name.span)
             default = number(p.default, self.env, "a parameter default")
-            value = overrides.get(p.name.id, default)
-            if isinstance(value, bool) or not isinstance(value, int | float):
-                raise FdgArgumentError(f"parameter '{p.name.id}' must be a number, got {value!r}")
-            self.env[p.name.id] = value
+            self.env[p.name.id] = parameter(p.name.id, overrides[p.name.id]) if p.name.id in overrides else default
 
     def _declare(self, name: syntax.Name, where: dict[str, syntax.Name]) -> None:
         if name.id in self.env:

@@ -28,6 +28,27 @@ from fdg.frontend.parser import parse
 STRING = "<string>"
 
 
+#: the largest source file fdg reads (the diagrams of a model take a few kB: beyond this is not a diagram file)
+MAX_SOURCE_BYTES = 1 << 20
+
+
+def read_text(path: str | Path) -> str:
+    """A source file's text: UTF-8, a byte-order mark ignored, at most :data:`MAX_SOURCE_BYTES` (``/dev/zero`` or a
+    huge file is refused after reading that much, never loaded whole).  Raises OSError or ValueError."""
+    with open(path, "rb") as f:
+        data = f.read(MAX_SOURCE_BYTES + 1)
+    if len(data) > MAX_SOURCE_BYTES:
+        raise ValueError(f"larger than {MAX_SOURCE_BYTES} bytes: not a diagram file")
+    return data.decode("utf-8-sig")
+
+
+def describe_error(exc: OSError | ValueError) -> str:
+    """What went wrong reading a file, in a few words."""
+    if isinstance(exc, UnicodeDecodeError):
+        return "not UTF-8 text"
+    return (exc.strerror or str(exc)) if isinstance(exc, OSError) else str(exc)
+
+
 @dataclass(frozen=True)
 class Definition:
     """A diagram callable in some file's scope, and the ``use`` line that brought it (None: the file's own)."""
@@ -137,14 +158,13 @@ class _Loader:
         if key in self.programs:
             return self.programs[key]
         try:
-            text = Path(path).read_text(encoding="utf-8")
+            text = read_text(path)
         except FileNotFoundError:
             raise FdgTypeError(
                 f"cannot use {path}: no such file", use.span, f"a `use` path is relative to {_where(source)}"
             ) from None
-        except (OSError, UnicodeDecodeError) as exc:
-            why = exc.strerror if isinstance(exc, OSError) else "not UTF-8 text"
-            raise FdgTypeError(f"cannot read {path}: {why}", use.span) from None
+        except (OSError, ValueError) as exc:
+            raise FdgTypeError(f"cannot read {path}: {describe_error(exc)}", use.span) from None
         try:
             program = _parse(text, path)
             self.programs[key] = program
