@@ -10,12 +10,12 @@ and re-derive them on a dtype change.
 
 from __future__ import annotations
 
-import functools
 import math
 from typing import Literal, NamedTuple
 
 import torch
 
+from .constants import constant
 from .fusion_paths import FuseSpec, Path, Tree, fuse_layout
 from .irreps import Irrep
 from .threads import single_threaded
@@ -50,13 +50,13 @@ class Sparse(NamedTuple):
         return table
 
 
-@functools.cache
+@constant
 def _cg(l1: int, l2: int, l3: int) -> Tensor:
     """``wigner_3j`` in float64, shared (callers never modify it): tables ask for the same few thousands of times."""
     return wigner_3j(l1, l2, l3, torch.float64)
 
 
-@functools.cache
+@constant
 def _cg_entries(l1: int, l2: int, l3: int) -> tuple[Tensor, Tensor]:
     """The non-zeros of :func:`_cg`: positions ``[3, nnz]`` and values."""
     cg = _cg(l1, l2, l3)
@@ -89,7 +89,7 @@ def _collect(blocks: list[tuple[Tensor, Tensor]], shape: tuple[int, ...]) -> Spa
     return Sparse(index[:, order], values[order], shape)
 
 
-@functools.cache
+@constant
 def node_table(spec: FuseSpec, node: int, summed: bool = False) -> Sparse:
     """The coupling of an internal node's two children: ``[left, right, node]`` (the root: a block per path, scaled
     by alpha; ``summed``: the paths added into the output channel, for a fuse without weights)."""
@@ -117,7 +117,7 @@ def _merge(table: Sparse) -> Sparse:
     return _collect([(positions, values)], table.shape)
 
 
-@functools.lru_cache(maxsize=4096)
+@constant
 def _chain(tree: Tree, leaf_irreps: tuple[Irrep, ...], degrees: tuple[int, ...], l_out: int) -> Tensor:
     """The chain of 3j tensors of one path, ``[d_0, ..., d_{n-1}, 2 l_out + 1]`` with inputs in input order."""
     pending = list(degrees)
@@ -147,7 +147,7 @@ def path_tensor(spec: FuseSpec, path: Path) -> Tensor:
     return _chain(spec.tree, irs, path.degrees, lay.outputs[path.i_out].l) * path.alpha
 
 
-@functools.cache
+@constant
 def folded_table(spec: FuseSpec, summed: bool = False) -> Sparse:
     """The whole tree pre-contracted: ``[d_0, ..., d_{n-1}, root]``, one generalized CG tensor per path."""
     lay = fuse_layout(spec)
@@ -207,7 +207,7 @@ def sparse_weights(spec: FuseSpec, table: Sparse) -> tuple[Tensor, Sparse]:
     return product, entries
 
 
-@functools.cache
+@constant
 def recoupling(source: FuseSpec, target: Tree) -> Sparse:
     """``R`` with path ``q`` of ``source`` = ``sum_p R[q, p]`` path ``p`` of the same vertex along ``target``.
 
@@ -278,7 +278,7 @@ def _product(spec: FuseSpec, table: FuseTable) -> Sparse:
     raise ValueError(f"{table.part!r} is not a product of a fuse")
 
 
-@functools.cache
+@constant
 def _table64(spec: FuseSpec, table: FuseTable) -> tuple[Tensor | None, Tensor | None]:
     if table.part == "columns":
         return None, columns(spec)

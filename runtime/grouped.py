@@ -15,13 +15,14 @@ from collections.abc import Callable
 import torch
 from torch import Tensor
 
+from fdg.runtime.constants import constant
 from fdg.runtime.wigner import wigner_3j, wigner_3j_exact
 
 #: one path of a block: ``(l1, l2, l3, offset of b's irrep l2 in b, normalization)``
 BlockPath = tuple[int, int, int, int, float]
 
 
-@functools.cache
+@constant
 def _coupling_float64(rows: int, blocks: tuple[tuple[BlockPath, ...], ...]) -> Tensor:
     columns = []
     for paths in blocks:

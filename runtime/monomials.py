@@ -19,13 +19,13 @@ diagonal over parity classes, very sparse, and built exactly from integers.
 
 from __future__ import annotations
 
-import functools
 import math
 from typing import NamedTuple
 
 import torch
 
 from .characters import monomial_count
+from .constants import constant
 
 Tensor = torch.Tensor
 
@@ -50,7 +50,7 @@ class MonomialTable(NamedTuple):
         return self.indices.shape[0]
 
 
-@functools.cache
+@constant
 def monomial_table(dim: int, degree: int) -> MonomialTable:
     """The colex table of degree-``degree`` monomials in ``dim`` variables (cached; do not modify its tensors).
 
@@ -111,7 +111,7 @@ class SparseGram(NamedTuple):
         return dense.index_put_((self.rows, self.cols), self.values)
 
 
-@functools.cache
+@constant
 def gaussian_gram(dim: int, degree: int) -> SparseGram:
     """``E[m_r(x) m_s(x)]`` for ``x ~ N(0, I_dim)`` and all pairs of degree-``degree`` monomials (float64, cached).
 

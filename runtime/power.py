@@ -34,11 +34,11 @@ descheduled thread, 2.7x slower with slices of 64 nodes (``benchmarks/power.py``
 
 from __future__ import annotations
 
-import functools
 from collections.abc import Callable
 
 import torch
 
+from .constants import constant
 from .irreps import Irrep, Irreps, IrrepsLike
 from .power_program import PowerProgram, coupling_tensor, power_program
 
@@ -158,7 +158,7 @@ def _bilinear(table: Tensor, u: Tensor | None, x: Tensor, order: str) -> Tensor:
     return (coupled * other.reshape(K, n * c)).sum(1).reshape(R, n, c)
 
 
-@functools.cache
+@constant
 def _tables(irreps: Irreps, nu: int, blocks: tuple[Irrep, ...]) -> dict[str, Tensor]:
     """The buffers of a program in float64 (cached; copied to the module's dtype and device when registered)."""
     program = power_program(irreps, nu, blocks)

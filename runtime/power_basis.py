@@ -34,7 +34,6 @@ all monomials, and applies ``transform`` to the weights instead of to the values
 
 from __future__ import annotations
 
-import functools
 import itertools
 import math
 from collections.abc import Iterator
@@ -43,6 +42,7 @@ from typing import NamedTuple
 import torch
 
 from .characters import symmetric_power_multiplicity
+from .constants import constant
 from .irreps import Irrep, IrrepLike, Irreps, IrrepsLike
 from .monomials import gaussian_gram, monomial_rank, monomial_table
 from .threads import single_threaded
@@ -160,7 +160,7 @@ def coupled_trees(irreps: Irreps, degree: int, ir_out: Irrep) -> Iterator[tuple[
             yield Tree(chosen, chain), _tree_polynomial(picked, chain, irreps.dim)
 
 
-@functools.cache
+@constant
 def _basis(irreps: Irreps, degree: int, ir_out: Irrep) -> SymmetricBasis:
     wanted = symmetric_power_multiplicity(irreps, degree, ir_out)
     gram = gaussian_gram(irreps.dim, degree)

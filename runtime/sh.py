@@ -16,17 +16,17 @@ At the pole the recursion gives ``Y^{l+1}_mid = c_l sqrt(2l+1) C[l, 1, l+1]``, h
 
 from __future__ import annotations
 
-import functools
 import math
 
 import torch
 
+from .constants import constant
 from .wigner import Surd, wigner_3j_exact
 
 Tensor = torch.Tensor
 
 
-@functools.cache
+@constant
 def _recursion_matrix_float64(degree: int) -> Tensor:
     """``c_l * wigner_3j(l, 1, l+1)`` as a ``[2l+3, (2l+1) * 3]`` matrix (float64, CPU), for ``l = degree``."""
     l = degree

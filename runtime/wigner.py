@@ -20,6 +20,8 @@ from typing import NamedTuple
 
 import torch
 
+from fdg.runtime.constants import constant
+
 Tensor = torch.Tensor
 HalfInteger = int | Fraction
 
@@ -194,7 +196,7 @@ def _check_triangle(l1: int, l2: int, l3: int) -> None:
         raise ValueError(f"({l1}, {l2}, {l3}) violates the triangle rule |l1 - l2| <= l3 <= l1 + l2")
 
 
-@functools.cache
+@constant
 def _wigner_3j_float64(l1: int, l2: int, l3: int) -> Tensor:
     entries = wigner_3j_exact(l1, l2, l3)
     table = torch.zeros(2 * l1 + 1, 2 * l2 + 1, 2 * l3 + 1, dtype=torch.float64)
@@ -224,7 +226,7 @@ def wigner_3j(
 # --- generators and Wigner D ----------------------------------------------------------------------------------------
 
 
-@functools.cache
+@constant
 def _so3_generators_float64(l: int) -> Tensor:
     m = torch.arange(-l, l + 1, dtype=torch.float64)
     # <m+1| J+ |m> = sqrt(l(l+1) - m(m+1)); stored below the diagonal in the complex basis (m = -l..l).
@@ -254,7 +256,7 @@ def so3_generators(l: int, dtype: torch.dtype | None = None, device: torch.devic
     return _so3_generators_float64(l).to(dtype=dtype or torch.get_default_dtype(), device=device, copy=True)
 
 
-@functools.cache
+@constant
 def _polar_rotation_pattern(l: int) -> tuple[Tensor, Tensor, Tensor]:
     """Frequencies and sine pattern of rotations about y, and ``K = D(rotation by pi/2 about z)``, all float64."""
     generators = _so3_generators_float64(l)
