@@ -28,11 +28,11 @@ def ordered(diagram: syntax.Diagram) -> list[syntax.Assign | syntax.Output]:
         for ref in references(stmt.value):
             if ref.id in stmts:
                 deps.add_edge(ref.id, name, span=ref.span)
-    try:
-        cycle = nx.find_cycle(deps)
-    except nx.NetworkXNoCycle:
-        rank = {name: i for i, name in enumerate(stmts)}
+    rank = {name: i for i, name in enumerate(stmts)}
+    try:  # O(n log n); find_cycle, which is quadratic on long chains, runs only to report a cycle
         return [stmts[n] for n in nx.lexicographical_topological_sort(deps, key=rank.__getitem__)]
+    except nx.NetworkXUnfeasible:
+        cycle = nx.find_cycle(deps)
     path = " -> ".join([u for u, _ in cycle] + [cycle[0][0]])
     u, v = cycle[-1]
     raise FdgTypeError(
@@ -64,7 +64,7 @@ def references(expr: syntax.Expr) -> Iterator[syntax.Name]:
             for arg in args:
                 yield from references(arg.value)
             for opt in arrow.options if arrow else ():
-                if opt.name != "tree":
+                if opt.name not in ("tree", "mode"):  # a tree of labels, a mode word: not values
                     yield from references(opt.value)
             if arrow is not None:
                 yield from _target_names(arrow.target)

@@ -120,21 +120,32 @@ def make_plan(diagram: ir.Diagram, pins: Mapping[str, Pin] | None = None) -> Pla
     values = [node for node in order if node not in names and not isinstance(diagram.op(node), ir.Output)]
     for node in sorted(values, key=lambda node: node.startswith("_")):  # the user's names first, then generated ones
         names[node] = namer(node)
-    unknown = sorted(set(pins) - {names[n] for n in order if n in names})
-    if unknown:
-        raise FdgArgumentError(f"cannot pin {', '.join(unknown)}: diagram {diagram.name} has no such value")
+    pinned = _pinned(diagram, names, pins)
     lowered: dict[str, Lowered] = {}
     parameters: dict[str, Parameter] = {}
     for node in order:
         if isinstance(diagram.op(node), ir.Input | ir.Output):
             continue
-        found = lower_vertex(Site(diagram, node, names[node], namer.attribute), pins.get(names[node]))
+        found = lower_vertex(Site(diagram, node, names[node], namer.attribute), pinned.get(node))
         if found is not None:
             lowered[node] = found
         parameter = _parameter(diagram.op(node))
         if parameter is not None:
             parameters[node] = Parameter(namer.attribute(f"{names[node]}_weight"), parameter)
     return Plan(diagram, tuple(order), names, _cg_buffers(diagram, lowered), parameters, _sizes(diagram), lowered)
+
+
+def _pinned(diagram: ir.Diagram, names: Mapping[str, str], pins: Mapping[str, Pin]) -> dict[str, Pin]:
+    """Node id -> its pin; a pin names a value as the diagram does (``lambda``) or as the module does (``t_lambda``)."""
+    node_of = {name: node for node, name in names.items()} | {node: node for node in names}
+    unknown = sorted(set(pins) - set(node_of))
+    if unknown:
+        raise FdgArgumentError(f"cannot pin {', '.join(unknown)}: diagram {diagram.name} has no such value")
+    found = {node_of[name]: pin for name, pin in pins.items()}
+    inputs = sorted(names[node] for node in found if isinstance(diagram.op(node), ir.Input))
+    if inputs:
+        raise FdgArgumentError(f"cannot pin {', '.join(inputs)}: an input is given, not computed")
+    return found
 
 
 def _parameter(op: ir.Vertex) -> tuple[int, ...] | None:
