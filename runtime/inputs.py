@@ -4,7 +4,8 @@ Every generated ``forward`` starts with ``fdg.runtime.check_inputs(self, ...)`` 
 declares in ``declared`` (one :class:`Declared` per input, in order).  Each input must be a tensor of its declared
 shape (``[axis, irreps dim]`` for features, ``[axis, numel]`` for external weights, ``[axis]`` for an index), the
 same size along each axis as every other input over it, a floating dtype (the module's, where it holds parameters or
-buffers) or an integer one for an index, on the module's device, and an index must point inside its target axis.
+buffers; else the one most inputs have) or an integer one for an index, on the module's device (else the most
+common), and an index must point inside its target axis.
 A mismatch raises :class:`FdgInputError` naming the input, its declaration and what was given, never a wrong
 result: broadcasting, a missing row axis or a flat weight vector would otherwise compute something else.
 
@@ -16,6 +17,7 @@ guards of the traced graph; the index range, which depends on the values, is che
 
 from __future__ import annotations
 
+from collections import Counter
 from typing import TYPE_CHECKING, Any, NamedTuple, NoReturn
 
 import torch
@@ -25,6 +27,8 @@ if TYPE_CHECKING:
 
 #: the integer dtypes an index may have (``index_select`` and ``index_add`` take both)
 INDEX_DTYPES = (torch.int64, torch.int32)
+#: the dtypes a module computes in (its CG tables are exact in both)
+FLOAT_DTYPES = (torch.float32, torch.float64)
 
 
 class FdgInputError(ValueError):
@@ -70,14 +74,14 @@ def _tracing() -> bool:
 
 
 def _reference(module: FdgModule, declared: tuple[Declared, ...], values: tuple[Any, ...]) -> tuple[Any, Any]:
-    """The dtype and device inputs must have: the module's floating state, else the first floating input's."""
+    """The dtype and device inputs must have: the module's floating state's, else those most inputs have."""
     for t in (*module.parameters(), *module.buffers()):
         if t.is_floating_point():
             return t.dtype, t.device
-    for d, value in zip(declared, values, strict=False):
-        if d.kind != "index" and isinstance(value, torch.Tensor) and value.is_floating_point():
-            return value.dtype, value.device
-    return None, None
+    tensors = [(d, v) for d, v in zip(declared, values, strict=False) if isinstance(v, torch.Tensor)]
+    dtypes = Counter(v.dtype for d, v in tensors if d.kind != "index" and v.dtype in FLOAT_DTYPES)
+    devices = Counter(v.device for _, v in tensors)
+    return (dtypes.most_common(1)[0][0] if dtypes else None), (devices.most_common(1)[0][0] if devices else None)
 
 
 def _check_tensor(module: FdgModule, d: Declared, value: Any, dtype: Any, device: Any) -> None:
@@ -86,8 +90,8 @@ def _check_tensor(module: FdgModule, d: Declared, value: Any, dtype: Any, device
     if d.kind == "index":
         if value.dtype not in INDEX_DTYPES:
             _fail(module, d, f"an index must be an int64 or int32 tensor, got {value.dtype}")
-    elif not value.is_floating_point():
-        _fail(module, d, f"expected a floating-point tensor for {module.inputs[d.name]}, got {value.dtype}")
+    elif value.dtype not in FLOAT_DTYPES:
+        _fail(module, d, f"expected a float32 or float64 tensor for {module.inputs[d.name]}, got {value.dtype}")
     elif dtype is not None and value.dtype != dtype:
         _fail(module, d, f"expected {dtype} like the module and its other inputs, got {value.dtype}")
     if device is not None and value.device != device:
