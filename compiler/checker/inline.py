@@ -38,6 +38,11 @@ if TYPE_CHECKING:
 #: lowers a diagram body with parameter overrides, its own calls made through the given Calls
 LowerBody = Callable[[syntax.Diagram, dict[str, Number], "Calls"], "Lowered"]
 
+#: calls nested deeper than this are refused (a model nests a few levels; hundreds would overflow Python's stack)
+MAX_CALL_DEPTH = 50
+#: the most vertices a diagram may grow to by inlining its calls (each call copies its callee)
+MAX_VERTICES = 20000
+
 
 class Host(Protocol):
     """What inlining needs of the diagram being lowered (``lower._Lowering``)."""
@@ -53,11 +58,21 @@ class Host(Protocol):
 class Calls:
     """The diagram calls one diagram may make: its file's scope, and the diagrams being lowered around it."""
 
-    def __init__(self, library: Library, scope: Scope, stack: tuple[syntax.Diagram, ...], lower: LowerBody) -> None:
+    def __init__(
+        self,
+        library: Library,
+        scope: Scope,
+        stack: tuple[syntax.Diagram, ...],
+        lower: LowerBody,
+        lowered: dict[tuple[int, tuple[tuple[str, str, Number], ...]], Lowered] | None = None,
+    ) -> None:
         self.library = library
         self.scope = scope
         self.stack = stack  # the caller last; a callee on it is a recursive call
         self.lower = lower
+        # each callee lowered once per parameter values, shared by every call under one root: a diagram calling
+        # another twice per level costs one lowering per level, not 2^depth
+        self.lowered = {} if lowered is None else lowered
 
     def several_outputs(self, call: syntax.Call) -> bool:
         """Whether ``call`` is ``D(...)(...)`` of a known diagram with several outputs (then ``[k]`` selects one)."""
@@ -82,9 +97,17 @@ class Calls:
         callee, overrides = self._head(call, resolve)
         inputs = [s for s in callee.body if isinstance(s, syntax.Input)]
         args = _arguments(call, callee, inputs, resolve)
-        child = Calls(self.library, self.library.scope(callee.span.source), (*self.stack, callee), self.lower)
+        if len(self.stack) >= MAX_CALL_DEPTH:
+            raise FdgTypeError(
+                f"diagram calls nested more than {MAX_CALL_DEPTH} deep", call.span, "flatten the chain of calls"
+            )
+        key = (id(callee), tuple(sorted((k, type(v).__name__, v) for k, v in overrides.items())))
+        stack = (*self.stack, callee)
+        child = Calls(self.library, self.library.scope(callee.span.source), stack, self.lower, self.lowered)
         try:
-            lowered = self.lower(callee, overrides, child)
+            if key not in self.lowered:
+                self.lowered[key] = self.lower(callee, overrides, child)
+            lowered = self.lowered[key]
         except FdgError as error:
             given = ", ".join(f"{k}={v!r}" for k, v in overrides.items())
             where = f"in {callee.name.id} with {given}" if given else f"in {callee.name.id}"
@@ -100,6 +123,12 @@ class Calls:
             if noted.format() not in seen:  # a callee called twice warns once
                 host.warnings.append(noted)
                 seen.add(noted.format())
+        if host.graph.number_of_nodes() + body.graph.number_of_nodes() > MAX_VERTICES:
+            raise FdgTypeError(
+                f"inlining this call grows the diagram past {MAX_VERTICES} vertices",
+                call.span,
+                "every call copies its callee's vertices: a diagram calling another twice per level doubles per level",
+            )
         return _splice(host, body, {i.name.id: arg for i, (arg, _) in zip(inputs, args, strict=True)}, axes, chosen)
 
     def _head(self, call: syntax.Call, resolve: Resolve) -> tuple[syntax.Diagram, dict[str, Number]]:

@@ -7,6 +7,7 @@ The catalog of call and ``use`` errors is in ``tests/errors/check/call_*`` and `
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 import pytest
@@ -290,3 +291,19 @@ def test_the_language_reference_example_compiles(monkeypatch: pytest.MonkeyPatch
     module = fdg.compile(example, mul=2)
     assert [n for n, _ in module.named_parameters()] == ["a_weight", "out_out_weight"]
     assert set(module.inputs) == {"h", "vec", "R", "src", "dst"}
+
+
+def test_calls_are_bounded_in_depth_and_in_size() -> None:
+    # 60 nested calls would end in a RecursionError; a diagram calling another twice per level doubles per level
+    deep = ["diagram C0() { input x : 0e\n output y = 2 * x }"]
+    deep += [f"diagram C{k}() {{ input x : 0e\n output y = C{k - 1}()(x) }}" for k in range(1, 60)]
+    with pytest.raises(FdgTypeError, match="diagram calls nested more than 50 deep"):
+        fdg.check("\n".join(deep))
+    double = ["diagram D0() { input x : 0e\n output y = 2 * x }"]
+    double += [
+        f"diagram D{k}() {{ input x : 0e\n a = D{k - 1}()(x)\n output y = D{k - 1}()(a) }}" for k in range(1, 16)
+    ]
+    start = time.perf_counter()
+    with pytest.raises(FdgTypeError, match="grows the diagram past 20000 vertices"):
+        fdg.check("\n".join(double))
+    assert time.perf_counter() - start < 60  # generous: each callee is lowered once per level (was minutes)
