@@ -13,6 +13,7 @@ import time
 import pytest
 import torch
 from module_inputs import feature_irreps, random_inputs
+from sources import FUSION, NEQUIP
 
 import fdg
 from fdg.planning.power import mace_path_count
@@ -166,29 +167,6 @@ def test_empty_batch() -> None:
     assert a.grad is not None and a.grad.shape == (0, 32)
 
 
-SPEC_OTHERS = """
-diagram NequIPConv(mul = 32, lmax = 2) {
-    input  h   : mul x (0e + 1o + 2e) over node     # node features
-    input  vec : 1o over edge                       # edge vectors r_j - r_i
-    input  R   : weights over edge                  # external per-edge weights (radial MLP output)
-    input  src : index edge -> node                 # integer index tensors
-    input  dst : index edge -> node
-
-    Y   = sh(vec, lmax)                             # real spherical harmonics 0e+1o+2e
-    m   = couple(h[src], Y) -> mul x (0e + 1o + 2e + 1e + 2o) [mode = uvu, weights = R]
-    agg = sum(m, by = dst) * 0.1
-    output out = linear(agg) -> mul x (0e + 1o + 2e)
-}
-
-diagram FusionBlock(mul = 16) {
-    input a : mul x (0e + 1o + 2e) over node
-    input b : mul x (0e + 1o + 2e) over node
-    input c : mul x (0e + 1o + 2e) over node
-    output y = fuse(a, b, c) -> mul x (0e + 1o + 2e) [weights = learned]
-}
-"""
-
-
 def test_spec_examples_compile_and_run() -> None:
     """SPEC section 2's three examples at their defaults; MACEProduct built in well under a second."""
     start = time.perf_counter()
@@ -197,8 +175,8 @@ def test_spec_examples_compile_and_run() -> None:
     assert built < 5.0, built  # generous for shared CI machines; 0.1-0.15 s measured (docs/performance.md)
     z = torch.tensor([0, 3, 1])
     assert module(torch.randn(3, 64 * 16), z).shape == (3, 64 * 4)
-    for name, size in (("NequIPConv", 32 * 9), ("FusionBlock", 16 * 9)):
-        other = fdg.compile(SPEC_OTHERS, diagram=name)
+    for text, size in ((NEQUIP, 32 * 9), (FUSION, 16 * 9)):
+        other = fdg.compile(text)
         assert other(**random_inputs(other)).shape == (5, size)
 
 
