@@ -19,12 +19,12 @@ R = TypeVar("R")
 
 
 def constant(fn: Callable[P, R]) -> Callable[P, R]:
-    """``functools.cache`` for a builder of constant tensors, run outside any fake tensor mode."""
-    cached = functools.cache(fn)
+    """``functools.cache`` for a builder of constant tensors, run outside any fake tensor mode (on a miss only: a
+    hit, the common case inside ``forward``, costs what a plain cache costs)."""
 
     @functools.wraps(fn)
-    def build(*args: P.args, **kwargs: P.kwargs) -> R:
+    def outside_fake(*args: P.args, **kwargs: P.kwargs) -> R:
         with unset_fake_temporarily():
-            return cached(*args, **kwargs)  # type: ignore[arg-type]
+            return fn(*args, **kwargs)
 
-    return build
+    return functools.cache(outside_fake)  # type: ignore[return-value]

@@ -9,8 +9,8 @@ common), and an index must point inside its target axis.
 A mismatch raises :class:`FdgInputError` naming the input, its declaration and what was given, never a wrong
 result: broadcasting, a missing row axis or a flat weight vector would otherwise compute something else.
 
-The checks cost a few microseconds of Python per call and one ``aminmax`` per index (measured in
-``docs/performance.md``).  Under ``torch.compile`` and ``torch.export`` the shape, dtype and device checks become
+The checks cost a few microseconds of Python per call and one ``aminmax`` per index (``benchmarks/checks.py``
+measures it).  Under ``torch.compile`` and ``torch.export`` the shape, dtype and device checks become
 guards of the traced graph; the index range, which depends on the values, is checked only in eager calls.
 ``module.checks = False`` turns every check off (for deployment, where inputs are known to be right).
 """

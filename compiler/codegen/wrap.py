@@ -72,8 +72,7 @@ def _scan(code: str) -> tuple[list[tuple[int, int]], list[int]]:
 
 def _operators(code: str) -> list[tuple[int, str]]:
     """The top-level binary operators of the loosest kind in ``code``: (position, operator)."""
-    pairs, _ = _scan(code)
-    inside = {i for start, stop in pairs for i in range(start, stop + 1)}
+    inside = _bracketed(code)
     for kind in _OPERATORS:
         found = [(i, op) for op in kind for i in _find(code, op) if i not in inside]
         if found:
@@ -137,9 +136,13 @@ def _at_bracket(code: str, indent: int) -> tuple[str, str, str] | None:
 
 def _top_level(code: str, char: str) -> bool:
     """Whether ``char`` occurs in ``code`` outside brackets and strings."""
-    pairs, _ = _scan(code)
-    inside = {i for start, stop in pairs for i in range(start, stop + 1)}
+    inside = _bracketed(code)
     return any(ch == char and i not in inside for i, ch in enumerate(code))
+
+
+def _bracketed(code: str) -> set[int]:
+    """The positions of ``code`` inside a top-level bracket pair, the brackets included."""
+    return {i for start, stop in _scan(code)[0] for i in range(start, stop + 1)}
 
 
 def _items(body: str) -> list[str]:

@@ -3,7 +3,6 @@ folder, with one table row per diagram."""
 
 from __future__ import annotations
 
-import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -36,7 +35,7 @@ class Row:
 def build_file(path: Path, out: Path) -> list[Row]:
     """Compile, report and draw every diagram of ``path`` into ``out``: ``NAME.py``, ``NAME.svg`` and
     ``reports/NAME.txt``; warnings about the program are issued as :class:`fdg.FdgWarning`."""
-    from fdg.api import build, diagram_names, lower_source
+    from fdg.api import build, diagram_names
     from fdg.drawing import save
 
     rows = []
@@ -46,9 +45,7 @@ def build_file(path: Path, out: Path) -> list[Row]:
         for relative, text in ((f"{name}.py", built.source), (f"reports/{name}.txt", f"{report}\n")):
             (out / relative).parent.mkdir(parents=True, exist_ok=True)
             (out / relative).write_text(text, encoding="utf-8")
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")  # build already issued them
-            save([lower_source(path, name)], out / f"{name}.svg")
+        save([built.plan.diagram], out / f"{name}.svg")  # the IR after the passes, as fdg draw draws it
         params = ", ".join(f"{k}={v!r}" for k, v in built.plan.diagram.params)
         rows.append(Row(str(path), name, params, report.plan.seconds, built.plan.learned))
     return rows
