@@ -72,7 +72,6 @@ def su2_clebsch_gordan(
     return _racah(a1, b1, a2, b2, a3, b3)
 
 
-@functools.cache
 def _racah(a1: int, b1: int, a2: int, b2: int, a3: int, b3: int) -> Surd:
     """Racah's formula on doubled arguments ``a = 2j``, ``b = 2m`` (already checked to be consistent)."""
     if b3 != b1 + b2 or not abs(a1 - a2) <= a3 <= a1 + a2 or (a1 + a2 + a3) % 2:
@@ -81,17 +80,24 @@ def _racah(a1: int, b1: int, a2: int, b2: int, a3: int, b3: int) -> Surd:
     f = math.factorial
     j1m, j2p = (a1 - b1) // 2, (a2 + b2) // 2
     t12, t13, t23 = (a1 + a2 - a3) // 2, (a1 - a2 + a3) // 2, (-a1 + a2 + a3) // 2
-    prefactor = Fraction((a3 + 1) * f(t12) * f(t13) * f(t23), f((a1 + a2 + a3) // 2 + 1))
-    prefactor *= f((a1 + b1) // 2) * f(j1m) * f(j2p) * f((a2 - b2) // 2) * f((a3 + b3) // 2) * f((a3 - b3) // 2)
-    total = Fraction(0)
-    # k runs over the values for which every factorial in the denominator has a non-negative argument.
-    shift_1, shift_2 = (a3 - a2 + b1) // 2, (a3 - a1 - b2) // 2
-    for k in range(max(0, -shift_1, -shift_2), min(t12, j1m, j2p) + 1):
-        denominator = f(k) * f(t12 - k) * f(j1m - k) * f(j2p - k) * f(shift_1 + k) * f(shift_2 + k)
-        total += Fraction((-1) ** k, denominator)
-    if total == 0:
+    numerator = (a3 + 1) * f(t12) * f(t13) * f(t23)
+    numerator *= f((a1 + b1) // 2) * f(j1m) * f(j2p) * f((a2 - b2) // 2) * f((a3 + b3) // 2) * f((a3 - b3) // 2)
+    # The sum runs over the k for which every factorial in its denominator has a non-negative argument. Its terms
+    # are t_k = (-1)**k / (k! (t12-k)! (j1m-k)! (j2p-k)! (s1+k)! (s2+k)!), and t_{k+1} / t_k is a ratio of small
+    # integers, so sum_k t_k = t_first * (1 + r_0 (1 + r_1 (1 + ...))) is evaluated by Horner's rule in integers:
+    # one fraction is reduced at the very end instead of one per term (this is most of the cost of the tables).
+    s1, s2 = (a3 - a2 + b1) // 2, (a3 - a1 - b2) // 2
+    first, last = max(0, -s1, -s2), min(t12, j1m, j2p)
+    p, q = 1, 1
+    for k in range(last - 1, first - 1, -1):
+        up, down = (t12 - k) * (j1m - k) * (j2p - k), (k + 1) * (s1 + k + 1) * (s2 + k + 1)
+        p, q = q * down - up * p, q * down
+    if p == 0:
         return ZERO
-    return Surd(1 if total > 0 else -1, prefactor * total * total)
+    scale = f(first) * f(t12 - first) * f(j1m - first) * f(j2p - first) * f(s1 + first) * f(s2 + first) * q
+    denominator = f((a1 + a2 + a3) // 2 + 1) * scale * scale
+    sign = (-1) ** first * (1 if p > 0 else -1)
+    return Surd(sign, Fraction(numerator * p * p, denominator))
 
 
 # --- the real basis -------------------------------------------------------------------------------------------------
@@ -159,8 +165,10 @@ def wigner_3j_exact(l1: int, l2: int, l3: int) -> dict[tuple[int, int, int], Sur
     Surd(sign=1, square=Fraction(1, 3))
     """
     _check_triangle(l1, l2, l3)
-    # Per real entry, the terms are grouped by radicand; each group's coefficient is a Gaussian integer [re, im].
-    groups: dict[tuple[int, int, int], dict[Fraction, list[int]]] = {}
+    # Per real entry: the Gaussian integer [re, im] that multiplies the common magnitude of its terms, and that
+    # magnitude, kept as (CG square, number of 1/sqrt2 factors). Whether an entry vanishes is decided in integers.
+    phases: dict[tuple[int, int, int], list[int]] = {}
+    magnitudes: dict[tuple[int, int, int], tuple[Fraction, int]] = {}
     rows1, rows2, rows3 = _real_components(l1), _real_components(l2), _real_components(l3)
     for m1 in range(-l1, l1 + 1):
         for m2 in range(max(-l2, -l3 - m1), min(l2, l3 - m1) + 1):
@@ -170,22 +178,24 @@ def wigner_3j_exact(l1: int, l2: int, l3: int) -> dict[tuple[int, int, int], Sur
             for mu1, c1 in rows1[m1]:
                 for mu2, c2 in rows2[m2]:
                     for mu3, c3 in rows3[m1 + m2]:
+                        key = (l1 + mu1, l2 + mu2, l3 + mu3)
+                        magnitude = (cg.square, c1.halves + c2.halves + c3.halves)
+                        if magnitudes.setdefault(key, magnitude) != magnitude:
+                            raise ArithmeticError(f"internal error: terms of entry {key} of ({l1}, {l2}, {l3}) differ")
                         phase = (c1.phase + c2.phase - c3.phase) % 4  # conj(Q3) negates its phase
-                        radicand = cg.square / 2 ** (c1.halves + c2.halves + c3.halves)
-                        entry = groups.setdefault((l1 + mu1, l2 + mu2, l3 + mu3), {})
-                        acc = entry.setdefault(radicand, [0, 0])
-                        acc[phase % 2] += cg.sign * (1 if phase < 2 else -1)
+                        phases.setdefault(key, [0, 0])[phase % 2] += cg.sign * (1 if phase < 2 else -1)
+    # The basis change is unitary and the rows of the complex CG table are orthonormal, so before scaling the table's
+    # squared Frobenius norm is exactly 2 l3 + 1.
+    norm_squared = 2 * l3 + 1
     entries: dict[tuple[int, int, int], Surd] = {}
-    for key, group in sorted(groups.items()):
-        nonzero = [(radicand, acc) for radicand, acc in group.items() if acc != [0, 0]]
-        if not nonzero:
-            continue
-        if len(nonzero) != 1 or nonzero[0][1][1] != 0:
+    for key, (re, im) in sorted(phases.items()):
+        if im:
             raise ArithmeticError(f"internal error: entry {key} of the real ({l1}, {l2}, {l3}) coupling is not real")
-        radicand, (re, _) = nonzero[0]
-        entries[key] = Surd(1 if re > 0 else -1, radicand * re * re)
-    norm_squared = sum((v.square for v in entries.values()), Fraction(0))
-    return {key: Surd(v.sign, v.square / norm_squared) for key, v in entries.items()}
+        if re:
+            square, halves = magnitudes[key]
+            scaled = Fraction(square.numerator * re * re, square.denominator * (norm_squared << halves))
+            entries[key] = Surd(1 if re > 0 else -1, scaled)
+    return entries
 
 
 def _check_triangle(l1: int, l2: int, l3: int) -> None:
