@@ -1,8 +1,10 @@
-"""How long a high-degree coupling takes to compile (issue 12): ``couple(a, sh(vec, L)) -> lmax L`` over ``sh(L)``.
+"""How long the largest vertices the checker admits take to compile (issue 12).
 
-Every 3j table the coupling needs is built in this process, so run one degree per invocation.
+``--lmax L``: ``couple(a, sh(vec, L)) -> lmax L`` over ``sh(L)``. ``--power NU``: ``power(x, NU)`` over ``--channel``
+(one channel's irreps) to the same irreps. Every table is built in this process, so run one case per invocation.
 
     .venv/bin/python benchmarks/compile_time.py [--lmax 12]
+    .venv/bin/python benchmarks/compile_time.py --power 8 [--channel "0e + 1o + 2e"]
 """
 
 from __future__ import annotations
@@ -18,11 +20,21 @@ import fdg
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--lmax", type=int, default=12)
+    parser.add_argument("--power", type=int, help="time power of this order instead of a couple")
+    parser.add_argument("--channel", default="0e + 1o + 2e", help="the irreps of one channel of power's input")
     args = parser.parse_args()
-    source = f"""diagram HighDegree() {{
+    if args.power is None:
+        case = f"lmax {args.lmax}"
+        source = f"""diagram HighDegree() {{
     input a   : sh({args.lmax}) over edge
     input vec : 1o over edge
     output y = couple(a, sh(vec, {args.lmax})) -> lmax {args.lmax}
+}}"""
+    else:
+        case = f"power {args.power} over {args.channel}"
+        source = f"""diagram HighOrder(mul = 4) {{
+    input x : mul x ({args.channel}) over node
+    output y = power(x, {args.power}) -> mul x ({args.channel})
 }}"""
     start = time.perf_counter()
     fdg.emit(source)
@@ -30,7 +42,7 @@ def main() -> None:
     fdg.compile(source)
     done = time.perf_counter()
     print(describe_machine())
-    print(f"lmax {args.lmax}: emit {emitted - start:.1f} s, then compile {done - emitted:.1f} s")
+    print(f"{case}: emit {emitted - start:.1f} s, then compile {done - emitted:.1f} s")
 
 
 if __name__ == "__main__":

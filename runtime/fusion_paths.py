@@ -102,6 +102,18 @@ class Layout(NamedTuple):
         """Components of the root's stacked value: one output block per path."""
         return self.nodes[-1].dim
 
+    def degree_triples(self) -> set[tuple[int, int, int]]:
+        """The degrees ``(l_left, l_right, l)`` of every coupling the tree makes: each internal entry, each path."""
+        found = set()
+        for node in self.nodes:
+            if node.left >= 0 and node.entries:
+                left, right = self.nodes[node.left].entries, self.nodes[node.right].entries
+                found |= {(left[e.left].ir.l, right[e.right].ir.l, e.ir.l) for e in node.entries}
+        root = self.nodes[-1]
+        left, right = self.nodes[root.left].entries, self.nodes[root.right].entries
+        found |= {(left[p.left].ir.l, right[p.right].ir.l, self.outputs[p.i_out].l) for p in self.paths}
+        return found
+
     @property
     def leaf_count(self) -> int:
         return sum(1 for n in self.nodes if n.left < 0)

@@ -93,45 +93,53 @@ def exponents(table: MonomialTable) -> Tensor:
     return out.scatter_add_(1, table.indices, torch.ones_like(table.indices))
 
 
-class SparseGram(NamedTuple):
-    """A symmetric ``[size, size]`` matrix as its nonzero entries ``values[t]`` at ``(rows[t], cols[t])``."""
+class BlockGram(NamedTuple):
+    """A symmetric ``[size, size]`` matrix, block diagonal after a permutation of its rows and columns.
+
+    The blocks of one size ``S`` are stacked: ``(index [n, S], blocks [n, S, S])``, where block ``c`` is the matrix
+    restricted to the rows (and columns) ``index[c]``. Every row is in exactly one block.
+    """
 
     size: int
-    rows: Tensor
-    cols: Tensor
-    values: Tensor
+    groups: tuple[tuple[Tensor, Tensor], ...]
 
     def apply(self, vectors: Tensor) -> Tensor:
-        """``G @ vectors`` for ``vectors`` of shape ``[size, ...]``."""
-        terms = vectors[self.cols] * self.values.view(-1, *[1] * (vectors.dim() - 1))
-        return torch.zeros_like(vectors).index_add_(0, self.rows, terms)
+        """``G @ vectors`` for ``vectors`` of shape ``[size, k]``."""
+        out = torch.empty_like(vectors)
+        for index, blocks in self.groups:
+            out[index] = torch.bmm(blocks, vectors[index])
+        return out
 
     def to_dense(self) -> Tensor:
-        dense = torch.zeros(self.size, self.size, dtype=self.values.dtype)
-        return dense.index_put_((self.rows, self.cols), self.values)
+        dense = torch.zeros(self.size, self.size, dtype=torch.float64)
+        for index, blocks in self.groups:
+            dense[index[:, :, None], index[:, None, :]] = blocks
+        return dense
 
 
 @constant
-def gaussian_gram(dim: int, degree: int) -> SparseGram:
+def gaussian_gram(dim: int, degree: int) -> BlockGram:
     """``E[m_r(x) m_s(x)]`` for ``x ~ N(0, I_dim)`` and all pairs of degree-``degree`` monomials (float64, cached).
+
+    Two monomials have a nonzero moment together only if their exponents have the same parities, so the matrix is
+    block diagonal by parity class.
 
     >>> gaussian_gram(2, 2).to_dense().tolist()  # x0^2, x0 x1, x1^2
     [[3.0, 0.0, 1.0], [0.0, 1.0, 0.0], [1.0, 0.0, 3.0]]
     """
     powers = exponents(monomial_table(dim, degree))
-    # Parity classes: only monomials whose exponents have equal parities have a nonzero moment together.
     _, cls = torch.unique(powers % 2, dim=0, return_inverse=True)
     order = torch.argsort(cls, stable=True)
     sizes = torch.bincount(cls)
     starts = torch.cumsum(sizes, 0) - sizes
-    per_row = sizes[cls[order]]  # how many partners each monomial (in class order) has
-    rows = torch.repeat_interleave(torch.arange(len(order)), per_row)
-    within = torch.arange(len(rows)) - torch.repeat_interleave(torch.cumsum(per_row, 0) - per_row, per_row)
-    cols = starts[cls[order]][rows] + within
-    rows, cols = order[rows], order[cols]
     # (e - 1)!! for even e, the Gaussian moment E[x^e]; odd e never occurs within a parity class.
     double_factorial = torch.ones(2 * degree + 1, dtype=torch.float64)
     for e in range(2, 2 * degree + 1, 2):
         double_factorial[e] = double_factorial[e - 2] * (e - 1)
-    values = double_factorial[powers[rows] + powers[cols]].prod(1)
-    return SparseGram(powers.shape[0], rows, cols, values)
+    groups = []
+    for size in torch.unique(sizes).tolist():
+        classes = (sizes == size).nonzero()[:, 0]
+        index = order[starts[classes][:, None] + torch.arange(size)]  # [n, S]
+        p = powers[index]  # [n, S, dim]
+        groups.append((index, double_factorial[p[:, :, None, :] + p[:, None, :, :]].prod(-1)))
+    return BlockGram(powers.shape[0], tuple(groups))

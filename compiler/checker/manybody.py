@@ -15,6 +15,7 @@ from fdg.checker.vertices import (
     Made,
     Resolve,
     Wire,
+    check_cg_work,
     check_size,
     feature,
     same_axis,
@@ -109,6 +110,7 @@ def fuse(call: Call, resolve: Resolve, env: Mapping[str, Number], warnings: list
             f"it drops {' + '.join(map(str, layout.dropped))} at the internal nodes of the tree; raise lmax",
         )
     warn_unreached(out, {p.i_out for p in layout.paths}, "fuse", call, warnings)
+    check_cg_work(layout.degree_triples(), call)
     numel = 0 if weights.kind == "none" else len(layout.paths) * mul
     weights = ir.Weights(weights.kind, numel, weights.count, weights.source)
     check_size(weights, call)
@@ -160,6 +162,10 @@ def _tree(call: Call) -> tuple[str, Tree]:
 
 #: most monomials of degree nu in one channel's components: the size over which power builds its basis
 MAX_POWER_MONOMIALS = 20000
+#: most work to orthonormalize power's bases, sum over orders k and output irreps L of K^2 (2L+1) monomials(k), K the
+#: number of basis elements: power 8 over 0e + 1o + 2e is 0.8e9 and builds in about 15 s (benchmarks/compile_time.py
+#: --power 8); the slowest admitted case tried, order 8 of 0e + 1o + 2e to 0e + ... + 4e, in about 25 s
+MAX_POWER_BASIS_WORK = 5 * 10**9
 
 
 def power(call: Call, resolve: Resolve, env: Mapping[str, Number]) -> Made:
@@ -181,7 +187,18 @@ def power(call: Call, resolve: Resolve, env: Mapping[str, Number]) -> Made:
             nu_arg.span,
             "lower nu, or the degrees of the input",
         )
-    counts = {target: sum(symmetric_power_multiplicity(V, k, target) for k in range(1, nu + 1)) for _, target in out}
+    multiplicity = {
+        (k, target): symmetric_power_multiplicity(V, k, target) for k in range(1, nu + 1) for _, target in out
+    }
+    work = sum(m * m * target.dim * monomial_count(V.dim, k) for (k, target), m in multiplicity.items())
+    if work > MAX_POWER_BASIS_WORK:
+        raise FdgTypeError(
+            f"power of order {nu} over {V} to {out.channel()} is too large: orthonormalizing its basis takes about "
+            f"{work:.1e} multiply-adds (at most {MAX_POWER_BASIS_WORK:.0e})",
+            nu_arg.span,
+            "lower nu, the degrees of the input, or the output irreps",
+        )
+    counts = {target: sum(m for (_, t), m in multiplicity.items() if t == target) for _, target in out}
     for target, count in counts.items():
         if not count:  # reached by products of different channels' irreps, but not by symmetric ones
             symmetric = {found for k in range(1, nu + 1) for found, _ in symmetric_power_decomposition(V, k)}

@@ -234,6 +234,7 @@ def couple(call: Call, resolve: Resolve, env: Mapping[str, Number], warnings: li
     if not paths:
         raise _no_path(a.type.irreps, b.type.irreps, out, mode, weighted, call)
     warn_unreached(out, {p.i_out for p in paths}, "couple", call, warnings)
+    check_cg_work({(a.type.irreps[p.i1].ir.l, b.type.irreps[p.i2].ir.l, out[p.i_out].ir.l) for p in paths}, call)
     weights = ir.Weights(weights.kind, rules.couple_numel(paths), weights.count, weights.source)
     check_size(weights, call)
     op = ir.Couple(mode, weights, out, paths, call.span)
@@ -292,6 +293,25 @@ def check_size(weights: ir.Weights, call: Call) -> None:
             f"this {call.name} would hold {total} weights (at most {MAX_WEIGHTS})",
             call.span,
             "lower the multiplicities, or use a mode with fewer weights (uvu instead of uvw)",
+        )
+
+
+#: most work on 3j tables for one couple or fuse: the sum over its distinct degree triples (l1, l2, l3) of
+#: (2 l1 + 1)(2 l2 + 1), the coefficients the exact tables evaluate. Every path of sh(16) x sh(16) -> lmax 16 is
+#: 995 537 and compiles in about 30 s (benchmarks/compile_time.py --lmax 16); sh(20) x sh(20) is 2.9e6
+MAX_CG_WORK = 10**6
+
+
+def check_cg_work(triples: set[tuple[int, int, int]], call: Call) -> None:
+    """Refuse a vertex whose 3j tables would take more than ``MAX_CG_WORK`` to build."""
+    work = sum((2 * l1 + 1) * (2 * l2 + 1) for l1, l2, _ in triples)
+    if work > MAX_CG_WORK:
+        top = max(max(t) for t in triples)
+        raise FdgTypeError(
+            f"this {call.name} reaches degree l = {top}: its 3j tables would hold about {work} coefficients "
+            f"(at most {MAX_CG_WORK})",
+            call.span,
+            "lower lmax or the degrees of the inputs, or split it into smaller ones",
         )
 
 
