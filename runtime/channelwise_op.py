@@ -126,107 +126,158 @@ def _native() -> bool:
     return native.library() is not None
 
 
-def channelwise(x: Tensor, m: Tensor, w: Tensor, table: Tensor, sizes: list[int]) -> Tensor:
+def channelwise(
+    x: Tensor,
+    m: Tensor,
+    w: Tensor,
+    table: Tensor,
+    sizes: list[int],
+    x_index: Optional[Tensor] = None,  # noqa: UP045
+    y_index: Optional[Tensor] = None,  # noqa: UP045
+    y_rows: int = 0,
+) -> Tensor:
     """The coupling ``y [n, Y]`` of channels ``x [n, X]``, coupling matrices ``m [n, M]`` and weights ``w``
-    (``[n, W]`` per row, or ``[W]`` shared) described by ``table`` (:func:`table`); ``sizes = [X, M, W, Y]``."""
-    return torch.ops.fdg.channelwise(x, m, w, None, table, sizes, w.dim() == 1)
+    (``[n, W]`` per row, or ``[W]`` shared) described by ``table`` (:func:`table`); ``sizes = [X, M, W, Y]``.
+
+    With ``x_index [n]``, row ``r`` reads row ``x_index[r]`` of ``x`` (a gather ``x[x_index]``, fused: no copy is
+    made); with ``y_index [n]``, the result is summed by it into ``y_rows`` rows (``sum(..., by = y_index)``, fused:
+    no per-row result is made), deterministically. Indices out of range raise ``IndexError`` before any is read.
+    """
+    return torch.ops.fdg.channelwise(x, m, w, None, x_index, y_index, x.shape[0], y_rows, table, sizes, w.dim() == 1)
+
+
+Maybe = Optional[Tensor]  # noqa: UP045 (torch.library reads the annotations)
 
 
 @torch.library.custom_op("fdg::channelwise", mutates_args=(), device_types="cpu")
 def _op(
-    x: Optional[Tensor],  # noqa: UP045 (torch.library reads the annotations)
+    x: Optional[Tensor],  # noqa: UP045
     m: Optional[Tensor],  # noqa: UP045
     w: Optional[Tensor],  # noqa: UP045
     y: Optional[Tensor],  # noqa: UP045
+    x_index: Optional[Tensor],  # noqa: UP045
+    y_index: Optional[Tensor],  # noqa: UP045
+    x_rows: int,
+    y_rows: int,
     table: Tensor,
     sizes: list[int],
     shared: bool,
 ) -> Tensor:
-    """The operand missing from ``(x, m, w, y)``: the gradient of the 4-linear form with respect to it."""
+    """The operand missing from ``(x, m, w, y)``: the gradient of the 4-linear form with respect to it. ``x`` and ``y``
+    are read through their index where one is given (``x_rows``, ``y_rows`` rows), and summed by it when computed."""
     lib = native.library()
     if lib is None:
         raise RuntimeError(native.status())
     operands = [x, m, w, y]
-    rows = _rows(x, m, w, y, shared)
-    _check(operands, table, sizes, shared, rows)
-    out = _result(x, m, w, y, sizes, shared)
+    shape = _Shape(operands, x_index, y_index, x_rows, y_rows, sizes, shared)
+    _check(operands, table, shape)
+    out = _result(operands, shape)
     fn = lib.fdg_channelwise_f32 if out.dtype == torch.float32 else lib.fdg_channelwise_f64
     kind = fn.argtypes[3]
     contiguous = [None if t is None else t.contiguous() for t in operands]  # kept alive during the call
     args = [None if t is None else ctypes.cast(t.data_ptr(), kind) for t in contiguous]
+    indices = [None if i is None else i.contiguous() for i in (x_index, y_index)]
+    pointers = [None if i is None else i.data_ptr() for i in indices]
     slot = operands.index(None)
-    fn(table.data_ptr(), slot, rows, *args, ctypes.cast(out.data_ptr(), kind), int(shared), torch.get_num_threads())
+    threads = torch.get_num_threads()
+    failed = fn(table.data_ptr(), slot, shape.n, *args, ctypes.cast(out.data_ptr(), kind), int(shared), threads,
+                *pointers, shape.rows[0], shape.rows[3])  # fmt: skip
+    if failed:
+        raise IndexError(f"fdg::channelwise: an index is out of range (x has {x_rows} rows, y {y_rows})")
     return out
 
 
-def _check(operands: list[Optional[Tensor]], table: Tensor, sizes: list[int], shared: bool, rows: int) -> None:  # noqa: UP045
-    """Refuse what the kernel would misread: other dtypes, shapes that disagree with the table."""
+class _Shape:
+    """The number of rows ``n`` of a call, and the rows each operand has (``x``, ``y``: their own where indexed)."""
+
+    def __init__(
+        self,
+        operands: list[Maybe],
+        x_index: Maybe,
+        y_index: Maybe,
+        x_rows: int,
+        y_rows: int,
+        sizes: list[int],
+        shared: bool,
+    ) -> None:
+        self.indices, self.sizes, self.shared = (x_index, None, None, y_index), sizes, shared
+        direct = [
+            t for s, t in enumerate(operands) if t is not None and self.indices[s] is None and not (s == 2 and shared)
+        ]
+        batched = [i.shape[0] for i in (x_index, y_index) if i is not None] + [t.shape[0] for t in direct]
+        self.n = batched[0] if batched else 0
+        self.rows = [
+            x_rows if x_index is not None else self.n,
+            self.n,
+            self.n,
+            y_rows if y_index is not None else self.n,
+        ]
+
+    def of(self, slot: int) -> tuple[int, ...]:
+        return (self.sizes[2],) if slot == 2 and self.shared else (self.rows[slot], self.sizes[slot])
+
+
+def _check(operands: list[Maybe], table: Tensor, shape: _Shape) -> None:
+    """Refuse what the kernel would misread: other dtypes, shapes that disagree with the table or the indices."""
     present = [t for t in operands if t is not None]
     dtype = present[0].dtype
     if any(t.dtype != dtype for t in present) or dtype not in (torch.float32, torch.float64):
         raise TypeError(f"fdg::channelwise: operands must all be float32 or float64, got {[t.dtype for t in present]}")
-    if table.dtype != torch.long or table.dim() != 1 or not table.is_contiguous() or table[4:8].tolist() != sizes:
-        raise ValueError(f"fdg::channelwise: the table does not describe operands of sizes {sizes}")
+    if table.dtype != torch.long or table.dim() != 1 or not table.is_contiguous() or table[4:8].tolist() != shape.sizes:
+        raise ValueError(f"fdg::channelwise: the table does not describe operands of sizes {shape.sizes}")
+    for name, index in (("x", shape.indices[0]), ("y", shape.indices[3])):
+        if index is not None and (index.dtype != torch.long or tuple(index.shape) != (shape.n,)):
+            raise ValueError(f"fdg::channelwise: the index of {name} must be int64 of shape [{shape.n}]")
     for slot, t in enumerate(operands):
-        expected = (sizes[slot],) if slot == 2 and shared else (rows, sizes[slot])
-        if t is not None and tuple(t.shape) != expected:
-            raise ValueError(f"fdg::channelwise: operand {'xmwy'[slot]} has shape {tuple(t.shape)}, not {expected}")
+        if t is not None and tuple(t.shape) != shape.of(slot):
+            raise ValueError(
+                f"fdg::channelwise: operand {'xmwy'[slot]} has shape {tuple(t.shape)}, not {shape.of(slot)}"
+            )
 
 
-def _rows(x: Optional[Tensor], m: Optional[Tensor], w: Optional[Tensor], y: Optional[Tensor], shared: bool) -> int:  # noqa: UP045
-    """The number of rows: from any batched operand (shared weights have no batch axis)."""
-    batched = [t for t in (x, m, y) if t is not None] + ([w] if w is not None and not shared else [])
-    return batched[0].shape[0]
-
-
-def _result(
-    x: Optional[Tensor],  # noqa: UP045
-    m: Optional[Tensor],  # noqa: UP045
-    w: Optional[Tensor],  # noqa: UP045
-    y: Optional[Tensor],  # noqa: UP045
-    sizes: list[int],
-    shared: bool,
-) -> Tensor:
+def _result(operands: list[Maybe], shape: _Shape) -> Tensor:
     """An empty tensor of the missing operand's shape."""
-    slot = [x, m, w, y].index(None)
-    like = next(t for t in (x, m, w, y) if t is not None)
-    if slot == 2 and shared:
-        return like.new_empty(sizes[2])
-    return like.new_empty(_rows(x, m, w, y, shared), sizes[slot])
+    like = next(t for t in operands if t is not None)
+    return like.new_empty(shape.of(operands.index(None)))
 
 
 @_op.register_fake
 def _(
-    x: Optional[Tensor],  # noqa: UP045
-    m: Optional[Tensor],  # noqa: UP045
-    w: Optional[Tensor],  # noqa: UP045
-    y: Optional[Tensor],  # noqa: UP045
+    x: Maybe,
+    m: Maybe,
+    w: Maybe,
+    y: Maybe,
+    x_index: Maybe,
+    y_index: Maybe,
+    x_rows: int,
+    y_rows: int,
     table: Tensor,
     sizes: list[int],
     shared: bool,
 ) -> Tensor:
-    return _result(x, m, w, y, sizes, shared)
+    operands = [x, m, w, y]
+    return _result(operands, _Shape(operands, x_index, y_index, x_rows, y_rows, sizes, shared))
 
 
 def _setup(ctx: Any, inputs: tuple[Any, ...], output: Tensor) -> None:
-    x, m, w, y, table, sizes, shared = inputs
-    ctx.save_for_backward(x, m, w, y, table)
-    ctx.sizes, ctx.shared = sizes, shared
+    x, m, w, y, x_index, y_index, x_rows, y_rows, table, sizes, shared = inputs
+    ctx.save_for_backward(x, m, w, y, x_index, y_index, table)
+    ctx.rows, ctx.sizes, ctx.shared = (x_rows, y_rows), sizes, shared
 
 
-def _backward(ctx: Any, grad: Tensor) -> tuple[Optional[Tensor], ...]:  # noqa: UP045
+def _backward(ctx: Any, grad: Tensor) -> tuple[Maybe, ...]:
     """Each operand's gradient is the op itself, with that operand missing and the output's gradient in the output's
-    place (so the backward is differentiable again)."""
-    operands = list(ctx.saved_tensors)
-    table = operands.pop()
+    place, read through the same indices (so the backward is differentiable again): the gradient of a gathered
+    operand is summed by its index, and a summed output's gradient is read through its index."""
+    *operands, x_index, y_index, table = ctx.saved_tensors
     missing = operands.index(None)
-    grads: list[Optional[Tensor]] = [None, None, None, None]  # noqa: UP045
+    grads: list[Maybe] = [None, None, None, None]
     for slot in range(4):
         if slot != missing and ctx.needs_input_grad[slot]:
             args = list(operands)
             args[slot], args[missing] = None, grad
-            grads[slot] = torch.ops.fdg.channelwise(*args, table, ctx.sizes, ctx.shared)
-    return (*grads, None, None, None)
+            grads[slot] = torch.ops.fdg.channelwise(*args, x_index, y_index, *ctx.rows, table, ctx.sizes, ctx.shared)
+    return (*grads, *[None] * 7)
 
 
 _op.register_autograd(_backward, setup_context=_setup)

@@ -90,8 +90,19 @@ def _load() -> tuple[ctypes.CDLL | None, str]:
     for name, real in (("fdg_channelwise_f32", ctypes.c_float), ("fdg_channelwise_f64", ctypes.c_double)):
         fn = getattr(lib, name)
         pointer = ctypes.POINTER(real)
-        fn.argtypes = [ctypes.c_void_p, ctypes.c_int64, ctypes.c_int64, *[pointer] * 5, ctypes.c_int64, ctypes.c_int64]
-        fn.restype = None
+        fn.argtypes = [
+            ctypes.c_void_p,
+            ctypes.c_int64,
+            ctypes.c_int64,
+            *[pointer] * 5,
+            ctypes.c_int64,
+            ctypes.c_int64,
+            ctypes.c_void_p,
+            ctypes.c_void_p,
+            ctypes.c_int64,
+            ctypes.c_int64,
+        ]
+        fn.restype = ctypes.c_int64
     return lib, f"built with {compiler} at {path}"
 
 

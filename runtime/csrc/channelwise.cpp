@@ -10,9 +10,15 @@
 // gradient of F with respect to the fourth: the forward (y) or a backward (x, m, w).  Since every
 // derivative of one mode is another mode, the autograd wrapper is differentiable to any order.
 //
+// x and y may be read through an index (x[xi[r]] for row r: h[src]); a computed x or y with an index is summed by it
+// (the scatter-sum of sum(..., by = dst), or the gradient of a gathered operand), so neither a gathered copy nor a
+// per-row result is ever materialized.  Such a sum runs over the rows of each output row in increasing order (a
+// stable counting sort of the index), one output row per thread: no atomics, and the same bits at any thread count.
+// Indices are checked against their range before anything is read.
+//
 // Each row is processed in a scratch buffer with components first (ir_mul), so that the innermost loops run over
-// the channels u, contiguous, and vectorize.  Rows are split between threads; shared weights (w without a batch
-// axis) accumulate their gradient per thread and are summed at the end.
+// the channels u, contiguous, and vectorize.  Output rows are split between threads; the gradient of shared weights
+// (w without a batch axis) is summed per fixed chunk of rows, then over the chunks in order.
 #include <algorithm>
 #include <cstdint>
 #include <cstring>
@@ -144,34 +150,39 @@ inline void path_part(const Table& t, const int64_t* q, int64_t u0, const T* mr,
   }
 }
 
-template <typename T, int MODE>
-struct Rows {
-  const Table& t;
+// The operands of one call.  x and y are read through an index where one is given (row r reads row xi[r] of x):
+// a gathered operand is read in place, and a computed one with an index is summed by it (a scatter-sum).
+template <typename T>
+struct Operands {
+  int64_t n;  // rows (edges, with indices)
   const T *x, *m, *w, *y;
-  T* out;
-  int64_t w_stride;  // 0 for shared weights
+  int64_t shared;  // w has no batch axis
+  const int64_t *xi, *yi;  // nullptr: row r reads row r
+  int64_t x_rows, y_rows;  // rows of x and y (n where not indexed)
+};
 
-  // rows [begin, end); `acc`, if given, accumulates the gradient of shared weights over the rows (mode kW)
-  void run(int64_t begin, int64_t end, T* acc) const {
-    std::vector<T> xs(t.X), ys(t.Y);
-    for (int64_t r = begin; r < end; ++r) row(r, xs.data(), ys.data(), acc);
+// Rows whose gradient of shared weights is summed together: fixed, so the sum's order (and its bits) does not
+// depend on the number of threads.
+constexpr int64_t kChunk = 256;
+
+template <typename T, int MODE>
+struct Units {
+  const Table& t;
+  const Operands<T>& o;
+  T* out;
+  const int64_t* starts;  // scatter: the rows of unit u are order[starts[u]:starts[u + 1]]
+  const int64_t* order;
+  T* partial;  // shared weights: one gradient per chunk of rows
+
+  // the operands of row r other than the computed one, into the scratch (components first)
+  void load(int64_t r, T* __restrict xs, T* __restrict ys) const {
+    if (MODE != kX) transpose<T, true>(o.x + (o.xi ? o.xi[r] : r) * t.X, xs, t.xb, t.n_xb);
+    if (MODE != kY) transpose<T, true>(o.y + (o.yi ? o.yi[r] : r) * t.Y, ys, t.yb, t.n_yb);
   }
 
-  void row(int64_t r, T* __restrict xs, T* __restrict ys, T* acc) const {
-    const T* mr = MODE == kM ? nullptr : m + r * t.M;
-    const T* wr = MODE == kW ? nullptr : w + r * w_stride;
-    if (MODE == kX) std::fill(xs, xs + t.X, T(0));
-    else transpose<T, true>(x + r * t.X, xs, t.xb, t.n_xb);
-    if (MODE == kY) std::fill(ys, ys + t.Y, T(0));
-    else transpose<T, true>(y + r * t.Y, ys, t.yb, t.n_yb);
-    T* orow = nullptr;
-    if (MODE == kM) {
-      orow = out + r * t.M;
-      std::fill(orow, orow + t.M, T(0));
-    } else if (MODE == kW) {
-      orow = acc ? acc : out + r * t.W;
-      if (!acc) std::fill(orow, orow + t.W, T(0));
-    }
+  void paths(int64_t r, T* xs, T* ys, T* orow) const {
+    const T* mr = MODE == kM ? nullptr : o.m + r * t.M;
+    const T* wr = MODE == kW ? nullptr : o.w + (o.shared ? 0 : r * t.W);
     for (int64_t p = 0; p < t.n_paths; ++p) {
       const int64_t* q = t.paths + 8 * p;
       const int64_t mul = q[2];
@@ -181,31 +192,77 @@ struct Rows {
       for (; u0 + 4 <= mul; u0 += 4) path_part<T, MODE, 4>(t, q, u0, mr, wr, xs, ys, orow);
       for (; u0 < mul; ++u0) path_part<T, MODE, 1>(t, q, u0, mr, wr, xs, ys, orow);
     }
-    if (MODE == kY) transpose<T, false>(ys, out + r * t.Y, t.yb, t.n_yb);
-    if (MODE == kX) transpose<T, false>(xs, out + r * t.X, t.xb, t.n_xb);
+  }
+
+  // units [begin, end): a row, a scattered output row with all the rows summed into it, or a chunk of rows
+  void run(int64_t begin, int64_t end) const {
+    std::vector<T> xs(t.X), ys(t.Y);
+    for (int64_t u = begin; u < end; ++u) {
+      T* orow = nullptr;
+      if (MODE == kM) orow = out + u * t.M;
+      if (MODE == kW) orow = partial ? partial + u * t.W : out + u * t.W;
+      if (MODE == kX) std::fill(xs.begin(), xs.end(), T(0));
+      else if (MODE == kY) std::fill(ys.begin(), ys.end(), T(0));
+      else std::fill(orow, orow + (MODE == kM ? t.M : t.W), T(0));
+      auto one = [&](int64_t r) {
+        load(r, xs.data(), ys.data());
+        paths(r, xs.data(), ys.data(), orow);
+      };
+      if (starts) {
+        for (int64_t k = starts[u]; k < starts[u + 1]; ++k) one(order[k]);
+      } else if (partial) {
+        for (int64_t r = u * kChunk; r < std::min(o.n, (u + 1) * kChunk); ++r) one(r);
+      } else {
+        one(u);
+      }
+      if (MODE == kY) transpose<T, false>(ys.data(), out + u * t.Y, t.yb, t.n_yb);
+      if (MODE == kX) transpose<T, false>(xs.data(), out + u * t.X, t.xb, t.n_xb);
+    }
   }
 };
 
+// The rows of each value of `index` (in [0, size)), in increasing order: a stable counting sort.
+void segments(const int64_t* index, int64_t n, int64_t size, std::vector<int64_t>& starts, std::vector<int64_t>& order) {
+  starts.assign(size + 1, 0);
+  for (int64_t r = 0; r < n; ++r) ++starts[index[r] + 1];
+  for (int64_t v = 0; v < size; ++v) starts[v + 1] += starts[v];
+  std::vector<int64_t> next(starts.begin(), starts.end() - 1);
+  order.resize(n);
+  for (int64_t r = 0; r < n; ++r) order[next[index[r]]++] = r;
+}
+
 template <typename T, int MODE>
-void run_mode(const Table& t, int64_t n, const T* x, const T* m, const T* w, const T* y, T* out, int64_t shared,
-              int64_t threads) {
-  const Rows<T, MODE> rows{t, x, m, w, y, out, shared ? 0 : t.W};
-  const bool reduce = MODE == kW && shared;
-  threads = std::max<int64_t>(1, std::min<int64_t>(threads, n / 64));
-  std::vector<std::vector<T>> partial(reduce ? threads : 0, std::vector<T>(reduce ? t.W : 0, T(0)));
-  auto part = [&](int64_t j) {
-    const int64_t begin = n * j / threads, end = n * (j + 1) / threads;
-    rows.run(begin, end, reduce ? partial[j].data() : nullptr);
-  };
+void run_mode(const Table& t, const Operands<T>& o, T* out, int64_t threads) {
+  const int64_t* scatter = MODE == kY ? o.yi : MODE == kX ? o.xi : nullptr;
+  const bool reduce = MODE == kW && o.shared;
+  std::vector<int64_t> starts, order;
+  int64_t units = o.n;
+  if (scatter) {
+    units = MODE == kY ? o.y_rows : o.x_rows;
+    segments(scatter, o.n, units, starts, order);
+  } else if (reduce) {
+    units = (o.n + kChunk - 1) / kChunk;
+  }
+  std::vector<T> partial(reduce ? units * t.W : 0);
+  const Units<T, MODE> work{t, o, out, scatter ? starts.data() : nullptr, order.data(), reduce ? partial.data() : nullptr};
+  threads = std::max<int64_t>(1, std::min<int64_t>({threads, o.n / 64, units}));
+  auto part = [&](int64_t j) { work.run(units * j / threads, units * (j + 1) / threads); };
   std::vector<std::thread> pool;
   for (int64_t j = 1; j < threads; ++j) pool.emplace_back(part, j);
   part(0);
   for (auto& th : pool) th.join();
   if (reduce) {
     std::fill(out, out + t.W, T(0));
-    for (const auto& acc : partial)
-      for (int64_t c = 0; c < t.W; ++c) out[c] += acc[c];
+    for (int64_t u = 0; u < units; ++u)
+      for (int64_t c = 0; c < t.W; ++c) out[c] += partial[u * t.W + c];
   }
+}
+
+bool in_range(const int64_t* index, int64_t n, int64_t size) {
+  if (!index) return true;
+  for (int64_t r = 0; r < n; ++r)
+    if (index[r] < 0 || index[r] >= size) return false;
+  return true;
 }
 
 // Ask for huge pages on a large output before its first touch: a fresh 40 MB tensor otherwise costs ~10k page
@@ -222,31 +279,36 @@ void advise_huge_pages(void* data, size_t bytes) {
 #endif
 }
 
+// 0 on success, 1 where an index is out of range (nothing is read then)
 template <typename T>
-void run(const int64_t* table, int64_t mode, int64_t n, const T* x, const T* m, const T* w, const T* y, T* out,
-         int64_t shared, int64_t threads) {
+int64_t run(const int64_t* table, int64_t mode, const Operands<T>& o, T* out, int64_t threads) {
+  if (!in_range(o.xi, o.n, o.x_rows) || !in_range(o.yi, o.n, o.y_rows)) return 1;
   const Table t(table);
   const int64_t width[] = {t.X, t.M, t.W, t.Y};
-  if (!(mode == kW && shared)) advise_huge_pages(out, sizeof(T) * n * width[mode]);
+  const int64_t rows[] = {o.x_rows, o.n, o.n, o.y_rows};
+  if (!(mode == kW && o.shared)) advise_huge_pages(out, sizeof(T) * rows[mode] * width[mode]);
   switch (mode) {
-    case kX: return run_mode<T, kX>(t, n, x, m, w, y, out, shared, threads);
-    case kM: return run_mode<T, kM>(t, n, x, m, w, y, out, shared, threads);
-    case kW: return run_mode<T, kW>(t, n, x, m, w, y, out, shared, threads);
-    default: return run_mode<T, kY>(t, n, x, m, w, y, out, shared, threads);
+    case kX: run_mode<T, kX>(t, o, out, threads); break;
+    case kM: run_mode<T, kM>(t, o, out, threads); break;
+    case kW: run_mode<T, kW>(t, o, out, threads); break;
+    default: run_mode<T, kY>(t, o, out, threads);
   }
+  return 0;
 }
 
 }  // namespace
 
 extern "C" {
 
-void fdg_channelwise_f32(const int64_t* table, int64_t mode, int64_t n, const float* x, const float* m,
-                         const float* w, const float* y, float* out, int64_t shared, int64_t threads) {
-  run<float>(table, mode, n, x, m, w, y, out, shared, threads);
+int64_t fdg_channelwise_f32(const int64_t* table, int64_t mode, int64_t n, const float* x, const float* m,
+                            const float* w, const float* y, float* out, int64_t shared, int64_t threads,
+                            const int64_t* x_index, const int64_t* y_index, int64_t x_rows, int64_t y_rows) {
+  return run<float>(table, mode, {n, x, m, w, y, shared, x_index, y_index, x_rows, y_rows}, out, threads);
 }
 
-void fdg_channelwise_f64(const int64_t* table, int64_t mode, int64_t n, const double* x, const double* m,
-                         const double* w, const double* y, double* out, int64_t shared, int64_t threads) {
-  run<double>(table, mode, n, x, m, w, y, out, shared, threads);
+int64_t fdg_channelwise_f64(const int64_t* table, int64_t mode, int64_t n, const double* x, const double* m,
+                            const double* w, const double* y, double* out, int64_t shared, int64_t threads,
+                            const int64_t* x_index, const int64_t* y_index, int64_t x_rows, int64_t y_rows) {
+  return run<double>(table, mode, {n, x, m, w, y, shared, x_index, y_index, x_rows, y_rows}, out, threads);
 }
 }

@@ -124,7 +124,7 @@ def test_custom_op_registration() -> None:
     (x, m, w, t, sizes), _ = _case((2, 1, 2), 1, False, n=4)
     for args in ((x, m, w, None), (None, m, w, torch.randn(4, sizes[3], dtype=torch.float64))):
         operands = tuple(v.clone().requires_grad_() if v is not None else None for v in args)
-        torch.library.opcheck(torch.ops.fdg.channelwise, (*operands, t, sizes, False))
+        torch.library.opcheck(torch.ops.fdg.channelwise, (*operands, None, None, 4, 4, t, sizes, False))
 
 
 def test_empty_batch() -> None:
@@ -174,3 +174,72 @@ def test_shapes_that_disagree_with_the_table_are_refused() -> None:
         channelwise(x[:, :-1], m, w, t, sizes)
     with pytest.raises(ValueError, match="the table does not describe"):
         channelwise(x[:, :-1], m, w, t, [sizes[0] - 1, *sizes[1:]])
+
+
+# ---- fused index access: x read through an index, y summed by one ------------------------------------------------
+
+
+def _indexed(shared: bool, n: int = 40, nodes: int = 7, dtype: torch.dtype = torch.float64):  # type: ignore[no-untyped-def]
+    """A coupling over ``n`` edges of node features ``h [nodes, X]``; node ``nodes - 1`` has no edge into it."""
+    (_, m, w, t, sizes), layout = _case((3, 2, 5), 2, shared, dtype, n=n)
+    g = torch.Generator().manual_seed(7)
+    h = torch.randn(nodes, sizes[0], generator=g, dtype=dtype)
+    src = torch.randint(0, nodes, (n,), generator=g)
+    dst = torch.randint(0, nodes - 1, (n,), generator=g)
+    return h, src, dst, (m, w, t, sizes), layout
+
+
+@pytest.mark.parametrize("shared", [False, True])
+@pytest.mark.parametrize(("gather", "scatter"), [(True, False), (False, True), (True, True)])
+def test_fused_gather_and_scatter_equal_the_explicit_index_ops(shared: bool, gather: bool, scatter: bool) -> None:
+    h, src, dst, (m, w, t, sizes), layout = _indexed(shared)
+    x = h if gather else h[src]
+    got = channelwise(x, m, w, t, sizes, src if gather else None, dst if scatter else None, len(h))
+    per_edge = _reference(h[src], m, w, layout)
+    want = per_edge.new_zeros(len(h), sizes[3]).index_add(0, dst, per_edge) if scatter else per_edge
+    torch.testing.assert_close(got, want, atol=1e-12, rtol=1e-12)
+
+
+@pytest.mark.parametrize("shared", [False, True])
+def test_fused_index_access_derivatives_to_second_order(shared: bool) -> None:
+    h, src, dst, (m, w, t, sizes), _ = _indexed(shared, n=6, nodes=4)
+    operands = tuple(v.clone().requires_grad_() for v in (h, m, w))
+
+    def f(h: torch.Tensor, m: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
+        return channelwise(h, m, w, t, sizes, src, dst, 4)
+
+    assert torch.autograd.gradcheck(f, operands)
+    assert torch.autograd.gradgradcheck(f, operands)
+
+
+def test_fused_index_access_gives_the_same_bits_at_any_thread_count() -> None:
+    """Sums by an index run over each output row's rows in order, and shared-weight gradients over fixed chunks."""
+    h, src, dst, (m, w, t, sizes), _ = _indexed(True, n=3000, nodes=50, dtype=torch.float32)
+    results = []
+    threads = torch.get_num_threads()
+    try:
+        for count in (1, 2, 3):
+            torch.set_num_threads(count)
+            hh, ww = h.clone().requires_grad_(), w.clone().requires_grad_()
+            y = channelwise(hh, m, ww, t, sizes, src, dst, len(h))
+            results.append((y, *torch.autograd.grad(y, (hh, ww), torch.ones_like(y))))
+    finally:
+        torch.set_num_threads(threads)
+    for got in results[1:]:
+        assert all(torch.equal(a, b) for a, b in zip(got, results[0], strict=True))
+
+
+@pytest.mark.parametrize("bad", [-1, 7, 1 << 40])
+def test_indices_out_of_range_are_refused_before_any_read(bad: int) -> None:
+    h, src, dst, (m, w, t, sizes), _ = _indexed(False)
+    for index in (src, dst):
+        index[3] = bad
+        with pytest.raises(IndexError, match="out of range"):
+            channelwise(h, m, w, t, sizes, src, dst, len(h))
+        index[3] = 0
+
+
+def test_custom_op_registration_with_indices() -> None:
+    h, src, dst, (m, w, t, sizes), _ = _indexed(False, n=6, nodes=4)
+    operands = tuple(v.clone().requires_grad_() for v in (h, m, w))
+    torch.library.opcheck(torch.ops.fdg.channelwise, (*operands, None, src, dst, 4, 4, t, sizes, False))
