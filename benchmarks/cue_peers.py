@@ -13,8 +13,7 @@ import cuequivariance as cue
 import cuequivariance_torch as cuet
 import torch
 from e3nn import o3
-
-Instruction = tuple[int, int, int, str, bool]
+from peers import Instruction
 
 
 def _cue_irreps(irreps: o3.Irreps) -> cue.Irreps:

@@ -29,12 +29,26 @@ from harness import Case, Runner
 
 import fdg
 
+#: an e3nn TensorProduct instruction: (input 1, input 2, output, mode, weighted)
+Instruction = tuple[int, int, int, str, bool]
+
 CONV_SOURCE = """
 diagram Conv(mul = 32, lmax = 2) {
     input x : mul x sh(lmax) over edge
     input vec : 1o over edge
     input R : weights over edge
     output y = couple(x, sh(vec, lmax)) -> lmax lmax [mode = uvu, weights = R]
+}
+"""
+
+MESSAGE_SOURCE = """
+diagram Message(mul = 32, lmax = 2) {
+    input h : mul x sh(lmax) over node
+    input src : index edge -> node
+    input dst : index edge -> node
+    input vec : 1o over edge
+    input R : weights over edge
+    output y = sum(couple(h[src], sh(vec, lmax)) -> lmax lmax [mode = uvu, weights = R], by = dst)
 }
 """
 
@@ -73,16 +87,8 @@ def conv_case(mul: int = 32, lmax: int = 2, edges: int = 20000, cue: bool = True
     irreps_x = _irreps_of(ours.inputs["x"])
     irreps_sh = o3.Irreps.spherical_harmonics(lmax)
     irreps_out = _irreps_of(ours.outputs["y"])
-    instructions = [
-        (i1, i2, io, "uvu", True)
-        for i1, (m1, ir1) in enumerate(irreps_x)
-        for i2, (_, ir2) in enumerate(irreps_sh)
-        for io, (mo, ir_out) in enumerate(irreps_out)
-        if ir_out in ir1 * ir2 and mo == m1
-    ]
-    theirs = o3.TensorProduct(
-        irreps_x, irreps_sh, irreps_out, instructions, shared_weights=False, internal_weights=False
-    )
+    instructions = _uvu_instructions(irreps_x, irreps_sh, irreps_out)
+    theirs = _uvu(irreps_x, irreps_sh, irreps_out)
     x = irreps_x.randn(edges, -1, requires_grad=True)
     vec = torch.randn(edges, 3, requires_grad=True)
     R = torch.randn(edges, ours.weight_numel["R"], requires_grad=True)
@@ -100,6 +106,53 @@ def conv_case(mul: int = 32, lmax: int = 2, edges: int = 20000, cue: bool = True
         leaves.append(R_cue)
     title = f"uvu conv {irreps_x} x sh({lmax}) -> {irreps_out}, {edges} edges, per-edge weights"
     return Case(title, ours, (x, vec, R), runners, (x, vec), leaves)
+
+
+def message_case(mul: int = 32, lmax: int = 2, edges: int = 20000, cue: bool = False, seed: int = 0) -> Case:
+    """Whole message passing ``sum(couple(h[src], sh(vec, lmax)) [uvu, weights = R], by = dst)`` over
+    ``edges / 20`` nodes; e3nn's form is ``index_select``, ``TensorProduct``, ``index_add`` (cuEquivariance has no
+    such case here: ``cue`` is ignored).
+
+    >>> case = message_case(mul=4, lmax=2, edges=40)
+    >>> sorted(case.runners)
+    ['e3nn', 'fdg']
+    """
+    torch.manual_seed(seed)
+    ours = fdg.compile(MESSAGE_SOURCE, mul=mul, lmax=lmax)
+    nodes = max(1, edges // 20)
+    irreps_h = _irreps_of(ours.inputs["h"])
+    irreps_sh = o3.Irreps.spherical_harmonics(lmax)
+    irreps_out = _irreps_of(ours.outputs["y"])
+    theirs = _uvu(irreps_h, irreps_sh, irreps_out)
+    h = irreps_h.randn(nodes, -1, requires_grad=True)
+    src, dst = torch.randint(0, nodes, (edges,)), torch.randint(0, nodes, (edges,))
+    vec = torch.randn(edges, 3, requires_grad=True)
+    R = torch.randn(edges, ours.weight_numel["R"], requires_grad=True)
+
+    def e3nn_message() -> torch.Tensor:
+        messages = theirs(h.index_select(0, src), _sh(lmax, vec), R)
+        return messages.new_zeros(nodes, messages.shape[1]).index_add(0, dst, messages)
+
+    runners: dict[str, Runner] = {"fdg": lambda: ours(h, src, dst, vec, R), "e3nn": e3nn_message}
+    title = f"message passing sum(couple(h[src], sh({lmax})), by=dst), h {irreps_h}, {nodes} nodes, {edges} edges"
+    return Case(title, ours, (h, src, dst, vec, R), runners, (h, vec), [h, vec, R])
+
+
+def _uvu_instructions(irreps_a: o3.Irreps, irreps_sh: o3.Irreps, irreps_out: o3.Irreps) -> list[Instruction]:
+    """Every channel-wise path of ``irreps_a x irreps_sh`` into ``irreps_out``, weighted, in e3nn's order."""
+    return [
+        (i1, i2, io, "uvu", True)
+        for i1, (m1, ir1) in enumerate(irreps_a)
+        for i2, (_, ir2) in enumerate(irreps_sh)
+        for io, (mo, ir_out) in enumerate(irreps_out)
+        if ir_out in ir1 * ir2 and mo == m1
+    ]
+
+
+def _uvu(irreps_a: o3.Irreps, irreps_sh: o3.Irreps, irreps_out: o3.Irreps) -> o3.TensorProduct:
+    """e3nn's channel-wise TensorProduct with every path into ``irreps_out``, per-row weights."""
+    instructions = _uvu_instructions(irreps_a, irreps_sh, irreps_out)
+    return o3.TensorProduct(irreps_a, irreps_sh, irreps_out, instructions, shared_weights=False, internal_weights=False)
 
 
 def node_case(mul: int = 128, lmax: int = 2, nodes: int = 5000, cue: bool = True, seed: int = 0) -> Case:

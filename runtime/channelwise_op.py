@@ -180,8 +180,9 @@ def _op(
     pointers = [None if i is None else i.data_ptr() for i in indices]
     slot = operands.index(None)
     threads = torch.get_num_threads()
+    indexed_rows = [x_rows if x_index is not None else -1, y_rows if y_index is not None else -1]  # -1: not indexed
     failed = fn(table.data_ptr(), slot, shape.n, *args, ctypes.cast(out.data_ptr(), kind), int(shared), threads,
-                *pointers, shape.rows[0], shape.rows[3])  # fmt: skip
+                *pointers, *indexed_rows)  # fmt: skip
     if failed:
         raise IndexError(f"fdg::channelwise: an index is out of range (x has {x_rows} rows, y {y_rows})")
     return out

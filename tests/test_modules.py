@@ -145,3 +145,35 @@ def test_construction_reuses_the_compiled_class() -> None:
     b = fdg.compile(ROOT / "diagrams/nequip.fdg", mul=4)
     assert type(a) is type(b) and a is not b
     assert not torch.equal(next(a.parameters()), next(b.parameters()))  # fresh weights per instance
+
+
+MESSAGE = """diagram Message(mul = 3) {
+    input h : mul x (0e + 1o + 2e) over node
+    input src : index edge -> node
+    input dst : index edge -> node
+    input vec : 1o over edge
+    input R : weights over edge
+    output y = sum(couple(h[src], sh(vec, 2)) -> mul x (0e + 1o + 2e) [mode = uvu, weights = R], by = dst)
+}"""
+
+
+def test_gather_and_scatter_fused_into_the_kernel_equal_the_separate_steps(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The kernel call reading h through src and summing by dst, against the fallback's index_select, coupling in
+    slices and index_add, to second derivatives (float64)."""
+    module = fdg.compile(MESSAGE)
+    assert "src, dst, h.shape[0]" in fdg.emit(MESSAGE)  # the kernel's call takes the indices
+    inputs = random_inputs(module)
+    inputs["dst"][-3:] = 0  # repeated targets; the last node has no edge into it
+
+    def derivatives() -> list[torch.Tensor]:
+        leaves = {k: v.clone().requires_grad_() for k, v in inputs.items() if v.is_floating_point()}
+        out = module(**{**inputs, **leaves})
+        first = torch.autograd.grad(out.square().sum(), list(leaves.values()), create_graph=True)
+        second = torch.autograd.grad(sum(g.sum() for g in first), list(leaves.values()))
+        return [out, *first, *second]
+
+    fused = derivatives()
+    monkeypatch.setattr(fdg.runtime, "channelwise_available", lambda x: False)
+    separate = derivatives()
+    for a, b in zip(fused, separate, strict=True):
+        torch.testing.assert_close(a, b, atol=1e-12, rtol=1e-12)

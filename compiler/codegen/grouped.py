@@ -19,6 +19,46 @@ from fdg.runtime.module import index_of, inverse_of
 
 def emit_call(plan: Plan, node: str, args: list[str], temp: Temp) -> list[str]:
     """The line of ``forward`` computing a grouped vertex through its method, slice by slice."""
+    lines, rows, sliced = _sliced(plan, node, args, temp)
+    if not plan.grouped[node].fused:
+        return [*lines, sliced]
+    return [
+        *lines,
+        f"if fdg.runtime.channelwise_available({rows[0]}):  # one native CPU kernel call",
+        f"    {plan.names[node]} = {_kernel(plan, node, rows)}",
+        "else:  # off the CPU, or without a C++ compiler: the same coupling in slices of batched matmuls",
+        f"    {sliced}",
+    ]
+
+
+def emit_indexed(
+    plan: Plan, node: str, args: list[str], temp: Temp, gather: list[str], scatter: list[str]
+) -> list[str]:
+    """A native kernel call that also reads its first operand through the gather and sums its result by the index of
+    the scatter-sum it absorbs (``plan.indexed``); the fallback runs the gather (lines ``gather``), the coupling in
+    slices and the scatter-sum (lines ``scatter``) as separate steps."""
+    d, ix = plan.diagram, plan.indexed[node]
+    lines, rows, sliced = _sliced(plan, node, args, temp)
+    x, x_index, y_index, y_rows, result = rows[0], "None", "None", "0", plan.names[node]
+    if ix.gather is not None:
+        x, x_index = (plan.names[n] for n in d.operands(ix.gather))
+    if ix.scatter is not None:
+        y_index, result = plan.names[d.operands(ix.scatter)[1]], plan.names[ix.scatter]
+        out = d.out(ix.scatter)
+        assert isinstance(out, ir.Feature)
+        y_rows = plan.sizes[out.axis.name]
+    call = _kernel(plan, node, [x, *rows[1:]], f", {x_index}, {y_index}, {y_rows}")
+    return [
+        *lines,
+        f"if fdg.runtime.channelwise_available({x}):  # one native CPU kernel call, indices read in place",
+        f"    {result} = {call}",
+        "else:  # off the CPU, or without a C++ compiler: gather, the coupling in slices of batched matmuls, scatter",
+        *("    " + line for line in [*gather, sliced, *scatter]),
+    ]
+
+
+def _sliced(plan: Plan, node: str, args: list[str], temp: Temp) -> tuple[list[str], list[str], str]:
+    """The lines before the call (a per-index weight table), the row operands, and the call slice by slice."""
     op = plan.diagram.op(node)
     assert isinstance(op, ir.Couple)
     g = plan.grouped[node]
@@ -31,21 +71,20 @@ def emit_call(plan: Plan, node: str, args: list[str], temp: Temp) -> list[str]:
         param = plan.parameters[node].name
         lines.append(f"{table} = self.{param}.index_select(0, {args[2]})  # one weight set per {op.weights.source}")
         rows.append(table)
-    sliced = f"{plan.names[node]} = fdg.runtime.chunked(self.{g.method}, {g.chunk}, {', '.join(rows)})"
-    if not g.fused:
-        return [*lines, sliced]
-    a, b = (plan.diagram.out(n) for n in plan.diagram.operands(node)[:2])
-    assert isinstance(a, ir.Feature) and isinstance(b, ir.Feature)
+    return lines, rows, f"{plan.names[node]} = fdg.runtime.chunked(self.{g.method}, {g.chunk}, {', '.join(rows)})"
+
+
+def _kernel(plan: Plan, node: str, rows: list[str], indices: str = "") -> str:
+    """The native kernel's call on the row operands (``indices``: its index arguments, if any)."""
+    op, g = plan.diagram.op(node), plan.grouped[node]
+    assert isinstance(op, ir.Couple)
+    a = plan.diagram.out(plan.diagram.operands(node)[0])
+    assert isinstance(a, ir.Feature)
     weights = rows[2] if len(rows) == 3 else f"self.{plan.parameters[node].name}"
     sizes = [a.irreps.dim, g.matrix_columns, op.weights.numel, op.irreps_out.dim]
-    call = f"fdg.runtime.channelwise({rows[0]}, {rows[1]} @ self.{g.matrix}, {weights}, self.{g.table}, {sizes})"
-    return [
-        *lines,
-        f"if fdg.runtime.channelwise_available({rows[0]}):  # one native CPU kernel call",
-        f"    {plan.names[node]} = {call}",
-        "else:  # off the CPU, or without a C++ compiler: the same coupling in slices of batched matmuls",
-        f"    {sliced}",
-    ]
+    return (
+        f"fdg.runtime.channelwise({rows[0]}, {rows[1]} @ self.{g.matrix}, {weights}, self.{g.table}, {sizes}{indices})"
+    )
 
 
 def emit_method(plan: Plan, node: str) -> list[str]:

@@ -21,10 +21,25 @@ from fdg.runtime import Irreps
 
 def emit_vertex(plan: Plan, node: str, temps: Temps) -> list[str]:
     """The lines of ``forward`` computing one vertex, by the emitter of its lowering."""
-    d = plan.diagram
-    args = [plan.names[n] for n in d.operands(node)]
-    lines = [f"# {plan.names[node]} = {ir.describe(d.op(node))}({', '.join(args)}): {d.out(node)}"]
+    if node in plan.absorbed:  # emitted with the kernel call that computes it
+        return []
+    lines = _comment(plan, node)
+    args = _args(plan, node)
+    if node in plan.indexed:
+        ix = plan.indexed[node]
+        before, after = ([*_comment(plan, n), *_single(plan, n, _args(plan, n), temps.of(plan.names[n]))]
+                         if n is not None else [] for n in (ix.gather, ix.scatter))  # fmt: skip
+        return lines + grouped.emit_indexed(plan, node, args, temps.of(plan.names[node]), before, after)
     return lines + EMITTERS[plan.lowered[node].lowering](plan, node, args, temps.of(plan.names[node]))
+
+
+def _args(plan: Plan, node: str) -> list[str]:
+    return [plan.names[n] for n in plan.diagram.operands(node)]
+
+
+def _comment(plan: Plan, node: str) -> list[str]:
+    d = plan.diagram
+    return [f"# {plan.names[node]} = {ir.describe(d.op(node))}({', '.join(_args(plan, node))}): {d.out(node)}"]
 
 
 def _single(plan: Plan, node: str, args: list[str], temp: Temp) -> list[str]:

@@ -12,9 +12,10 @@ from __future__ import annotations
 import keyword
 import math
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from fdg import cost, ir
+from fdg.cost import ELEMENT
 from fdg.errors import FdgArgumentError
 from fdg.ir import GENERATED
 from fdg.planning.einsum import Contraction
@@ -33,6 +34,15 @@ class Parameter:
 
 
 @dataclass(frozen=True)
+class IndexedAccess:
+    """A couple on the native kernel that reads its first operand through a gather and sums its result by an index in
+    the kernel itself: the gather and the scatter-sum vertices are absorbed (no ``[edge, features]`` tensor)."""
+
+    gather: str | None  # the Gather vertex giving its first operand
+    scatter: str | None  # the ScatterSum vertex its result goes to
+
+
+@dataclass(frozen=True)
 class Plan:
     diagram: ir.Diagram
     order: tuple[str, ...]
@@ -41,6 +51,13 @@ class Plan:
     parameters: dict[str, Parameter]  # node id -> its learned parameter
     sizes: dict[str, str]  # axis name -> expression giving its size in forward
     lowered: dict[str, Lowered]  # node id -> its lowering (every vertex but inputs and outputs)
+    indexed: dict[str, IndexedAccess]  # couple node id -> the gather and scatter-sum its kernel call absorbs
+
+    @property
+    def absorbed(self) -> dict[str, str]:
+        """Gather and scatter-sum node id -> the couple whose kernel call computes it (codegen emits it only in the
+        fallback of that call)."""
+        return {n: node for node, ix in self.indexed.items() for n in (ix.gather, ix.scatter) if n is not None}
 
     @property
     def learned(self) -> int:
@@ -132,7 +149,46 @@ def make_plan(diagram: ir.Diagram, pins: Mapping[str, Pin] | None = None) -> Pla
         parameter = _parameter(diagram.op(node))
         if parameter is not None:
             parameters[node] = Parameter(namer.attribute(f"{names[node]}_weight"), parameter)
-    return Plan(diagram, tuple(order), names, _cg_buffers(diagram, lowered), parameters, _sizes(diagram), lowered)
+    indexed = _indexed_access(diagram, lowered, names)
+    for ix in indexed.values():
+        for absorbed in (ix.gather, ix.scatter):
+            if absorbed is not None:  # its work is done by the kernel's call, reading or writing in place
+                lowered[absorbed] = replace(lowered[absorbed], steps=())
+    cg = _cg_buffers(diagram, lowered)
+    return Plan(diagram, tuple(order), names, cg, parameters, _sizes(diagram), lowered, indexed)
+
+
+def _indexed_access(
+    diagram: ir.Diagram, lowered: dict[str, Lowered], names: Mapping[str, str]
+) -> dict[str, IndexedAccess]:
+    """The couples on the native kernel whose first operand is a gather used only there, or whose result is used only
+    by a scatter-sum; their kernel step says what it absorbs."""
+    found = {}
+    for node, lw in lowered.items():
+        if lw.lowering != "fused":
+            continue
+        first = diagram.operands(node)[0]
+        uses = list(diagram.graph.out_edges(first, data="port"))
+        gather = first if isinstance(diagram.op(first), ir.Gather) and uses == [(first, node, 0)] else None
+        users = list(diagram.graph.out_edges(node, data="port"))
+        scatter = None
+        if len(users) == 1 and isinstance(diagram.op(users[0][1]), ir.ScatterSum) and users[0][2] == 0:
+            scatter = users[0][1]
+        if gather is None and scatter is None:
+            continue
+        found[node] = IndexedAccess(gather, scatter)
+        notes = [f"gather {names[diagram.operands(n)[1]]}" for n in (gather,) if n is not None]
+        notes += [f"scatter {names[diagram.operands(n)[1]]}" for n in (scatter,) if n is not None]
+        *head, kernel = lw.steps
+        # per row, the gathered operand is read from its (small, cached) table and the result goes to its sum: neither
+        # is a per-row tensor moved through memory
+        a, out = diagram.out(first), diagram.out(node)
+        assert isinstance(a, ir.Feature) and isinstance(out, ir.Feature)
+        saved = ELEMENT * ((a.irreps.dim if gather else 0) + (out.irreps.dim if scatter else 0))
+        fused = replace(kernel, what=f"{kernel.what[:-1]}, {', '.join(notes)}]", out=0 if scatter else kernel.out,
+                        bytes=kernel.bytes - saved, backward_bytes=kernel.backward_bytes - 3 * saved)  # fmt: skip
+        lowered[node] = replace(lw, steps=(*head, fused))
+    return found
 
 
 def _pinned(diagram: ir.Diagram, names: Mapping[str, str], pins: Mapping[str, Pin]) -> dict[str, Pin]:

@@ -157,8 +157,11 @@ struct Operands {
   int64_t n;  // rows (edges, with indices)
   const T *x, *m, *w, *y;
   int64_t shared;  // w has no batch axis
-  const int64_t *xi, *yi;  // nullptr: row r reads row r
-  int64_t x_rows, y_rows;  // rows of x and y (n where not indexed)
+  const int64_t *xi, *yi;  // the indices (may be null when n is 0)
+  int64_t x_rows, y_rows;  // rows of x and y; -1: not indexed, row r reads row r
+
+  bool x_indexed() const { return x_rows >= 0; }
+  bool y_indexed() const { return y_rows >= 0; }
 };
 
 // Rows whose gradient of shared weights is summed together: fixed, so the sum's order (and its bits) does not
@@ -173,11 +176,20 @@ struct Units {
   const int64_t* starts;  // scatter: the rows of unit u are order[starts[u]:starts[u + 1]]
   const int64_t* order;
   T* partial;  // shared weights: one gradient per chunk of rows
+  const T* xt;  // an indexed x read, all its rows components first (each read by many rows: transposed once)
+  const T* yt;
 
-  // the operands of row r other than the computed one, into the scratch (components first)
-  void load(int64_t r, T* __restrict xs, T* __restrict ys) const {
-    if (MODE != kX) transpose<T, true>(o.x + (o.xi ? o.xi[r] : r) * t.X, xs, t.xb, t.n_xb);
-    if (MODE != kY) transpose<T, true>(o.y + (o.yi ? o.yi[r] : r) * t.Y, ys, t.yb, t.n_yb);
+  // row r's x (components first): in xt, or transposed into the scratch xs
+  T* x_of(int64_t r, T* xs) const {
+    if (xt) return const_cast<T*>(xt + o.xi[r] * t.X);  // only read: x is not the computed operand
+    transpose<T, true>(o.x + r * t.X, xs, t.xb, t.n_xb);
+    return xs;
+  }
+
+  T* y_of(int64_t r, T* ys) const {
+    if (yt) return const_cast<T*>(yt + o.yi[r] * t.Y);
+    transpose<T, true>(o.y + r * t.Y, ys, t.yb, t.n_yb);
+    return ys;
   }
 
   void paths(int64_t r, T* xs, T* ys, T* orow) const {
@@ -205,8 +217,9 @@ struct Units {
       else if (MODE == kY) std::fill(ys.begin(), ys.end(), T(0));
       else std::fill(orow, orow + (MODE == kM ? t.M : t.W), T(0));
       auto one = [&](int64_t r) {
-        load(r, xs.data(), ys.data());
-        paths(r, xs.data(), ys.data(), orow);
+        T* xr = MODE == kX ? xs.data() : x_of(r, xs.data());
+        T* yr = MODE == kY ? ys.data() : y_of(r, ys.data());
+        paths(r, xr, yr, orow);
       };
       if (starts) {
         for (int64_t k = starts[u]; k < starts[u + 1]; ++k) one(order[k]);
@@ -233,18 +246,29 @@ void segments(const int64_t* index, int64_t n, int64_t size, std::vector<int64_t
 
 template <typename T, int MODE>
 void run_mode(const Table& t, const Operands<T>& o, T* out, int64_t threads) {
-  const int64_t* scatter = MODE == kY ? o.yi : MODE == kX ? o.xi : nullptr;
+  const bool scatter = (MODE == kY && o.y_indexed()) || (MODE == kX && o.x_indexed());
   const bool reduce = MODE == kW && o.shared;
   std::vector<int64_t> starts, order;
   int64_t units = o.n;
   if (scatter) {
     units = MODE == kY ? o.y_rows : o.x_rows;
-    segments(scatter, o.n, units, starts, order);
+    segments(MODE == kY ? o.yi : o.xi, o.n, units, starts, order);
   } else if (reduce) {
     units = (o.n + kChunk - 1) / kChunk;
   }
   std::vector<T> partial(reduce ? units * t.W : 0);
-  const Units<T, MODE> work{t, o, out, scatter ? starts.data() : nullptr, order.data(), reduce ? partial.data() : nullptr};
+  // indexed operands that are read: components first, once per row of theirs rather than once per use
+  std::vector<T> xt(MODE != kX && o.x_indexed() ? o.x_rows * t.X : 0), yt(MODE != kY && o.y_indexed() ? o.y_rows * t.Y : 0);
+  for (int64_t v = 0; v < (xt.empty() ? 0 : o.x_rows); ++v) transpose<T, true>(o.x + v * t.X, xt.data() + v * t.X, t.xb, t.n_xb);
+  for (int64_t v = 0; v < (yt.empty() ? 0 : o.y_rows); ++v) transpose<T, true>(o.y + v * t.Y, yt.data() + v * t.Y, t.yb, t.n_yb);
+  const Units<T, MODE> work{t,
+                            o,
+                            out,
+                            scatter ? starts.data() : nullptr,
+                            order.data(),
+                            reduce ? partial.data() : nullptr,
+                            xt.empty() ? nullptr : xt.data(),
+                            yt.empty() ? nullptr : yt.data()};
   threads = std::max<int64_t>(1, std::min<int64_t>({threads, o.n / 64, units}));
   auto part = [&](int64_t j) { work.run(units * j / threads, units * (j + 1) / threads); };
   std::vector<std::thread> pool;
@@ -259,7 +283,7 @@ void run_mode(const Table& t, const Operands<T>& o, T* out, int64_t threads) {
 }
 
 bool in_range(const int64_t* index, int64_t n, int64_t size) {
-  if (!index) return true;
+  if (size < 0) return true;  // not indexed
   for (int64_t r = 0; r < n; ++r)
     if (index[r] < 0 || index[r] >= size) return false;
   return true;
@@ -285,7 +309,7 @@ int64_t run(const int64_t* table, int64_t mode, const Operands<T>& o, T* out, in
   if (!in_range(o.xi, o.n, o.x_rows) || !in_range(o.yi, o.n, o.y_rows)) return 1;
   const Table t(table);
   const int64_t width[] = {t.X, t.M, t.W, t.Y};
-  const int64_t rows[] = {o.x_rows, o.n, o.n, o.y_rows};
+  const int64_t rows[] = {o.x_indexed() ? o.x_rows : o.n, o.n, o.n, o.y_indexed() ? o.y_rows : o.n};
   if (!(mode == kW && o.shared)) advise_huge_pages(out, sizeof(T) * rows[mode] * width[mode]);
   switch (mode) {
     case kX: run_mode<T, kX>(t, o, out, threads); break;

@@ -121,15 +121,17 @@ class MACE(fdg.runtime.FdgModule):
         up1_x0 = up1_x[0].reshape(up1_n, 32, 1)
         up1_p0 = torch.einsum("zui,uw->zwi", up1_x0, (self.up1_weight[0:1024].view(32, 32) * 0.17677669529663687))
         up1 = up1_p0.reshape(up1_n, 32)
-        # t_1 = gather(up1, src): 32x0e over edge
-        t_1 = up1.index_select(0, src)
         # t_2 = couple[uvu, weights=R1, paths=4](t_1, Y, R1): 32x0e+32x1o+32x2e+32x3o over edge
-        if fdg.runtime.channelwise_available(t_1):  # one native CPU kernel call
-            t_2 = fdg.runtime.channelwise(t_1, Y @ self.t_2_cg, R1, self.t_2_cg_table, [32, 16, 128, 512])
-        else:  # off the CPU, or without a C++ compiler: the same coupling in slices of batched matmuls
+        if fdg.runtime.channelwise_available(up1):  # one native CPU kernel call, indices read in place
+            t_3 = fdg.runtime.channelwise(
+                up1, Y @ self.t_2_cg, R1, self.t_2_cg_table, [32, 16, 128, 512], src, dst, h0.shape[0]
+            )
+        else:  # off the CPU, or without a C++ compiler: gather, the coupling in slices of batched matmuls, scatter
+            # t_1 = gather(up1, src): 32x0e over edge
+            t_1 = up1.index_select(0, src)
             t_2 = fdg.runtime.chunked(self.t_2_slice, 4096, t_1, Y, R1)
-        # t_3 = scatter_sum(t_2, dst): 32x0e+32x1o+32x2e+32x3o over node
-        t_3 = t_2.new_zeros((h0.shape[0], 512)).index_add(0, dst, t_2)
+            # t_3 = scatter_sum(t_2, dst): 32x0e+32x1o+32x2e+32x3o over node
+            t_3 = t_2.new_zeros((h0.shape[0], 512)).index_add(0, dst, t_2)
         # a1 = scale[0.125](t_3): 32x0e+32x1o+32x2e+32x3o over node
         a1 = t_3 * 0.125
         # A1 = linear[weights=learned, paths=4](a1): 32x0e+32x1o+32x2e+32x3o over node
@@ -166,15 +168,17 @@ class MACE(fdg.runtime.FdgModule):
         up2_x1 = up2_x[1].reshape(up2_n, 32, 3)
         up2_p1 = torch.einsum("zui,uw->zwi", up2_x1, (self.up2_weight[1024:2048].view(32, 32) * 0.17677669529663687))
         up2 = torch.cat([up2_p0.reshape(up2_n, 32), up2_p1.reshape(up2_n, 96)], dim=1)
-        # t_4 = gather(up2, src): 32x0e+32x1o over edge
-        t_4 = up2.index_select(0, src)
         # t_5 = couple[uvu, weights=R2, paths=10](t_4, Y, R2): 32x0e+32x1o+32x2e+32x3o over edge
-        if fdg.runtime.channelwise_available(t_4):  # one native CPU kernel call
-            t_5 = fdg.runtime.channelwise(t_4, Y @ self.t_5_cg, R2, self.t_5_cg_table, [128, 88, 320, 512])
-        else:  # off the CPU, or without a C++ compiler: the same coupling in slices of batched matmuls
+        if fdg.runtime.channelwise_available(up2):  # one native CPU kernel call, indices read in place
+            t_6 = fdg.runtime.channelwise(
+                up2, Y @ self.t_5_cg, R2, self.t_5_cg_table, [128, 88, 320, 512], src, dst, h0.shape[0]
+            )
+        else:  # off the CPU, or without a C++ compiler: gather, the coupling in slices of batched matmuls, scatter
+            # t_4 = gather(up2, src): 32x0e+32x1o over edge
+            t_4 = up2.index_select(0, src)
             t_5 = fdg.runtime.chunked(self.t_5_slice, 4096, t_4, Y, R2)
-        # t_6 = scatter_sum(t_5, dst): 32x0e+32x1o+32x2e+32x3o over node
-        t_6 = t_5.new_zeros((h0.shape[0], 512)).index_add(0, dst, t_5)
+            # t_6 = scatter_sum(t_5, dst): 32x0e+32x1o+32x2e+32x3o over node
+            t_6 = t_5.new_zeros((h0.shape[0], 512)).index_add(0, dst, t_5)
         # a2 = scale[0.125](t_6): 32x0e+32x1o+32x2e+32x3o over node
         a2 = t_6 * 0.125
         # A2 = linear[weights=learned, paths=4](a2): 32x0e+32x1o+32x2e+32x3o over node

@@ -156,15 +156,17 @@ class MACEFusion(fdg.runtime.FdgModule):
         up2_x1 = up2_x[1].reshape(up2_n, 32, 3)
         up2_p1 = torch.einsum("zui,uw->zwi", up2_x1, (self.up2_weight[1024:2048].view(32, 32) * 0.17677669529663687))
         up2 = torch.cat([up2_p0.reshape(up2_n, 32), up2_p1.reshape(up2_n, 96)], dim=1)
-        # t_5 = gather(up2, src): 32x0e+32x1o over edge
-        t_5 = up2.index_select(0, src)
         # t_6 = couple[uvu, weights=R2, paths=10](t_5, Y, R2): 32x0e+32x1o+32x2e+32x3o over edge
-        if fdg.runtime.channelwise_available(t_5):  # one native CPU kernel call
-            t_6 = fdg.runtime.channelwise(t_5, Y @ self.t_6_cg, R2, self.t_6_cg_table, [128, 88, 320, 512])
-        else:  # off the CPU, or without a C++ compiler: the same coupling in slices of batched matmuls
+        if fdg.runtime.channelwise_available(up2):  # one native CPU kernel call, indices read in place
+            t_7 = fdg.runtime.channelwise(
+                up2, Y @ self.t_6_cg, R2, self.t_6_cg_table, [128, 88, 320, 512], src, dst, h0.shape[0]
+            )
+        else:  # off the CPU, or without a C++ compiler: gather, the coupling in slices of batched matmuls, scatter
+            # t_5 = gather(up2, src): 32x0e+32x1o over edge
+            t_5 = up2.index_select(0, src)
             t_6 = fdg.runtime.chunked(self.t_6_slice, 4096, t_5, Y, R2)
-        # t_7 = scatter_sum(t_6, dst): 32x0e+32x1o+32x2e+32x3o over node
-        t_7 = t_6.new_zeros((h0.shape[0], 512)).index_add(0, dst, t_6)
+            # t_7 = scatter_sum(t_6, dst): 32x0e+32x1o+32x2e+32x3o over node
+            t_7 = t_6.new_zeros((h0.shape[0], 512)).index_add(0, dst, t_6)
         # a2 = scale[0.125](t_7): 32x0e+32x1o+32x2e+32x3o over node
         a2 = t_7 * 0.125
         # A2 = linear[weights=learned, paths=4](a2): 32x0e+32x1o+32x2e+32x3o over node

@@ -80,15 +80,17 @@ class NequIPConv(fdg.runtime.FdgModule):
             fdg.runtime.check_inputs(self, h, vec, R, src, dst)
         # Y = sh[lmax=2](vec): 1x0e+1x1o+1x2e over edge
         Y = fdg.runtime.spherical_harmonics(2, vec)
-        # t_1 = gather(h, src): 32x0e+32x1o+32x2e over edge
-        t_1 = h.index_select(0, src)
         # m = couple[uvu, weights=R, paths=15](t_1, Y, R): 32x0e+32x1o+32x2e+32x1e+32x2o over edge
-        if fdg.runtime.channelwise_available(t_1):  # one native CPU kernel call
-            m = fdg.runtime.channelwise(t_1, Y @ self.m_cg, R, self.m_cg_table, [288, 179, 480, 544])
-        else:  # off the CPU, or without a C++ compiler: the same coupling in slices of batched matmuls
+        if fdg.runtime.channelwise_available(h):  # one native CPU kernel call, indices read in place
+            t_2 = fdg.runtime.channelwise(
+                h, Y @ self.m_cg, R, self.m_cg_table, [288, 179, 480, 544], src, dst, h.shape[0]
+            )
+        else:  # off the CPU, or without a C++ compiler: gather, the coupling in slices of batched matmuls, scatter
+            # t_1 = gather(h, src): 32x0e+32x1o+32x2e over edge
+            t_1 = h.index_select(0, src)
             m = fdg.runtime.chunked(self.m_slice, 4096, t_1, Y, R)
-        # t_2 = scatter_sum(m, dst): 32x0e+32x1o+32x2e+32x1e+32x2o over node
-        t_2 = m.new_zeros((h.shape[0], 544)).index_add(0, dst, m)
+            # t_2 = scatter_sum(m, dst): 32x0e+32x1o+32x2e+32x1e+32x2o over node
+            t_2 = m.new_zeros((h.shape[0], 544)).index_add(0, dst, m)
         # agg = scale[0.1](t_2): 32x0e+32x1o+32x2e+32x1e+32x2o over node
         agg = t_2 * 0.1
         # out = linear[weights=learned, paths=3](agg): 32x0e+32x1o+32x2e over node

@@ -243,3 +243,9 @@ def test_custom_op_registration_with_indices() -> None:
     h, src, dst, (m, w, t, sizes), _ = _indexed(False, n=6, nodes=4)
     operands = tuple(v.clone().requires_grad_() for v in (h, m, w))
     torch.library.opcheck(torch.ops.fdg.channelwise, (*operands, None, src, dst, 4, 4, t, sizes, False))
+
+
+def test_a_scatter_of_no_rows_is_zero() -> None:
+    h, src, dst, (m, w, t, sizes), _ = _indexed(False)
+    y = channelwise(h, m[:0], w[:0], t, sizes, src[:0], dst[:0], len(h))
+    assert y.shape == (len(h), sizes[3]) and torch.equal(y, torch.zeros_like(y))
