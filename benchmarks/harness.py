@@ -18,8 +18,11 @@ import statistics
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 import torch
+from torch.utils._python_dispatch import TorchDispatchMode
+from torch.utils._pytree import tree_flatten
 
 Runner = Callable[[], torch.Tensor]
 
@@ -106,6 +109,31 @@ def _once(run: Runner, backward: bool) -> float:
         gc.enable()
 
 
+class _Largest(TorchDispatchMode):
+    """Records the largest tensor any torch call returns while active (kernels' outputs and autograd's alike)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.shape: tuple[int, ...] = ()
+        self.bytes = 0
+
+    def __torch_dispatch__(self, func: Any, types: Any, args: Any = (), kwargs: Any = None) -> Any:
+        out = func(*args, **(kwargs or {}))
+        for t in tree_flatten(out)[0]:
+            if isinstance(t, torch.Tensor) and t.numel() * t.element_size() > self.bytes:
+                self.shape, self.bytes = tuple(t.shape), t.numel() * t.element_size()
+        return out
+
+
+def largest_tensor(run: Runner, leaves: Sequence[torch.Tensor]) -> tuple[tuple[int, ...], int]:
+    """The shape and bytes of the largest tensor one forward+backward makes (eager runners only)."""
+    _clear(leaves)
+    with _Largest() as mode:
+        run().pow(2).sum().backward()
+    _clear(leaves)
+    return mode.shape, mode.bytes
+
+
 def interleaved(
     runners: dict[str, Runner], leaves: Sequence[torch.Tensor], repeat: int, warmup: int, backward: bool
 ) -> dict[str, list[float]]:
@@ -181,6 +209,9 @@ def run_case(case: Case, repeat: int, warmup: int, compile_: bool, build_seconds
     first = first_call(case.runners["fdg"], case.leaves)
     built = f"construction {build_seconds * 1e3:.0f} ms (first in this process), " if build_seconds is not None else ""
     print(f"  fdg: {built}first forward+backward {first * 1e3:.0f} ms")
+    for name, run in case.runners.items():
+        shape, size = largest_tensor(run, case.leaves)
+        print(f"  {name}: largest tensor made in forward+backward {list(shape)}, {size / 1e6:.1f} MB")
     runners = dict(case.runners)
     if compile_:
         compiled = compile_fdg(case)
