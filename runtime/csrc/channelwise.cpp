@@ -12,8 +12,9 @@
 //
 // x and y may be read through an index (x[xi[r]] for row r: h[src]); a computed x or y with an index is summed by it
 // (the scatter-sum of sum(..., by = dst), or the gradient of a gathered operand), so neither a gathered copy nor a
-// per-row result is ever materialized.  Such a sum runs over the rows of each output row in increasing order (a
-// stable counting sort of the index), one output row per thread: no atomics, and the same bits at any thread count.
+// per-row result is ever materialized.  For such a sum each thread owns a range of output rows and streams over all
+// rows in memory order, taking those whose index falls in its range: no atomics, and each output row sums its rows
+// in increasing order, so the bits are the same at any thread count.
 // Indices are checked against their range before anything is read.
 //
 // Each row is processed in a scratch buffer with components first (ir_mul), so that the innermost loops run over
@@ -173,9 +174,8 @@ struct Units {
   const Table& t;
   const Operands<T>& o;
   T* out;
-  const int64_t* starts;  // scatter: the rows of unit u are order[starts[u]:starts[u + 1]]
-  const int64_t* order;
   T* partial;  // shared weights: one gradient per chunk of rows
+  T* acc;  // a computed operand summed by its index: every output row, components first
   const T* xt;  // an indexed x read, all its rows components first (each read by many rows: transposed once)
   const T* yt;
 
@@ -206,7 +206,7 @@ struct Units {
     }
   }
 
-  // units [begin, end): a row, a scattered output row with all the rows summed into it, or a chunk of rows
+  // units [begin, end): a row, or a chunk of rows whose shared-weight gradient is summed together
   void run(int64_t begin, int64_t end) const {
     std::vector<T> xs(t.X), ys(t.Y);
     for (int64_t u = begin; u < end; ++u) {
@@ -221,9 +221,7 @@ struct Units {
         T* yr = MODE == kY ? ys.data() : y_of(r, ys.data());
         paths(r, xr, yr, orow);
       };
-      if (starts) {
-        for (int64_t k = starts[u]; k < starts[u + 1]; ++k) one(order[k]);
-      } else if (partial) {
+      if (partial) {
         for (int64_t r = u * kChunk; r < std::min(o.n, (u + 1) * kChunk); ++r) one(r);
       } else {
         one(u);
@@ -232,31 +230,40 @@ struct Units {
       if (MODE == kX) transpose<T, false>(xs.data(), out + u * t.X, t.xb, t.n_xb);
     }
   }
+
+  // output rows [v0, v1) of a computed x or y summed by its index: every row whose index falls there, in increasing
+  // order (rows are streamed in memory order, and each output row's sum has the same order at any thread count)
+  void run_scattered(int64_t v0, int64_t v1) const {
+    const int64_t* index = MODE == kY ? o.yi : o.xi;
+    const int64_t width = MODE == kY ? t.Y : t.X;
+    std::vector<T> xs(t.X), ys(t.Y);
+    for (int64_t r = 0; r < o.n; ++r) {
+      const int64_t v = index[r];
+      if (v < v0 || v >= v1) continue;
+      T* row = acc + v * width;
+      paths(r, MODE == kX ? row : x_of(r, xs.data()), MODE == kY ? row : y_of(r, ys.data()), nullptr);
+    }
+    for (int64_t v = v0; v < v1; ++v) {
+      if (MODE == kY) transpose<T, false>(acc + v * width, out + v * width, t.yb, t.n_yb);
+      else transpose<T, false>(acc + v * width, out + v * width, t.xb, t.n_xb);
+    }
+  }
 };
 
-// The rows of each value of `index` (in [0, size)), in increasing order: a stable counting sort.
-void segments(const int64_t* index, int64_t n, int64_t size, std::vector<int64_t>& starts, std::vector<int64_t>& order) {
-  starts.assign(size + 1, 0);
-  for (int64_t r = 0; r < n; ++r) ++starts[index[r] + 1];
-  for (int64_t v = 0; v < size; ++v) starts[v + 1] += starts[v];
-  std::vector<int64_t> next(starts.begin(), starts.end() - 1);
-  order.resize(n);
-  for (int64_t r = 0; r < n; ++r) order[next[index[r]]++] = r;
+template <typename F>
+void in_parallel(int64_t threads, F part) {
+  std::vector<std::thread> pool;
+  for (int64_t j = 1; j < threads; ++j) pool.emplace_back(part, j);
+  part(0);
+  for (auto& th : pool) th.join();
 }
 
 template <typename T, int MODE>
 void run_mode(const Table& t, const Operands<T>& o, T* out, int64_t threads) {
   const bool scatter = (MODE == kY && o.y_indexed()) || (MODE == kX && o.x_indexed());
   const bool reduce = MODE == kW && o.shared;
-  std::vector<int64_t> starts, order;
-  int64_t units = o.n;
-  if (scatter) {
-    units = MODE == kY ? o.y_rows : o.x_rows;
-    segments(MODE == kY ? o.yi : o.xi, o.n, units, starts, order);
-  } else if (reduce) {
-    units = (o.n + kChunk - 1) / kChunk;
-  }
-  std::vector<T> partial(reduce ? units * t.W : 0);
+  const int64_t units = scatter ? (MODE == kY ? o.y_rows : o.x_rows) : reduce ? (o.n + kChunk - 1) / kChunk : o.n;
+  std::vector<T> partial(reduce ? units * t.W : 0), acc(scatter ? units * (MODE == kY ? t.Y : t.X) : 0);
   // indexed operands that are read: components first, once per row of theirs rather than once per use
   std::vector<T> xt(MODE != kX && o.x_indexed() ? o.x_rows * t.X : 0), yt(MODE != kY && o.y_indexed() ? o.y_rows * t.Y : 0);
   for (int64_t v = 0; v < (xt.empty() ? 0 : o.x_rows); ++v) transpose<T, true>(o.x + v * t.X, xt.data() + v * t.X, t.xb, t.n_xb);
@@ -264,17 +271,24 @@ void run_mode(const Table& t, const Operands<T>& o, T* out, int64_t threads) {
   const Units<T, MODE> work{t,
                             o,
                             out,
-                            scatter ? starts.data() : nullptr,
-                            order.data(),
                             reduce ? partial.data() : nullptr,
+                            acc.data(),
                             xt.empty() ? nullptr : xt.data(),
                             yt.empty() ? nullptr : yt.data()};
   threads = std::max<int64_t>(1, std::min<int64_t>({threads, o.n / 64, units}));
-  auto part = [&](int64_t j) { work.run(units * j / threads, units * (j + 1) / threads); };
-  std::vector<std::thread> pool;
-  for (int64_t j = 1; j < threads; ++j) pool.emplace_back(part, j);
-  part(0);
-  for (auto& th : pool) th.join();
+  if (scatter) {  // each thread owns the output rows of about n / threads rows
+    const int64_t* index = MODE == kY ? o.yi : o.xi;
+    std::vector<int64_t> before(units + 1, 0);  // rows whose index is below v
+    for (int64_t r = 0; r < o.n; ++r) ++before[index[r] + 1];
+    for (int64_t v = 0; v < units; ++v) before[v + 1] += before[v];
+    std::vector<int64_t> bounds(threads + 1, units);
+    bounds[0] = 0;
+    for (int64_t j = 1; j < threads; ++j)
+      bounds[j] = std::lower_bound(before.begin(), before.end(), o.n * j / threads) - before.begin();
+    in_parallel(threads, [&](int64_t j) { work.run_scattered(bounds[j], std::max(bounds[j], bounds[j + 1])); });
+  } else {
+    in_parallel(threads, [&](int64_t j) { work.run(units * j / threads, units * (j + 1) / threads); });
+  }
   if (reduce) {
     std::fill(out, out + t.W, T(0));
     for (int64_t u = 0; u < units; ++u)
