@@ -101,7 +101,7 @@ class SEGNNMessage1(fdg.runtime.FdgModule):
         # mj = couple[uvw, weights=learned, paths=11](t_2, a): 24x0e+8x1o+8x2e over edge
         mj = fdg.runtime.chunked(self.mj_slice, 1024, t_2, a)
         # md = couple[uvw, weights=learned, paths=3](d2, a): 24x0e+8x1o+8x2e over edge
-        if d2.shape[0] < 512:  # grouped is estimated faster below 512 rows, dense from there on
+        if d2.shape[0] < 2048:  # grouped is estimated faster below 2048 rows, dense from there on
             md = fdg.runtime.chunked(self.md_slice, 1024, d2, a)
         else:
             md_n = d2.shape[0]
