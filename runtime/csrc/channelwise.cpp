@@ -122,6 +122,43 @@ inline T lane_sum(Lanes<T, CW> v) {
   }
 }
 
+// v's lanes added down to 8 (CW >= 8), pairwise
+template <typename T, int CW>
+inline Lanes<T, 8> fold8(Lanes<T, CW> v) {
+  if constexpr (CW == 8) {
+    return v;
+  } else {
+    Lanes<T, CW / 2> low, high;
+    std::memcpy(&low, &v, sizeof low);
+    std::memcpy(&high, reinterpret_cast<const char*>(&v) + sizeof low, sizeof high);
+    return fold8<T, CW / 2>(low + high);
+  }
+}
+
+#if defined(__has_builtin)
+#if __has_builtin(__builtin_shufflevector)  // clang, GCC 12 and later
+#define FDG_SHUFFLE 1
+#endif
+#endif
+#ifndef FDG_SHUFFLE
+#define FDG_SHUFFLE 0
+#endif
+
+#if FDG_SHUFFLE
+// the lane sums of four 8-lane vectors at once, by shuffles (one horizontal sum each would take three times the
+// instructions): [sum a, sum b, sum c, sum d]
+template <typename T>
+inline Lanes<T, 4> sums4(Lanes<T, 8> a, Lanes<T, 8> b, Lanes<T, 8> c, Lanes<T, 8> d) {
+  const Lanes<T, 8> ab = __builtin_shufflevector(a, b, 0, 8, 2, 10, 4, 12, 6, 14) +
+                         __builtin_shufflevector(a, b, 1, 9, 3, 11, 5, 13, 7, 15);
+  const Lanes<T, 8> cd = __builtin_shufflevector(c, d, 0, 8, 2, 10, 4, 12, 6, 14) +
+                         __builtin_shufflevector(c, d, 1, 9, 3, 11, 5, 13, 7, 15);
+  const Lanes<T, 8> v = __builtin_shufflevector(ab, cd, 0, 1, 8, 9, 4, 5, 12, 13) +
+                        __builtin_shufflevector(ab, cd, 2, 3, 10, 11, 6, 7, 14, 15);
+  return __builtin_shufflevector(v, v, 0, 1, 2, 3) + __builtin_shufflevector(v, v, 4, 5, 6, 7);
+}
+#endif
+
 // One path on channels [u0, u0 + CW) of one row, with components first (ir_mul) in xs and ys.
 template <typename T, int MODE, int CW>
 inline void path_part(const Table& t, const int64_t* q, int64_t u0, const T* mr, const T* wr, T* xs, T* ys, T* orow) {
@@ -139,6 +176,16 @@ inline void path_part(const Table& t, const int64_t* q, int64_t u0, const T* mr,
       else store<T, CW>(orow + w_off, load<T, CW>(orow + w_off) + load<T, CW>(yk) * tmp);
     } else {  // tmp = w y[k], then into x (kX) or reduced against x (kM)
       const Lanes<T, CW> tmp = load<T, CW>(wr + w_off) * load<T, CW>(yk);
+#if FDG_SHUFFLE
+      if constexpr (MODE == kM && CW >= 8) {  // four entries' dot products reduced together
+        for (; e + 3 < e_end && ent[3 * (e + 3)] == k; e += 4) {  // entries are sorted by k
+          Lanes<T, 8> part[4];
+          for (int j = 0; j < 4; ++j) part[j] = fold8<T, CW>(tmp * load<T, CW>(xs + x_off + ent[3 * (e + j) + 1] * mul));
+          const Lanes<T, 4> total = sums4<T>(part[0], part[1], part[2], part[3]);
+          for (int j = 0; j < 4; ++j) orow[ent[3 * (e + j) + 2]] += total[j];
+        }
+      }
+#endif
       for (; e < e_end && ent[3 * e] == k; ++e) {
         T* xi = xs + x_off + ent[3 * e + 1] * mul;
         if (MODE == kX) {
