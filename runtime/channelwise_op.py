@@ -12,6 +12,13 @@ it: with ``y`` missing that is the coupling itself, with ``x``, ``m`` or ``w`` m
 of one of these maps is another one, so the autograd formula below is the op itself and the result is
 differentiable to any order (force training takes second derivatives).
 
+``x`` and ``y`` may each come with an index over the rows (message passing: ``x = h`` read at ``src``, ``y`` summed
+by ``dst``).  Then row ``r`` reads row ``index[r]`` of that operand in place, and where that operand is the one
+computed, the rows are summed by the index: a gather and a scatter-sum inside the kernel, with no per-row copy.
+The derivatives keep the indices, so the gradient of a gathered operand is summed by its index and a summed
+output's gradient is read through it.  The sums are deterministic (each output row adds its rows in increasing
+order, whatever the number of threads), and indices are range-checked before any is read.
+
 It is a ``torch.library`` custom op (``torch.ops.fdg.channelwise``, CPU only) with a shape function, so modules
 using it trace under ``torch.compile(fullgraph=True)``.  Where the native kernels cannot be built
 (:func:`fdg.runtime.native.status`) or off the CPU, generated modules take the grouped lowering instead.
