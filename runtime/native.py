@@ -26,6 +26,8 @@ import tempfile
 from pathlib import Path
 
 SOURCE = Path(__file__).with_name("csrc") / "channelwise.cpp"
+#: every file the build reads (the source and the headers it includes), all part of the cache key
+SOURCES = (SOURCE, SOURCE.with_name("lanes.h"))
 FLAGS = ("-O3", "-march=native", "-std=c++17", "-shared", "-fPIC", "-pthread")
 
 
@@ -58,7 +60,8 @@ def _build(compiler: str) -> Path:
     version = subprocess.run([compiler, "--version"], capture_output=True, text=True, check=True).stdout
     portable = tuple(flag for flag in FLAGS if flag != "-march=native")
     for flags in (FLAGS, portable):
-        key = hashlib.sha256("\0".join([SOURCE.read_text(), compiler, version, *flags, _cpu()]).encode()).hexdigest()
+        texts = [path.read_text() for path in SOURCES]
+        key = hashlib.sha256("\0".join([*texts, compiler, version, *flags, _cpu()]).encode()).hexdigest()
         target = _cache_dir() / f"fdg_native_{key[:16]}.so"
         if target.exists():
             return target
