@@ -172,27 +172,37 @@ def _op(
 ) -> Tensor:
     """The operand missing from ``(x, m, w, y)``: the gradient of the 4-linear form with respect to it. ``x`` and ``y``
     are read through their index where one is given (``x_rows``, ``y_rows`` rows), and summed by it when computed."""
-    lib = native.library()
-    if lib is None:
-        raise RuntimeError(native.status())
     operands = [x, m, w, y]
     shape = _Shape(operands, x_index, y_index, x_rows, y_rows, sizes, shared)
     _check(operands, table, shape)
     out = _result(operands, shape)
-    fn = lib.fdg_channelwise_f32 if out.dtype == torch.float32 else lib.fdg_channelwise_f64
+    _call(operands.index(None), operands, [out], x_index, y_index, shape, table)
+    return out
+
+
+#: the kernel's mode computing the gradients of x, m and w at once from y
+GRADIENTS = 4
+
+
+def _call(
+    mode: int, operands: list[Maybe], outs: list[Tensor], x_index: Maybe, y_index: Maybe, shape: "_Shape", table: Tensor
+) -> None:
+    """One call of the native kernel: ``outs`` is the computed operand, or for :data:`GRADIENTS` those of x, m, w."""
+    lib = native.library()
+    if lib is None:
+        raise RuntimeError(native.status())
+    fn = lib.fdg_channelwise_f32 if outs[0].dtype == torch.float32 else lib.fdg_channelwise_f64
     kind = fn.argtypes[3]
     contiguous = [None if t is None else t.contiguous() for t in operands]  # kept alive during the call
-    args = [None if t is None else ctypes.cast(t.data_ptr(), kind) for t in contiguous]
+    args = [None if t is None else ctypes.cast(t.data_ptr(), kind) for t in [*contiguous, *outs, None, None][:7]]
     indices = [None if i is None else i.contiguous() for i in (x_index, y_index)]
     pointers = [None if i is None else i.data_ptr() for i in indices]
-    slot = operands.index(None)
     threads = torch.get_num_threads()
-    indexed_rows = [x_rows if x_index is not None else -1, y_rows if y_index is not None else -1]  # -1: not indexed
-    failed = fn(table.data_ptr(), slot, shape.n, *args, ctypes.cast(out.data_ptr(), kind), int(shared), threads,
-                *pointers, *indexed_rows)  # fmt: skip
+    # -1: not indexed
+    indexed_rows = [shape.rows[0] if x_index is not None else -1, shape.rows[3] if y_index is not None else -1]
+    failed = fn(table.data_ptr(), mode, shape.n, *args, int(shape.shared), threads, *pointers, *indexed_rows)
     if failed:
-        raise IndexError(f"fdg::channelwise: an index is out of range (x has {x_rows} rows, y {y_rows})")
-    return out
+        raise IndexError(f"fdg::channelwise: an index is out of range (x has {shape.rows[0]} rows, y {shape.rows[3]})")
 
 
 class _Shape:
@@ -276,9 +286,15 @@ def _setup(ctx: Any, inputs: tuple[Any, ...], output: Tensor) -> None:
 def _backward(ctx: Any, grad: Tensor) -> tuple[Maybe, ...]:
     """Each operand's gradient is the op itself, with that operand missing and the output's gradient in the output's
     place, read through the same indices (so the backward is differentiable again): the gradient of a gathered
-    operand is summed by its index, and a summed output's gradient is read through its index."""
+    operand is summed by its index, and a summed output's gradient is read through its index.  The usual backward of
+    a forward, all of x, m and w with per-row weights, is one pass of the kernel (:func:`_gradients`): the same
+    updates in the same order as the three calls (equal up to how the compiler fuses multiply-adds)."""
     *operands, x_index, y_index, table = ctx.saved_tensors
     missing = operands.index(None)
+    if missing == 3 and not ctx.shared and all(ctx.needs_input_grad[:3]):
+        x, m, w, _ = operands
+        grads_xmw = torch.ops.fdg.channelwise_grads(x, m, w, grad, x_index, y_index, *ctx.rows, table, ctx.sizes)
+        return (*grads_xmw, *[None] * 8)
     grads: list[Maybe] = [None, None, None, None]
     for slot in range(4):
         if slot != missing and ctx.needs_input_grad[slot]:
@@ -289,3 +305,69 @@ def _backward(ctx: Any, grad: Tensor) -> tuple[Maybe, ...]:
 
 
 _op.register_autograd(_backward, setup_context=_setup)
+
+
+@torch.library.custom_op("fdg::channelwise_grads", mutates_args=(), device_types="cpu")
+def _gradients(
+    x: Tensor,
+    m: Tensor,
+    w: Tensor,
+    y: Tensor,
+    x_index: Optional[Tensor],  # noqa: UP045
+    y_index: Optional[Tensor],  # noqa: UP045
+    x_rows: int,
+    y_rows: int,
+    table: Tensor,
+    sizes: list[int],
+) -> tuple[Tensor, Tensor, Tensor]:
+    """The gradients of the 4-linear form with respect to ``x``, ``m`` and per-row ``w`` at once, given ``y``: what
+    ``fdg::channelwise`` returns with each of them missing, in one pass over the rows."""
+    operands: list[Maybe] = [x, m, w, y]
+    shape = _Shape(operands, x_index, y_index, x_rows, y_rows, sizes, False)
+    _check(operands, table, shape)
+    outs = [x.new_empty(shape.of(slot)) for slot in range(3)]
+    _call(GRADIENTS, operands, outs, x_index, y_index, shape, table)
+    return outs[0], outs[1], outs[2]
+
+
+@_gradients.register_fake
+def _(
+    x: Tensor,
+    m: Tensor,
+    w: Tensor,
+    y: Tensor,
+    x_index: Maybe,
+    y_index: Maybe,
+    x_rows: int,
+    y_rows: int,
+    table: Tensor,
+    sizes: list[int],
+) -> tuple[Tensor, Tensor, Tensor]:
+    shape = _Shape([x, m, w, y], x_index, y_index, x_rows, y_rows, sizes, False)
+    return x.new_empty(shape.of(0)), x.new_empty(shape.of(1)), x.new_empty(shape.of(2))
+
+
+def _setup_gradients(ctx: Any, inputs: tuple[Any, ...], output: Any) -> None:
+    x, m, w, y, x_index, y_index, x_rows, y_rows, table, sizes = inputs
+    ctx.save_for_backward(x, m, w, y, x_index, y_index, table)
+    ctx.rows, ctx.sizes = (x_rows, y_rows), sizes
+
+
+def _backward_gradients(ctx: Any, gx: Maybe, gm: Maybe, gw: Maybe) -> tuple[Maybe, ...]:
+    """Output ``s`` is ``fdg::channelwise`` with operand ``s`` missing; its derivatives are that op's (see
+    :func:`_backward`), summed over the three outputs."""
+    *operands, x_index, y_index, table = ctx.saved_tensors
+    grads: list[Maybe] = [None, None, None, None]
+    for s, gg in enumerate((gx, gm, gw)):
+        if gg is None:
+            continue
+        for slot in range(4):
+            if slot != s and ctx.needs_input_grad[slot]:
+                args = list(operands)
+                args[s], args[slot] = gg, None
+                part = torch.ops.fdg.channelwise(*args, x_index, y_index, *ctx.rows, table, ctx.sizes, False)
+                grads[slot] = part if grads[slot] is None else grads[slot] + part
+    return (*grads, *[None] * 6)
+
+
+_gradients.register_autograd(_backward_gradients, setup_context=_setup_gradients)

@@ -97,7 +97,7 @@ def _load() -> tuple[ctypes.CDLL | None, str]:
             ctypes.c_void_p,
             ctypes.c_int64,
             ctypes.c_int64,
-            *[pointer] * 5,
+            *[pointer] * 7,
             ctypes.c_int64,
             ctypes.c_int64,
             ctypes.c_void_p,

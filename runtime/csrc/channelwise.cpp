@@ -42,8 +42,9 @@ using fdg::store;
 using fdg::sums4;
 #endif
 
-// which operand is computed, in the order of the op's arguments (x, m, w, y)
-enum Mode : int64_t { kX = 0, kM = 1, kW = 2, kY = 3 };
+// which operand is computed, in the order of the op's arguments (x, m, w, y); kB: x, m and w at once, from y (the
+// whole backward of a forward, in one pass over the rows)
+enum Mode : int64_t { kX = 0, kM = 1, kW = 2, kY = 3, kB = 4 };
 
 // The table (see channelwise.py: table()), all int64:
 //   header [paths, x blocks, y blocks, entries, X, M, W, Y] (the row sizes of the operands)
@@ -96,7 +97,8 @@ void transpose(const T* __restrict src, T* __restrict dst, const int64_t* blocks
 
 // One path on channels [u0, u0 + CW) of one row, with components first (ir_mul) in xs and ys.
 template <typename T, int MODE, int CW>
-inline void path_part(const Table& t, const int64_t* q, int64_t u0, const T* mr, const T* wr, T* xs, T* ys, T* orow) {
+inline void path_part(const Table& t, const int64_t* q, int64_t u0, const T* mr, const T* wr, T* xs, T* ys, T* orow,
+                      T* gx = nullptr, T* gw = nullptr) {
   const int64_t x_off = q[0] + u0, y_off = q[1] + u0, mul = q[2], w_off = q[5] + u0;
   const int64_t* ent = t.entries;
   int64_t e = q[6];
@@ -109,26 +111,43 @@ inline void path_part(const Table& t, const int64_t* q, int64_t u0, const T* mr,
       for (; e < e_end && ent[3 * e] == k; ++e) tmp += mr[ent[3 * e + 2]] * load<T, CW>(xs + x_off + ent[3 * e + 1] * mul);
       if (MODE == kY) store<T, CW>(yk, load<T, CW>(yk) + load<T, CW>(wr + w_off) * tmp);
       else store<T, CW>(orow + w_off, load<T, CW>(orow + w_off) + load<T, CW>(yk) * tmp);
-    } else {  // tmp = w y[k], then into x (kX) or reduced against x (kM)
+    } else {  // tmp = w y[k], then into x (kX), reduced against x (kM), or both and kW's sum too (kB)
       const Lanes<T, CW> tmp = load<T, CW>(wr + w_off) * load<T, CW>(yk);
+      Lanes<T, CW> s = {};  // kB: sum_i m[c] x[i], for the gradient of w
+      // kB: the updates kX, kM and kW would make, in their order (so each result has their bits)
+      auto both = [&](int64_t entry, Lanes<T, CW> xv) {
+        T* gxi = gx + x_off + ent[3 * entry + 1] * mul;
+        store<T, CW>(gxi, load<T, CW>(gxi) + mr[ent[3 * entry + 2]] * tmp);
+        s += mr[ent[3 * entry + 2]] * xv;
+      };
 #if FDG_SHUFFLE
-      if constexpr (MODE == kM && CW >= 8) {  // four entries' dot products reduced together
+      if constexpr ((MODE == kM || MODE == kB) && CW >= 8) {  // four entries' dot products reduced together
         for (; e + 3 < e_end && ent[3 * (e + 3)] == k; e += 4) {  // entries are sorted by k
+          Lanes<T, CW> xv[4];
           Lanes<T, 8> part[4];
-          for (int j = 0; j < 4; ++j) part[j] = fold8<T, CW>(tmp * load<T, CW>(xs + x_off + ent[3 * (e + j) + 1] * mul));
+          for (int j = 0; j < 4; ++j) {
+            xv[j] = load<T, CW>(xs + x_off + ent[3 * (e + j) + 1] * mul);
+            part[j] = fold8<T, CW>(tmp * xv[j]);
+          }
           const Lanes<T, 4> total = sums4<T>(part[0], part[1], part[2], part[3]);
-          for (int j = 0; j < 4; ++j) orow[ent[3 * (e + j) + 2]] += total[j];
+          for (int j = 0; j < 4; ++j) {
+            orow[ent[3 * (e + j) + 2]] += total[j];
+            if constexpr (MODE == kB) both(e + j, xv[j]);
+          }
         }
       }
 #endif
       for (; e < e_end && ent[3 * e] == k; ++e) {
         T* xi = xs + x_off + ent[3 * e + 1] * mul;
-        if (MODE == kX) {
+        if constexpr (MODE == kX) {
           store<T, CW>(xi, load<T, CW>(xi) + mr[ent[3 * e + 2]] * tmp);
         } else {
-          orow[ent[3 * e + 2]] += lane_sum<T, CW>(tmp * load<T, CW>(xi));
+          const Lanes<T, CW> xv = load<T, CW>(xi);
+          orow[ent[3 * e + 2]] += lane_sum<T, CW>(tmp * xv);
+          if constexpr (MODE == kB) both(e, xv);
         }
       }
+      if constexpr (MODE == kB) store<T, CW>(gw + w_off, load<T, CW>(gw + w_off) + load<T, CW>(yk) * s);
     }
   }
 }
@@ -160,6 +179,8 @@ struct Units {
   T* acc;  // a computed operand summed by its index: every output row, components first
   const T* xt;  // an indexed x read, all its rows components first (each read by many rows: transposed once)
   const T* yt;
+  T* gm;  // kB: the gradients of m and w (out is x's)
+  T* gw;
 
   // row r's x (components first): in xt, or transposed into the scratch xs
   T* x_of(int64_t r, T* xs) const {
@@ -174,24 +195,30 @@ struct Units {
     return ys;
   }
 
-  void paths(int64_t r, T* xs, T* ys, T* orow) const {
+  void paths(int64_t r, T* xs, T* ys, T* orow, T* gx = nullptr, T* gwr = nullptr) const {
     const T* mr = MODE == kM ? nullptr : o.m + r * t.M;
     const T* wr = MODE == kW ? nullptr : o.w + (o.shared ? 0 : r * t.W);
     for (int64_t p = 0; p < t.n_paths; ++p) {
       const int64_t* q = t.paths + 8 * p;
       const int64_t mul = q[2];
       int64_t u0 = 0;
-      for (; u0 + 32 <= mul; u0 += 32) path_part<T, MODE, 32>(t, q, u0, mr, wr, xs, ys, orow);
-      for (; u0 + 16 <= mul; u0 += 16) path_part<T, MODE, 16>(t, q, u0, mr, wr, xs, ys, orow);
-      for (; u0 + 4 <= mul; u0 += 4) path_part<T, MODE, 4>(t, q, u0, mr, wr, xs, ys, orow);
-      for (; u0 < mul; ++u0) path_part<T, MODE, 1>(t, q, u0, mr, wr, xs, ys, orow);
+      for (; u0 + 32 <= mul; u0 += 32) path_part<T, MODE, 32>(t, q, u0, mr, wr, xs, ys, orow, gx, gwr);
+      for (; u0 + 16 <= mul; u0 += 16) path_part<T, MODE, 16>(t, q, u0, mr, wr, xs, ys, orow, gx, gwr);
+      for (; u0 + 4 <= mul; u0 += 4) path_part<T, MODE, 4>(t, q, u0, mr, wr, xs, ys, orow, gx, gwr);
+      for (; u0 < mul; ++u0) path_part<T, MODE, 1>(t, q, u0, mr, wr, xs, ys, orow, gx, gwr);
     }
   }
 
   // units [begin, end): a row, or a chunk of rows whose shared-weight gradient is summed together
   void run(int64_t begin, int64_t end) const {
-    std::vector<T> xs(t.X), ys(t.Y);
+    std::vector<T> xs(t.X), ys(t.Y), gxs(MODE == kB ? t.X : 0);
     for (int64_t u = begin; u < end; ++u) {
+      if constexpr (MODE == kB) {
+        std::fill(gxs.begin(), gxs.end(), T(0));
+        paths(u, x_of(u, xs.data()), y_of(u, ys.data()), zeroed(gm + u * t.M, t.M), gxs.data(), zeroed(gw + u * t.W, t.W));
+        transpose<T, false>(gxs.data(), out + u * t.X, t.xb, t.n_xb);
+        continue;
+      }
       T* orow = nullptr;
       if (MODE == kM) orow = out + u * t.M;
       if (MODE == kW) orow = partial ? partial + u * t.W : out + u * t.W;
@@ -223,12 +250,21 @@ struct Units {
       const int64_t v = index[r];
       if (v < v0 || v >= v1) continue;
       T* row = acc + v * width;
-      paths(r, MODE == kX ? row : x_of(r, xs.data()), MODE == kY ? row : y_of(r, ys.data()), nullptr);
+      if constexpr (MODE == kB) {
+        paths(r, x_of(r, xs.data()), y_of(r, ys.data()), zeroed(gm + r * t.M, t.M), row, zeroed(gw + r * t.W, t.W));
+      } else {
+        paths(r, MODE == kX ? row : x_of(r, xs.data()), MODE == kY ? row : y_of(r, ys.data()), nullptr);
+      }
     }
     for (int64_t v = v0; v < v1; ++v) {
       if (MODE == kY) transpose<T, false>(acc + v * width, out + v * width, t.yb, t.n_yb);
       else transpose<T, false>(acc + v * width, out + v * width, t.xb, t.n_xb);
     }
+  }
+
+  static T* zeroed(T* row, int64_t width) {
+    std::fill(row, row + width, T(0));
+    return row;
   }
 };
 
@@ -241,8 +277,8 @@ void in_parallel(int64_t threads, F part) {
 }
 
 template <typename T, int MODE>
-void run_mode(const Table& t, const Operands<T>& o, T* out, int64_t threads) {
-  const bool scatter = (MODE == kY && o.y_indexed()) || (MODE == kX && o.x_indexed());
+void run_mode(const Table& t, const Operands<T>& o, T* out, int64_t threads, T* gm = nullptr, T* gw = nullptr) {
+  const bool scatter = (MODE == kY && o.y_indexed()) || ((MODE == kX || MODE == kB) && o.x_indexed());
   const bool reduce = MODE == kW && o.shared;
   const int64_t units = scatter ? (MODE == kY ? o.y_rows : o.x_rows) : reduce ? (o.n + kChunk - 1) / kChunk : o.n;
   std::vector<T> partial(reduce ? units * t.W : 0), acc(scatter ? units * (MODE == kY ? t.Y : t.X) : 0);
@@ -256,7 +292,9 @@ void run_mode(const Table& t, const Operands<T>& o, T* out, int64_t threads) {
                             reduce ? partial.data() : nullptr,
                             acc.data(),
                             xt.empty() ? nullptr : xt.data(),
-                            yt.empty() ? nullptr : yt.data()};
+                            yt.empty() ? nullptr : yt.data(),
+                            gm,
+                            gw};
   threads = std::max<int64_t>(1, std::min<int64_t>({threads, o.n / 64, units}));
   if (scatter) {  // each thread owns the output rows of about n / threads rows
     const int64_t* index = MODE == kY ? o.yi : o.xi;
@@ -299,18 +337,25 @@ void advise_huge_pages(void* data, size_t bytes) {
 #endif
 }
 
-// 0 on success, 1 where an index is out of range (nothing is read then)
+// 0 on success, 1 where an index is out of range (nothing is read then), 2 for kB with shared weights (not a mode)
 template <typename T>
-int64_t run(const int64_t* table, int64_t mode, const Operands<T>& o, T* out, int64_t threads) {
+int64_t run(const int64_t* table, int64_t mode, const Operands<T>& o, T* out, T* gm, T* gw, int64_t threads) {
   if (!in_range(o.xi, o.n, o.x_rows) || !in_range(o.yi, o.n, o.y_rows)) return 1;
+  if (mode == kB && o.shared) return 2;
   const Table t(table);
-  const int64_t width[] = {t.X, t.M, t.W, t.Y};
-  const int64_t rows[] = {o.x_indexed() ? o.x_rows : o.n, o.n, o.n, o.y_indexed() ? o.y_rows : o.n};
+  const int64_t width[] = {t.X, t.M, t.W, t.Y, t.X};
+  const int64_t x_rows = o.x_indexed() ? o.x_rows : o.n;
+  const int64_t rows[] = {x_rows, o.n, o.n, o.y_indexed() ? o.y_rows : o.n, x_rows};
   if (!(mode == kW && o.shared)) advise_huge_pages(out, sizeof(T) * rows[mode] * width[mode]);
   switch (mode) {
     case kX: run_mode<T, kX>(t, o, out, threads); break;
     case kM: run_mode<T, kM>(t, o, out, threads); break;
     case kW: run_mode<T, kW>(t, o, out, threads); break;
+    case kB:
+      advise_huge_pages(gm, sizeof(T) * o.n * t.M);
+      advise_huge_pages(gw, sizeof(T) * o.n * t.W);
+      run_mode<T, kB>(t, o, out, threads, gm, gw);
+      break;
     default: run_mode<T, kY>(t, o, out, threads);
   }
   return 0;
@@ -320,15 +365,18 @@ int64_t run(const int64_t* table, int64_t mode, const Operands<T>& o, T* out, in
 
 extern "C" {
 
+// mode kB also writes the gradients of m and w into gm and gw (unused otherwise)
 int64_t fdg_channelwise_f32(const int64_t* table, int64_t mode, int64_t n, const float* x, const float* m,
-                            const float* w, const float* y, float* out, int64_t shared, int64_t threads,
-                            const int64_t* x_index, const int64_t* y_index, int64_t x_rows, int64_t y_rows) {
-  return run<float>(table, mode, {n, x, m, w, y, shared, x_index, y_index, x_rows, y_rows}, out, threads);
+                            const float* w, const float* y, float* out, float* gm, float* gw, int64_t shared,
+                            int64_t threads, const int64_t* x_index, const int64_t* y_index, int64_t x_rows,
+                            int64_t y_rows) {
+  return run<float>(table, mode, {n, x, m, w, y, shared, x_index, y_index, x_rows, y_rows}, out, gm, gw, threads);
 }
 
 int64_t fdg_channelwise_f64(const int64_t* table, int64_t mode, int64_t n, const double* x, const double* m,
-                            const double* w, const double* y, double* out, int64_t shared, int64_t threads,
-                            const int64_t* x_index, const int64_t* y_index, int64_t x_rows, int64_t y_rows) {
-  return run<double>(table, mode, {n, x, m, w, y, shared, x_index, y_index, x_rows, y_rows}, out, threads);
+                            const double* w, const double* y, double* out, double* gm, double* gw, int64_t shared,
+                            int64_t threads, const int64_t* x_index, const int64_t* y_index, int64_t x_rows,
+                            int64_t y_rows) {
+  return run<double>(table, mode, {n, x, m, w, y, shared, x_index, y_index, x_rows, y_rows}, out, gm, gw, threads);
 }
 }

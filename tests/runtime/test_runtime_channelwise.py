@@ -249,3 +249,23 @@ def test_a_scatter_of_no_rows_is_zero() -> None:
     h, src, dst, (m, w, t, sizes), _ = _indexed(False)
     y = channelwise(h, m[:0], w[:0], t, sizes, src[:0], dst[:0], len(h))
     assert y.shape == (len(h), sizes[3]) and torch.equal(y, torch.zeros_like(y))
+
+
+@pytest.mark.parametrize("indexed", [False, True])
+def test_the_one_pass_backward_equals_the_three_products(indexed: bool) -> None:
+    """``fdg::channelwise_grads`` (the backward of a forward with per-row weights) against the op with x, m and w
+    missing in turn: the same updates in the same order (the compiler may fuse a multiply and an add differently in
+    the two, so equal to float32 rounding, not to the bit)."""
+    h, src, dst, (m, w, t, sizes), _ = _indexed(False, n=300, nodes=20, dtype=torch.float32)
+    x, x_index, y_index = (h, src, dst) if indexed else (h[src], None, None)
+    y = torch.randn(len(h) if indexed else 300, sizes[3])
+    rows = (len(h), len(h))
+    got = torch.ops.fdg.channelwise_grads(x, m, w, y, x_index, y_index, *rows, t, sizes)
+    args = [x, m, w, y]
+    for slot, g in enumerate(got):
+        single = list(args)
+        single[slot] = None
+        expected = torch.ops.fdg.channelwise(*single, x_index, y_index, *rows, t, sizes, False)
+        torch.testing.assert_close(g, expected, rtol=1e-5, atol=1e-5 * float(expected.abs().max()))
+    operands = tuple(v.clone().requires_grad_() for v in (x, m, w, y))
+    torch.library.opcheck(torch.ops.fdg.channelwise_grads, (*operands, x_index, y_index, *rows, t, sizes))
