@@ -194,7 +194,8 @@ def _call(
     fn = lib.fdg_channelwise_f32 if outs[0].dtype == torch.float32 else lib.fdg_channelwise_f64
     kind = fn.argtypes[3]
     contiguous = [None if t is None else t.contiguous() for t in operands]  # kept alive during the call
-    args = [None if t is None else ctypes.cast(t.data_ptr(), kind) for t in [*contiguous, *outs, None, None][:7]]
+    results = [*outs, None, None][:3]  # the computed operand, or the gradients of x, m and w
+    args = [None if t is None else ctypes.cast(t.data_ptr(), kind) for t in [*contiguous, *results]]
     indices = [None if i is None else i.contiguous() for i in (x_index, y_index)]
     pointers = [None if i is None else i.data_ptr() for i in indices]
     threads = torch.get_num_threads()
@@ -277,31 +278,43 @@ def _(
     return _result(operands, _Shape(operands, x_index, y_index, x_rows, y_rows, sizes, shared))
 
 
-def _setup(ctx: Any, inputs: tuple[Any, ...], output: Tensor) -> None:
-    x, m, w, y, x_index, y_index, x_rows, y_rows, table, sizes, shared = inputs
+def _setup(ctx: Any, inputs: tuple[Any, ...], output: Any) -> None:
+    """What the derivatives of either op need (``fdg::channelwise_grads`` has no ``shared``: per-row weights)."""
+    x, m, w, y, x_index, y_index, x_rows, y_rows, table, sizes, *shared = inputs
     ctx.save_for_backward(x, m, w, y, x_index, y_index, table)
-    ctx.rows, ctx.sizes, ctx.shared = (x_rows, y_rows), sizes, shared
+    ctx.rows, ctx.sizes, ctx.shared = (x_rows, y_rows), sizes, bool(shared and shared[0])
+
+
+def _derivatives(ctx: Any, computed: list[tuple[int, Maybe]]) -> list[Maybe]:
+    """The gradients of ``(x, m, w, y)`` given those of computed operands ``(slot, gradient)``: each operand's is the
+    op itself with that operand missing and the gradient in the computed one's place, read through the same indices
+    (so it is differentiable again): the gradient of a gathered operand is summed by its index, and a summed output's
+    gradient is read through it.  Summed over the computed operands."""
+    *operands, x_index, y_index, table = ctx.saved_tensors
+    grads: list[Maybe] = [None, None, None, None]
+    for computed_slot, grad in computed:
+        if grad is None:
+            continue
+        for slot in range(4):
+            if slot != computed_slot and ctx.needs_input_grad[slot]:
+                args = list(operands)
+                args[computed_slot], args[slot] = grad, None
+                part = torch.ops.fdg.channelwise(*args, x_index, y_index, *ctx.rows, table, ctx.sizes, ctx.shared)
+                grads[slot] = part if grads[slot] is None else grads[slot] + part
+    return grads
 
 
 def _backward(ctx: Any, grad: Tensor) -> tuple[Maybe, ...]:
-    """Each operand's gradient is the op itself, with that operand missing and the output's gradient in the output's
-    place, read through the same indices (so the backward is differentiable again): the gradient of a gathered
-    operand is summed by its index, and a summed output's gradient is read through its index.  The usual backward of
-    a forward, all of x, m and w with per-row weights, is one pass of the kernel (:func:`_gradients`): the same
-    updates in the same order as the three calls (equal up to how the compiler fuses multiply-adds)."""
+    """:func:`_derivatives` of the computed operand.  The usual backward of a forward, all of x, m and w with per-row
+    weights, is one pass of the kernel (:func:`_gradients`): the same updates in the same order as the three calls
+    (equal up to how the compiler fuses multiply-adds)."""
     *operands, x_index, y_index, table = ctx.saved_tensors
     missing = operands.index(None)
     if missing == 3 and not ctx.shared and all(ctx.needs_input_grad[:3]):
         x, m, w, _ = operands
         grads_xmw = torch.ops.fdg.channelwise_grads(x, m, w, grad, x_index, y_index, *ctx.rows, table, ctx.sizes)
         return (*grads_xmw, *[None] * 8)
-    grads: list[Maybe] = [None, None, None, None]
-    for slot in range(4):
-        if slot != missing and ctx.needs_input_grad[slot]:
-            args = list(operands)
-            args[slot], args[missing] = None, grad
-            grads[slot] = torch.ops.fdg.channelwise(*args, x_index, y_index, *ctx.rows, table, ctx.sizes, ctx.shared)
-    return (*grads, *[None] * 7)
+    return (*_derivatives(ctx, [(missing, grad)]), *[None] * 7)
 
 
 _op.register_autograd(_backward, setup_context=_setup)
@@ -347,27 +360,9 @@ def _(
     return x.new_empty(shape.of(0)), x.new_empty(shape.of(1)), x.new_empty(shape.of(2))
 
 
-def _setup_gradients(ctx: Any, inputs: tuple[Any, ...], output: Any) -> None:
-    x, m, w, y, x_index, y_index, x_rows, y_rows, table, sizes = inputs
-    ctx.save_for_backward(x, m, w, y, x_index, y_index, table)
-    ctx.rows, ctx.sizes = (x_rows, y_rows), sizes
-
-
 def _backward_gradients(ctx: Any, gx: Maybe, gm: Maybe, gw: Maybe) -> tuple[Maybe, ...]:
-    """Output ``s`` is ``fdg::channelwise`` with operand ``s`` missing; its derivatives are that op's (see
-    :func:`_backward`), summed over the three outputs."""
-    *operands, x_index, y_index, table = ctx.saved_tensors
-    grads: list[Maybe] = [None, None, None, None]
-    for s, gg in enumerate((gx, gm, gw)):
-        if gg is None:
-            continue
-        for slot in range(4):
-            if slot != s and ctx.needs_input_grad[slot]:
-                args = list(operands)
-                args[s], args[slot] = gg, None
-                part = torch.ops.fdg.channelwise(*args, x_index, y_index, *ctx.rows, table, ctx.sizes, False)
-                grads[slot] = part if grads[slot] is None else grads[slot] + part
-    return (*grads, *[None] * 6)
+    """Output ``s`` is ``fdg::channelwise`` with operand ``s`` missing: its derivatives are that op's."""
+    return (*_derivatives(ctx, [(0, gx), (1, gm), (2, gw)]), *[None] * 6)
 
 
-_gradients.register_autograd(_backward_gradients, setup_context=_setup_gradients)
+_gradients.register_autograd(_backward_gradients, setup_context=_setup)

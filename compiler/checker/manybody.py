@@ -163,8 +163,8 @@ def _tree(call: Call) -> tuple[str, Tree]:
 #: most monomials of degree nu in one channel's components: the size over which power builds its basis
 MAX_POWER_MONOMIALS = 20000
 #: most work to orthonormalize power's bases, sum over orders k and output irreps L of K^2 (2L+1) monomials(k), K the
-#: number of basis elements: power 8 over 0e + 1o + 2e is 0.8e9 and builds in about 15 s (benchmarks/compile_time.py
-#: --power 8); the slowest admitted case tried, order 8 of 0e + 1o + 2e to 0e + ... + 4e, in about 25 s
+#: number of basis elements: power 8 over 0e + 1o + 2e is 0.8e9 and builds in 10-15 s (benchmarks/compile_time.py
+#: --power 8); the slowest admitted case tried in about 25 s (... --power 8 --out "0e + 1o + 2e + 3o + 4e")
 MAX_POWER_BASIS_WORK = 5 * 10**9
 
 

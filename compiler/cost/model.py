@@ -27,7 +27,7 @@ ELEMENT = 4
 #: effective FLOP/s per lowering on the benchmark CPU (2 threads); these three constants are calibrated against
 #: the measured forward + backward time of every diagram of diagrams/ (``benchmarks/calibration.py --fit``, session
 #: 21: one factor for the rates, one for the bandwidth, one for the launches, chosen for the smallest worst-case
-#: ratio; every diagram's estimate then fell within 0.56-1.80 of its measurement)
+#: ratio; a rerun then gave 0.65-1.78 of the measurement for every diagram, docs/performance.md)
 FLOP_RATE = {
     "dense": 10.4e9,
     "grouped": 7.8e9,

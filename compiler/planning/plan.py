@@ -150,10 +150,6 @@ def make_plan(diagram: ir.Diagram, pins: Mapping[str, Pin] | None = None) -> Pla
         if parameter is not None:
             parameters[node] = Parameter(namer.attribute(f"{names[node]}_weight"), parameter)
     indexed = _indexed_access(diagram, lowered, names)
-    for ix in indexed.values():
-        for absorbed in (ix.gather, ix.scatter):
-            if absorbed is not None:  # its work is done by the kernel's call, reading or writing in place
-                lowered[absorbed] = replace(lowered[absorbed], steps=())
     cg = _cg_buffers(diagram, lowered)
     return Plan(diagram, tuple(order), names, cg, parameters, _sizes(diagram), lowered, indexed)
 
@@ -162,7 +158,7 @@ def _indexed_access(
     diagram: ir.Diagram, lowered: dict[str, Lowered], names: Mapping[str, str]
 ) -> dict[str, IndexedAccess]:
     """The couples on the native kernel whose first operand is a gather used only there, or whose result is used only
-    by a scatter-sum; their kernel step says what it absorbs."""
+    by a scatter-sum.  Their kernel step says what it absorbs; the absorbed vertices cost nothing of their own."""
     found = {}
     for node, lw in lowered.items():
         if lw.lowering != "fused":
@@ -188,6 +184,9 @@ def _indexed_access(
         fused = replace(kernel, what=f"{kernel.what[:-1]}, {', '.join(notes)}]", out=0 if scatter else kernel.out,
                         bytes=kernel.bytes - saved, backward_bytes=kernel.backward_bytes - 3 * saved)  # fmt: skip
         lowered[node] = replace(lw, steps=(*head, fused))
+        for absorbed in (gather, scatter):
+            if absorbed is not None:  # done by the kernel's call, reading or writing in place
+                lowered[absorbed] = replace(lowered[absorbed], steps=())
     return found
 
 

@@ -212,9 +212,10 @@ def test_fused_index_access_derivatives_to_second_order(shared: bool) -> None:
     assert torch.autograd.gradgradcheck(f, operands)
 
 
-def test_fused_index_access_gives_the_same_bits_at_any_thread_count() -> None:
+@pytest.mark.parametrize("shared", [False, True])  # per-row weights: the one-pass backward
+def test_fused_index_access_gives_the_same_bits_at_any_thread_count(shared: bool) -> None:
     """Sums by an index run over each output row's rows in order, and shared-weight gradients over fixed chunks."""
-    h, src, dst, (m, w, t, sizes), _ = _indexed(True, n=3000, nodes=50, dtype=torch.float32)
+    h, src, dst, (m, w, t, sizes), _ = _indexed(shared, n=3000, nodes=50, dtype=torch.float32)
     results = []
     threads = torch.get_num_threads()
     try:
