@@ -19,12 +19,14 @@ The derivatives keep the indices, so the gradient of a gathered operand is summe
 output's gradient is read through it.  The sums are deterministic (each output row adds its rows in increasing
 order, whatever the number of threads), and indices are range-checked before any is read.
 
-It is a ``torch.library`` custom op (``torch.ops.fdg.channelwise``, CPU only) with a shape function, so modules
-using it trace under ``torch.compile(fullgraph=True)``.  Where the native kernels cannot be built
-(:func:`fdg.runtime.native.status`) or off the CPU, generated modules take the grouped lowering instead.
+The ops ``torch.ops.fdg.channelwise`` and ``fdg.channelwise_grads`` (CPU only) are registered in C++
+(``csrc/ops.cpp``, built by :mod:`fdg.runtime.native`), which also checks their operands; :func:`load` adds their
+shape functions, so modules using them trace under ``torch.compile(fullgraph=True)`` and ``torch.export``, and their
+derivatives.  Where the native kernels cannot be built (:func:`fdg.runtime.native.status`) or off the CPU,
+generated modules take the grouped lowering instead.
 """
 
-import ctypes
+import functools
 from collections.abc import Sequence
 from typing import Any, Optional
 
@@ -130,7 +132,20 @@ def available(x: Tensor) -> bool:
 
 @torch.compiler.assume_constant_result
 def _native() -> bool:
-    return native.library() is not None
+    return load()
+
+
+@functools.cache
+def load() -> bool:
+    """Load the op library (:mod:`fdg.runtime.native`, built on first use) and give its ops their shape functions and
+    derivatives; ``False`` where it cannot be built.  :func:`available` calls it."""
+    if native.library() is None:
+        return False
+    torch.library.register_fake("fdg::channelwise", _fake)
+    torch.library.register_fake("fdg::channelwise_grads", _fake_gradients)
+    torch.library.register_autograd("fdg::channelwise", _backward, setup_context=_setup)
+    torch.library.register_autograd("fdg::channelwise_grads", _backward_gradients, setup_context=_setup)
+    return True
 
 
 def channelwise(
@@ -149,65 +164,17 @@ def channelwise(
     With ``x_index [n]``, row ``r`` reads row ``x_index[r]`` of ``x`` (a gather ``x[x_index]``, fused: no copy is
     made); with ``y_index [n]``, the result is summed by it into ``y_rows`` rows (``sum(..., by = y_index)``, fused:
     no per-row result is made), deterministically. Indices out of range raise ``IndexError`` before any is read.
+    Needs :func:`load`.
     """
     return torch.ops.fdg.channelwise(x, m, w, None, x_index, y_index, x.shape[0], y_rows, table, sizes, w.dim() == 1)
 
 
-Maybe = Optional[Tensor]  # noqa: UP045 (torch.library reads the annotations)
-
-
-@torch.library.custom_op("fdg::channelwise", mutates_args=(), device_types="cpu")
-def _op(
-    x: Optional[Tensor],  # noqa: UP045
-    m: Optional[Tensor],  # noqa: UP045
-    w: Optional[Tensor],  # noqa: UP045
-    y: Optional[Tensor],  # noqa: UP045
-    x_index: Optional[Tensor],  # noqa: UP045
-    y_index: Optional[Tensor],  # noqa: UP045
-    x_rows: int,
-    y_rows: int,
-    table: Tensor,
-    sizes: list[int],
-    shared: bool,
-) -> Tensor:
-    """The operand missing from ``(x, m, w, y)``: the gradient of the 4-linear form with respect to it. ``x`` and ``y``
-    are read through their index where one is given (``x_rows``, ``y_rows`` rows), and summed by it when computed."""
-    operands = [x, m, w, y]
-    shape = _Shape(operands, x_index, y_index, x_rows, y_rows, sizes, shared)
-    _check(operands, table, shape)
-    out = _result(operands, shape)
-    _call(operands.index(None), operands, [out], x_index, y_index, shape, table)
-    return out
-
-
-#: the kernel's mode computing the gradients of x, m and w at once from y
-GRADIENTS = 4
-
-
-def _call(
-    mode: int, operands: list[Maybe], outs: list[Tensor], x_index: Maybe, y_index: Maybe, shape: "_Shape", table: Tensor
-) -> None:
-    """One call of the native kernel: ``outs`` is the computed operand, or for :data:`GRADIENTS` those of x, m, w."""
-    lib = native.library()
-    if lib is None:
-        raise RuntimeError(native.status())
-    fn = lib.fdg_channelwise_f32 if outs[0].dtype == torch.float32 else lib.fdg_channelwise_f64
-    kind = fn.argtypes[3]
-    contiguous = [None if t is None else t.contiguous() for t in operands]  # kept alive during the call
-    results = [*outs, None, None][:3]  # the computed operand, or the gradients of x, m and w
-    args = [None if t is None else ctypes.cast(t.data_ptr(), kind) for t in [*contiguous, *results]]
-    indices = [None if i is None else i.contiguous() for i in (x_index, y_index)]
-    pointers = [None if i is None else i.data_ptr() for i in indices]
-    threads = torch.get_num_threads()
-    # -1: not indexed
-    indexed_rows = [shape.rows[0] if x_index is not None else -1, shape.rows[3] if y_index is not None else -1]
-    failed = fn(table.data_ptr(), mode, shape.n, *args, int(shape.shared), threads, *pointers, *indexed_rows)
-    if failed:
-        raise IndexError(f"fdg::channelwise: an index is out of range (x has {shape.rows[0]} rows, y {shape.rows[3]})")
+Maybe = Optional[Tensor]  # noqa: UP045
 
 
 class _Shape:
-    """The number of rows ``n`` of a call, and the rows each operand has (``x``, ``y``: their own where indexed)."""
+    """The number of rows ``n`` of a call, and the rows each operand has (``x``, ``y``: their own where indexed): the
+    shape function of the ops (``Shape`` in ``csrc/ops.cpp``, which also checks the operands against it)."""
 
     def __init__(
         self,
@@ -219,10 +186,9 @@ class _Shape:
         sizes: list[int],
         shared: bool,
     ) -> None:
-        self.indices, self.sizes, self.shared = (x_index, None, None, y_index), sizes, shared
-        direct = [
-            t for s, t in enumerate(operands) if t is not None and self.indices[s] is None and not (s == 2 and shared)
-        ]
+        self.sizes, self.shared = sizes, shared
+        indices = (x_index, None, None, y_index)
+        direct = [t for s, t in enumerate(operands) if t is not None and indices[s] is None and not (s == 2 and shared)]
         batched = [i.shape[0] for i in (x_index, y_index) if i is not None] + [t.shape[0] for t in direct]
         self.n = batched[0] if batched else 0
         self.rows = [
@@ -236,32 +202,7 @@ class _Shape:
         return (self.sizes[2],) if slot == 2 and self.shared else (self.rows[slot], self.sizes[slot])
 
 
-def _check(operands: list[Maybe], table: Tensor, shape: _Shape) -> None:
-    """Refuse what the kernel would misread: other dtypes, shapes that disagree with the table or the indices."""
-    present = [t for t in operands if t is not None]
-    dtype = present[0].dtype
-    if any(t.dtype != dtype for t in present) or dtype not in (torch.float32, torch.float64):
-        raise TypeError(f"fdg::channelwise: operands must all be float32 or float64, got {[t.dtype for t in present]}")
-    if table.dtype != torch.long or table.dim() != 1 or not table.is_contiguous() or table[4:8].tolist() != shape.sizes:
-        raise ValueError(f"fdg::channelwise: the table does not describe operands of sizes {shape.sizes}")
-    for name, index in (("x", shape.indices[0]), ("y", shape.indices[3])):
-        if index is not None and (index.dtype != torch.long or tuple(index.shape) != (shape.n,)):
-            raise ValueError(f"fdg::channelwise: the index of {name} must be int64 of shape [{shape.n}]")
-    for slot, t in enumerate(operands):
-        if t is not None and tuple(t.shape) != shape.of(slot):
-            raise ValueError(
-                f"fdg::channelwise: operand {'xmwy'[slot]} has shape {tuple(t.shape)}, not {shape.of(slot)}"
-            )
-
-
-def _result(operands: list[Maybe], shape: _Shape) -> Tensor:
-    """An empty tensor of the missing operand's shape."""
-    like = next(t for t in operands if t is not None)
-    return like.new_empty(shape.of(operands.index(None)))
-
-
-@_op.register_fake
-def _(
+def _fake(
     x: Maybe,
     m: Maybe,
     w: Maybe,
@@ -275,7 +216,9 @@ def _(
     shared: bool,
 ) -> Tensor:
     operands = [x, m, w, y]
-    return _result(operands, _Shape(operands, x_index, y_index, x_rows, y_rows, sizes, shared))
+    like = next(t for t in operands if t is not None)
+    missing = operands.index(None)
+    return like.new_empty(_Shape(operands, x_index, y_index, x_rows, y_rows, sizes, shared).of(missing))
 
 
 def _setup(ctx: Any, inputs: tuple[Any, ...], output: Any) -> None:
@@ -306,8 +249,8 @@ def _derivatives(ctx: Any, computed: list[tuple[int, Maybe]]) -> list[Maybe]:
 
 def _backward(ctx: Any, grad: Tensor) -> tuple[Maybe, ...]:
     """:func:`_derivatives` of the computed operand.  The usual backward of a forward, all of x, m and w with per-row
-    weights, is one pass of the kernel (:func:`_gradients`): the same updates in the same order as the three calls
-    (equal up to how the compiler fuses multiply-adds)."""
+    weights, is one pass of the kernel (``fdg::channelwise_grads``): the same updates in the same order as the three
+    calls (equal up to how the compiler fuses multiply-adds)."""
     *operands, x_index, y_index, table = ctx.saved_tensors
     missing = operands.index(None)
     if missing == 3 and not ctx.shared and all(ctx.needs_input_grad[:3]):
@@ -317,34 +260,7 @@ def _backward(ctx: Any, grad: Tensor) -> tuple[Maybe, ...]:
     return (*_derivatives(ctx, [(missing, grad)]), *[None] * 7)
 
 
-_op.register_autograd(_backward, setup_context=_setup)
-
-
-@torch.library.custom_op("fdg::channelwise_grads", mutates_args=(), device_types="cpu")
-def _gradients(
-    x: Tensor,
-    m: Tensor,
-    w: Tensor,
-    y: Tensor,
-    x_index: Optional[Tensor],  # noqa: UP045
-    y_index: Optional[Tensor],  # noqa: UP045
-    x_rows: int,
-    y_rows: int,
-    table: Tensor,
-    sizes: list[int],
-) -> tuple[Tensor, Tensor, Tensor]:
-    """The gradients of the 4-linear form with respect to ``x``, ``m`` and per-row ``w`` at once, given ``y``: what
-    ``fdg::channelwise`` returns with each of them missing, in one pass over the rows."""
-    operands: list[Maybe] = [x, m, w, y]
-    shape = _Shape(operands, x_index, y_index, x_rows, y_rows, sizes, False)
-    _check(operands, table, shape)
-    outs = [x.new_empty(shape.of(slot)) for slot in range(3)]
-    _call(GRADIENTS, operands, outs, x_index, y_index, shape, table)
-    return outs[0], outs[1], outs[2]
-
-
-@_gradients.register_fake
-def _(
+def _fake_gradients(
     x: Tensor,
     m: Tensor,
     w: Tensor,
@@ -363,6 +279,3 @@ def _(
 def _backward_gradients(ctx: Any, gx: Maybe, gm: Maybe, gw: Maybe) -> tuple[Maybe, ...]:
     """Output ``s`` is ``fdg::channelwise`` with operand ``s`` missing: its derivatives are that op's."""
     return (*_derivatives(ctx, [(0, gx), (1, gm), (2, gw)]), *[None] * 6)
-
-
-_gradients.register_autograd(_backward_gradients, setup_context=_setup)

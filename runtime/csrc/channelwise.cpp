@@ -1,6 +1,6 @@
 // fdg's CPU kernel for channel-wise (uvu) couplings with a second operand of multiplicity one.
 //
-// Per row, the coupling is a sparse 4-linear form of four operands (fdg/runtime/channelwise.py):
+// Per row, the coupling is a sparse 4-linear form of four operands (fdg/runtime/channelwise_op.py):
 //
 //     F(x, m, w, y) = sum over entries (p, k, i, c) and channels u of
 //                     y[y_off(p) + u*d3(p) + k] * m[c] * w[w_off(p) + u] * x[x_off(p) + u*d1(p) + i]
@@ -29,10 +29,17 @@
 #include <sys/mman.h>
 #endif
 
+#include "channelwise.h"
 #include "lanes.h"
 
 namespace {
 
+using fdg::kB;
+using fdg::kM;
+using fdg::kW;
+using fdg::kX;
+using fdg::kY;
+using fdg::Operands;
 using fdg::fold8;
 using fdg::lane_sum;
 using fdg::Lanes;
@@ -42,11 +49,7 @@ using fdg::store;
 using fdg::sums4;
 #endif
 
-// which operand is computed, in the order of the op's arguments (x, m, w, y); kB: x, m and w at once, from y (the
-// whole backward of a forward, in one pass over the rows)
-enum Mode : int64_t { kX = 0, kM = 1, kW = 2, kY = 3, kB = 4 };
-
-// The table (see channelwise.py: table()), all int64:
+// The table (see channelwise_op.py: layout()), all int64:
 //   header [paths, x blocks, y blocks, entries, X, M, W, Y] (the row sizes of the operands)
 //   per path [x_off, y_off, mul, d1, d3, w_off, first entry, end entry]
 //   per block of x and of y [offset, mul, dim]
@@ -152,19 +155,6 @@ inline void path_part(const Table& t, const int64_t* q, int64_t u0, const T* mr,
   }
 }
 
-// The operands of one call.  x and y are read through an index where one is given (row r reads row xi[r] of x):
-// a gathered operand is read in place, and a computed one with an index is summed by it (a scatter-sum).
-template <typename T>
-struct Operands {
-  int64_t n;  // rows (edges, with indices)
-  const T *x, *m, *w, *y;
-  int64_t shared;  // w has no batch axis
-  const int64_t *xi, *yi;  // the indices (may be null when n is 0)
-  int64_t x_rows, y_rows;  // rows of x and y; -1: not indexed, row r reads row r
-
-  bool x_indexed() const { return x_rows >= 0; }
-  bool y_indexed() const { return y_rows >= 0; }
-};
 
 // Rows whose gradient of shared weights is summed together: fixed, so the sum's order (and its bits) does not
 // depend on the number of threads.
@@ -337,9 +327,46 @@ void advise_huge_pages(void* data, size_t bytes) {
 #endif
 }
 
-// 0 on success, 1 where an index is out of range (nothing is read then), 2 for kB with shared weights (not a mode)
+}  // namespace
+
+namespace fdg {
+
+const char* table_error(const int64_t* t, int64_t numel) {
+  if (numel < 8) return "it is shorter than its header";
+  for (int64_t j = 0; j < 8; ++j)
+    if (t[j] < 0) return "its header has a negative count or size";
+  const Table table(t);
+  // in this order, so that no count can overflow the sum before it is compared
+  if (t[0] > numel / 8 || t[1] > numel / 3 || t[2] > numel / 3 || t[3] > numel / 3 ||
+      numel != 8 + 8 * table.n_paths + 3 * (table.n_xb + table.n_yb + table.n_entries))
+    return "its length does not match its counts";
+  auto blocks_fit = [](const int64_t* b, int64_t n, int64_t width) {
+    for (int64_t j = 0; j < n; ++j, b += 3)
+      if (b[0] < 0 || b[1] < 0 || b[2] < 0 || (b[2] > 0 && b[1] > (width - b[0]) / b[2])) return false;
+    return true;
+  };
+  if (!blocks_fit(table.xb, table.n_xb, table.X) || !blocks_fit(table.yb, table.n_yb, table.Y))
+    return "a block lies outside its operand";
+  for (int64_t p = 0; p < table.n_paths; ++p) {
+    const int64_t* q = table.paths + 8 * p;
+    for (int j = 0; j < 8; ++j)
+      if (q[j] < 0) return "a path has a negative entry";
+    const int64_t x_off = q[0], y_off = q[1], mul = q[2], d1 = q[3], d3 = q[4], w_off = q[5];
+    if (x_off > table.X || y_off > table.Y || w_off > table.W || (d1 > 0 && mul > (table.X - x_off) / d1) ||
+        (d3 > 0 && mul > (table.Y - y_off) / d3) || mul > table.W - w_off)
+      return "a path lies outside its operands";
+    if (q[6] > q[7] || q[7] > table.n_entries) return "a path's entries lie outside the table";
+    for (int64_t e = q[6]; e < q[7]; ++e) {
+      const int64_t* entry = table.entries + 3 * e;
+      if (entry[0] < 0 || entry[0] >= d3 || entry[1] < 0 || entry[1] >= d1 || entry[2] < 0 || entry[2] >= table.M)
+        return "an entry lies outside its path or the coupling matrix";
+    }
+  }
+  return nullptr;
+}
+
 template <typename T>
-int64_t run(const int64_t* table, int64_t mode, const Operands<T>& o, T* out, T* gm, T* gw, int64_t threads) {
+int64_t channelwise(const int64_t* table, int64_t mode, const Operands<T>& o, T* out, T* gm, T* gw, int64_t threads) {
   if (!in_range(o.xi, o.n, o.x_rows) || !in_range(o.yi, o.n, o.y_rows)) return 1;
   if (mode == kB && o.shared) return 2;
   const Table t(table);
@@ -361,22 +388,8 @@ int64_t run(const int64_t* table, int64_t mode, const Operands<T>& o, T* out, T*
   return 0;
 }
 
-}  // namespace
+template int64_t channelwise<float>(const int64_t*, int64_t, const Operands<float>&, float*, float*, float*, int64_t);
+template int64_t channelwise<double>(const int64_t*, int64_t, const Operands<double>&, double*, double*, double*,
+                                     int64_t);
 
-extern "C" {
-
-// mode kB also writes the gradients of m and w into gm and gw (unused otherwise)
-int64_t fdg_channelwise_f32(const int64_t* table, int64_t mode, int64_t n, const float* x, const float* m,
-                            const float* w, const float* y, float* out, float* gm, float* gw, int64_t shared,
-                            int64_t threads, const int64_t* x_index, const int64_t* y_index, int64_t x_rows,
-                            int64_t y_rows) {
-  return run<float>(table, mode, {n, x, m, w, y, shared, x_index, y_index, x_rows, y_rows}, out, gm, gw, threads);
-}
-
-int64_t fdg_channelwise_f64(const int64_t* table, int64_t mode, int64_t n, const double* x, const double* m,
-                            const double* w, const double* y, double* out, double* gm, double* gw, int64_t shared,
-                            int64_t threads, const int64_t* x_index, const int64_t* y_index, int64_t x_rows,
-                            int64_t y_rows) {
-  return run<double>(table, mode, {n, x, m, w, y, shared, x_index, y_index, x_rows, y_rows}, out, gm, gw, threads);
-}
-}
+}  // namespace fdg

@@ -11,10 +11,10 @@ import pytest
 import torch
 
 from fdg.runtime import Irreps, channelwise, channelwise_available, native
-from fdg.runtime.channelwise_op import table
+from fdg.runtime.channelwise_op import load, table
 from fdg.runtime.grouped import coupling_matrix
 
-pytestmark = pytest.mark.skipif(native.library() is None, reason=native.status())
+pytestmark = pytest.mark.skipif(not load(), reason=native.status())
 
 
 def _case(muls: tuple[int, ...], sh: int, shared: bool, dtype: torch.dtype = torch.float64, n: int = 5):
@@ -158,7 +158,7 @@ print(fdg.runtime.channelwise_available(x), tuple(m(x, v, torch.randn(5, m.weigh
 
 @pytest.mark.parametrize(
     ("env", "status"),
-    [({"FDG_NATIVE": "0"}, "disabled by FDG_NATIVE=0"), ({"CXX": "false"}, "compiling channelwise.cpp with false")],
+    [({"FDG_NATIVE": "0"}, "disabled by FDG_NATIVE=0"), ({"CXX": "false"}, "compiling the native kernels with false")],
 )
 def test_without_native_kernels_modules_take_the_torch_lowering(env: dict[str, str], status: str, tmp_path) -> None:  # type: ignore[no-untyped-def]
     environment = {**os.environ, "FDG_CACHE_DIR": str(tmp_path), **env}
@@ -174,6 +174,23 @@ def test_shapes_that_disagree_with_the_table_are_refused() -> None:
         channelwise(x[:, :-1], m, w, t, sizes)
     with pytest.raises(ValueError, match="the table does not describe"):
         channelwise(x[:, :-1], m, w, t, [sizes[0] - 1, *sizes[1:]])
+
+
+@pytest.mark.parametrize(
+    ("edit", "why"),
+    [
+        (lambda t: t[:-1], "its length does not match its counts"),
+        (lambda t: torch.cat([t[:3], t.new_tensor([-1]), t[4:]]), "negative"),
+        (lambda t: torch.cat([t[:-1], t.new_tensor([10**6])]), "an entry lies outside"),  # a column of m
+        (lambda t: torch.cat([t[:8], t.new_tensor([10**6]), t[9:]]), "a path lies outside"),  # x offset
+        (lambda t: torch.cat([t[:14], t.new_tensor([10**6]), t[15:]]), "a path's entries lie outside"),
+        (lambda t: t[:5], "shorter than its header"),
+    ],
+)
+def test_malformed_tables_are_refused_before_the_kernel_runs(edit, why: str) -> None:  # type: ignore[no-untyped-def]
+    (x, m, w, t, sizes), _ = _case((2, 1, 2), 1, False)
+    with pytest.raises(ValueError, match="the table is malformed: .*" + why):
+        channelwise(x, m, w, edit(t), sizes)
 
 
 # ---- fused index access: x read through an index, y summed by one ------------------------------------------------
