@@ -35,7 +35,8 @@ class Case:
     the output.  ``fdg_inputs`` are the fdg module's arguments (for ``torch.compile``); ``shared`` are the inputs
     every runner reads, whose gradients ``peers.check_case`` compares; ``leaves`` are all tensors a backward pass
     fills (inputs and parameters), which the harness clears between calls so that no run pays for accumulating into
-    another's gradients.
+    another's gradients.  ``bounds`` are timed beside the runners but compute something else of the same work (a
+    roofline such as one ``torch.mm`` of the same FLOPs), so they are not checked.
     """
 
     title: str
@@ -44,6 +45,7 @@ class Case:
     runners: dict[str, Runner]
     shared: tuple[torch.Tensor, ...]
     leaves: list[torch.Tensor] = field(default_factory=list)
+    bounds: dict[str, Runner] = field(default_factory=dict)
 
 
 def add_timing_arguments(parser: argparse.ArgumentParser) -> None:
@@ -219,7 +221,7 @@ def run_case(case: Case, repeat: int, warmup: int, compile_: bool, build_seconds
             run, backend, seconds = compiled
             print(f"  torch.compile(fdg, fullgraph=True): backend {backend}, first forward+backward {seconds:.1f} s")
             runners = {"fdg": runners.pop("fdg"), f"fdg compiled ({backend})": run, **runners}
-    print_ratios(runners, case.leaves, repeat, warmup)
+    print_ratios({**runners, **case.bounds}, case.leaves, repeat, warmup)
 
 
 def layer_main(doc: str, source: str, make_case: Callable[..., Case], rows: str, rows_default: int, mul: int) -> None:

@@ -182,7 +182,28 @@ def node_case(mul: int = 128, lmax: int = 2, nodes: int = 5000, cue: bool = True
         runners["cue naive"] = lambda: peer(h, vec)
         leaves.extend(peer.parameters())
     title = f"uvw node layer {irreps_h} x sh({lmax}) -> {irreps_out}, {nodes} nodes, learned weights"
-    return Case(title, ours, (h, vec), runners, (h, vec), leaves)
+    gemm, a, w = same_gemm(theirs, nodes)
+    leaves += [a, w]
+    return Case(title, ours, (h, vec), runners, (h, vec), leaves, {gemm: lambda: torch.mm(a, w)})
+
+
+def same_gemm(tp: o3.TensorProduct, rows: int) -> tuple[str, torch.Tensor, torch.Tensor]:
+    """The roofline of a fully connected product: one ``torch.mm`` ``[R, K] @ [K, N]`` of as many FLOPs as its weight
+    contractions (``2 rows (2 l3 + 1) mul_in mul_out`` per path), with ``K`` the largest fan-in of an output irrep."""
+    flops, fan_in = 0, {}
+    for ins in tp.instructions:
+        mul_in, mul_out, dim = (
+            tp.irreps_in1[ins.i_in1].mul,
+            tp.irreps_out[ins.i_out].mul,
+            tp.irreps_out[ins.i_out].ir.dim,
+        )
+        flops += 2 * rows * dim * mul_in * mul_out
+        fan_in[ins.i_out] = fan_in.get(ins.i_out, 0) + mul_in
+    n = max(tp.irreps_out[i].mul for i in fan_in)
+    k = max(fan_in.values())
+    r = max(1, round(flops / (2 * k * n)))
+    a, w = torch.randn(r, k, requires_grad=True), torch.randn(k, n, requires_grad=True)
+    return f"torch.mm [{r}x{k}] @ [{k}x{n}] (same FLOPs)", a, w
 
 
 def check_case(case: Case, rtol: float = 1e-5) -> None:

@@ -31,6 +31,20 @@ def test_node_e3nn_equals_fdg() -> None:
     peers.check_case(case, rtol=1e-10)
 
 
+def test_tfn_e3nn_equals_fdg() -> None:
+    from tfn import tfn_case
+
+    peers.check_case(tfn_case(mul=3, edges=60), rtol=1e-10)
+
+
+def test_the_node_roofline_has_the_weight_contractions_flops() -> None:
+    """128x(0e+1o+2e) x sh(2): 35 (path, output component) pairs of 128 x 128 multiply-adds per node."""
+    irreps = o3.Irreps("128x0e+128x1o+128x2e")
+    name, a, w = peers.same_gemm(o3.FullyConnectedTensorProduct(irreps, o3.Irreps.spherical_harmonics(2), irreps), 1000)
+    assert 2 * a.shape[0] * a.shape[1] * w.shape[1] == pytest.approx(2 * 1000 * 35 * 128 * 128, rel=1e-3)
+    assert name.startswith(f"torch.mm [{a.shape[0]}x512] @ [512x128]")
+
+
 @needs_cue
 @pytest.mark.parametrize(("mul", "lmax"), [(4, 2), (2, 3)])
 def test_conv_cue_equals_fdg(mul: int, lmax: int) -> None:
