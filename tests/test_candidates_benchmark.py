@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import candidates
-import fdg
 from calibration import ROOT
+
+import fdg
 
 
 def test_every_choice_of_a_diagram_is_listed_with_the_plans_pick() -> None:
