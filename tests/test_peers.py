@@ -37,6 +37,15 @@ def test_tfn_e3nn_equals_fdg() -> None:
     peers.check_case(tfn_case(mul=3, edges=60), rtol=1e-10)
 
 
+@pytest.mark.parametrize(("mul", "lmax"), [(3, 2), (2, 3)])
+def test_edge_fusion_e3nn_two_products_equal_fdg(mul: int, lmax: int) -> None:
+    from edge_fusion import edge_fusion_case
+
+    case = edge_fusion_case(mul=mul, lmax=lmax, edges=40)
+    assert list(case.bounds) == ["fdg couple (bound)"]
+    peers.check_case(case, rtol=1e-10)
+
+
 def test_the_node_roofline_has_the_weight_contractions_flops() -> None:
     """128x(0e+1o+2e) x sh(2): 35 (path, output component) pairs of 128 x 128 multiply-adds per node."""
     irreps = o3.Irreps("128x0e+128x1o+128x2e")
