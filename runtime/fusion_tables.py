@@ -16,6 +16,7 @@ from typing import Literal, NamedTuple
 import torch
 
 from .constants import constant
+from .fusion_kernel import kernel_matrix
 from .fusion_paths import FuseSpec, Path, Tree, fuse_layout
 from .irreps import Irrep
 from .threads import single_threaded
@@ -246,14 +247,15 @@ class FuseTable(NamedTuple):
 
     ``part`` is ``"node"`` (the coupling of internal node ``node`` of the layout), ``"root"`` (the last internal
     node), ``"folded"`` (the whole tree pre-contracted, one tensor per path), ``"columns"`` (the path and output column
-    of each column of the root) or ``"recouple"`` (the weights' recoupling from the spec's tree to ``target``).  The
+    of each column of the root), ``"recouple"`` (the weights' recoupling from the spec's tree to ``target``) or
+    ``"kernel"`` (the root as the native kernel's coupling matrix, :mod:`fdg.runtime.fusion_kernel`).  The
     flags say how a product's table is laid out: ``summed`` (paths added, for a fuse without weights), ``order`` (its
     operands in that order), ``sparse`` (the non-zeros and their index ``[operands + 1, nnz]``, else the dense
     ``[rows, columns]``), ``weights`` (how shared weights fold in: :func:`dense_weights`, :func:`sparse_weights`) and
     ``union`` (only the index of the folded weights' non-zeros).
     """
 
-    part: Literal["node", "root", "folded", "columns", "recouple"]
+    part: Literal["node", "root", "folded", "columns", "recouple", "kernel"]
     node: int = -1
     summed: bool = False
     order: tuple[int, ...] = ()
@@ -282,6 +284,8 @@ def _product(spec: FuseSpec, table: FuseTable) -> Sparse:
 def _table64(spec: FuseSpec, table: FuseTable) -> tuple[Tensor | None, Tensor | None]:
     if table.part == "columns":
         return None, columns(spec)
+    if table.part == "kernel":
+        return kernel_matrix(spec, _product(spec, FuseTable("root"))), None
     if table.part == "recouple":
         assert table.target is not None, "recouple needs the target tree"
         r = recoupling(spec, table.target)

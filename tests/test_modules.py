@@ -157,6 +157,40 @@ MESSAGE = """diagram Message(mul = 3) {
 }"""
 
 
+def _derivatives(module: torch.nn.Module, inputs: dict[str, torch.Tensor]) -> list[torch.Tensor]:
+    """The output and its first and second derivatives with respect to every floating input."""
+    leaves = {k: v.clone().requires_grad_() for k, v in inputs.items() if v.is_floating_point()}
+    out = module(**{**inputs, **leaves})
+    outs = out if isinstance(out, tuple) else (out,)
+    first = torch.autograd.grad(sum(o.square().sum() for o in outs), list(leaves.values()), create_graph=True)
+    second = torch.autograd.grad(sum(g.sum() for g in first), list(leaves.values()))
+    return [*outs, *first, *second]
+
+
+EDGE_FUSION = """diagram EdgeFusion(mul = 3) {
+    input h : mul x (0e + 1o + 2e) over node
+    input src : index edge -> node
+    input dst : index edge -> node
+    input vec : 1o over edge
+    input z : index edge -> 2
+    input R : weights over edge
+    output y = sum(fuse(h[src], h[dst], sh(vec, 2)) -> mul x (0e + 1o + 2e) [weights = R], by = dst)
+    output t = fuse(h[src], h[dst], sh(vec, 2)) -> mul x (0e + 1o) [weights = learned[z]]
+}"""
+
+
+def test_the_fuse_root_on_the_kernel_equals_its_torch_form(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A fuse with per-row weights (an input, learned[z]) whose root couples with the harmonics runs its root on the
+    native kernel; against the torch products and weigh_paths it replaces, to second derivatives (float64)."""
+    assert fdg.emit(EDGE_FUSION).count("fdg.runtime.channelwise(") == 2
+    module = fdg.compile(EDGE_FUSION)
+    inputs = random_inputs(module)
+    kernel = _derivatives(module, inputs)
+    monkeypatch.setattr(fdg.runtime, "channelwise_available", lambda x: False)
+    for a, b in zip(kernel, _derivatives(module, inputs), strict=True):
+        torch.testing.assert_close(a, b, atol=1e-12, rtol=1e-12)
+
+
 def test_gather_and_scatter_fused_into_the_kernel_equal_the_separate_steps(monkeypatch: pytest.MonkeyPatch) -> None:
     """The kernel call reading h through src and summing by dst, against the fallback's index_select, coupling in
     slices and index_add, to second derivatives (float64)."""
@@ -165,15 +199,8 @@ def test_gather_and_scatter_fused_into_the_kernel_equal_the_separate_steps(monke
     inputs = random_inputs(module)
     inputs["dst"][-3:] = 0  # repeated targets; the last node has no edge into it
 
-    def derivatives() -> list[torch.Tensor]:
-        leaves = {k: v.clone().requires_grad_() for k, v in inputs.items() if v.is_floating_point()}
-        out = module(**{**inputs, **leaves})
-        first = torch.autograd.grad(out.square().sum(), list(leaves.values()), create_graph=True)
-        second = torch.autograd.grad(sum(g.sum() for g in first), list(leaves.values()))
-        return [out, *first, *second]
-
-    fused = derivatives()
+    fused = _derivatives(module, inputs)
     monkeypatch.setattr(fdg.runtime, "channelwise_available", lambda x: False)
-    separate = derivatives()
+    separate = _derivatives(module, inputs)
     for a, b in zip(fused, separate, strict=True):
         torch.testing.assert_close(a, b, atol=1e-12, rtol=1e-12)

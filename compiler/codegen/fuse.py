@@ -15,6 +15,7 @@ from fdg import ir
 from fdg.codegen.names import Temp
 from fdg.planning.fuse.planner import FusePlan
 from fdg.planning.plan import Plan
+from fdg.runtime.fusion_kernel import kernel_blocks
 from fdg.runtime.fusion_paths import FuseSpec
 from fdg.runtime.fusion_tables import FuseTable
 from fdg.runtime.module import index_of
@@ -37,6 +38,12 @@ def emit_buffers(f: FusePlan) -> list[str]:
     for b in f.buffers.all:
         table = _table(b.table)
         lines.append(f'self.register_fusion("{b.name}", {f"{f.value}_basis" if b.basis else spec}, {table})')
+    if f.buffers.kernel is not None:
+        matrix, name = f.buffers.kernel
+        x_blocks, y_blocks, blocks = kernel_blocks(f.evaluation.spec, f.mul)
+        lines += [
+            f'self.register_channelwise("{name}", "{matrix}", {x_blocks!r}, {y_blocks!r}, {blocks!r})  # the root',
+        ]
     return lines
 
 
@@ -63,22 +70,52 @@ def emit_call(plan: Plan, node: str, args: list[str], temp: Temp) -> list[str]:
             f"{values[k]} = {_RUNTIME}.channels({args[k]}, {f.muls[k]}, {dims})  # [n, {f.muls[k]}, {sum(dims)}]"
         )
     w = _weights(plan, node, args[n:], temp, lines)
+    body = lines  # where the products go: in the fallback branch once the root is the native kernel's
     result = ""
     for k, p in enumerate(ev.products):
+        if p.kernel:
+            assert w is not None
+            body = _kernel_call(f, plan.names[node], values[p.operands[0]], values[p.operands[1]], w, lines)
         order = p.order or tuple(range(len(p.operands)))
-        call = _product(f, k, "[" + ", ".join(values[p.operands[o]] for o in order) + "]", w, temp, lines)
+        call = _product(f, k, "[" + ", ".join(values[p.operands[o]] for o in order) + "]", w, temp, body)
         result = temp("folded" if ev.folded else f"n{n + k}")
         values[n + k] = result  # the value of internal node n + k
-        lines.append(f"# {p.label}: [n, {p.channels}, {p.columns}]")
-        lines.append(f"{result} = {_RUNTIME}.{call}")
+        body.append(f"# {p.label}: [n, {p.channels}, {p.columns}]")
+        body.append(f"{result} = {_RUNTIME}.{call}")
     if op.weights.kind in ("input", "per_index"):
         assert f.buffers.columns is not None and w is not None
         out = sum(f.out_dims)
         weighed = temp("paths")
-        lines.append(f"{weighed} = {_RUNTIME}.weigh_paths({result}, {w}, self.{index_of(f.buffers.columns)}, {out})")
+        body.append(f"{weighed} = {_RUNTIME}.weigh_paths({result}, {w}, self.{index_of(f.buffers.columns)}, {out})")
         result = weighed
-    lines.append(f"{plan.names[node]} = {_RUNTIME}.mul_ir({result}, {list(f.out_dims)})")
+    body.append(f"{plan.names[node]} = {_RUNTIME}.mul_ir({result}, {list(f.out_dims)})")
+    if body is not lines:
+        lines += [f"    {line}" for line in body]
     return lines
+
+
+def _kernel_call(f: FusePlan, name: str, left: str, right: str, w: str, lines: list[str]) -> list[str]:
+    """The root on the native kernel where it runs (``fdg.runtime.fusion_kernel``): appends the branch to
+    ``lines`` and returns the list the fallback's lines go into (indented under ``else:`` by the caller)."""
+    assert f.buffers.kernel is not None
+    matrix, table = f.buffers.kernel
+    x_blocks, y_blocks, blocks = kernel_blocks(f.evaluation.spec, f.mul)
+    left_dims = [d for _, d in x_blocks]
+    paths = f.choice.paths
+    columns = sum(y_blocks[o][1] * len(offsets) * x_blocks[e][1] for e, o, offsets in blocks)  # of the matrix
+    sizes = [f.mul * sum(left_dims), columns, paths * f.mul, f.mul * sum(f.out_dims)]
+    lines += [
+        f"if fdg.runtime.channelwise_available({left}):  # the root, weighed, as one native kernel call",
+        f"    {name} = fdg.runtime.channelwise(",
+        f"        {_RUNTIME}.mul_ir({left}, {left_dims}),",
+        f"        {right}.squeeze(1) @ self.{matrix},",
+        f"        {w}.reshape({w}.shape[0], {paths * f.mul}),",
+        f"        self.{table},",
+        f"        [{', '.join(map(str, sizes))}],",
+        "    )",
+        "else:",
+    ]
+    return []
 
 
 def _product(f: FusePlan, k: int, operands: str, w: str | None, temp: Temp, lines: list[str]) -> str:

@@ -8,6 +8,7 @@ is described in ``grouping.py``.  All three compute the same numbers.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 from fdg import ir
@@ -116,18 +117,33 @@ def grouped(value: str, op: ir.Couple, a: ir.Feature, g: Grouped, axis: str) -> 
 
 
 def _kernel(value: str, op: ir.Couple, a: ir.Feature, g: Grouped, axis: str, cols: int) -> Step:
-    """One call of the native kernel (``fdg.runtime.channelwise``): a multiply-add on every channel per structural
-    non-zero of the coupling matrix and per output component of a path (its weights; ``work``); reads ``a``, the
-    coupling matrices and per-row weights, writes the result.  The backward is three such calls (the gradients of
-    ``a``, of the coupling matrices and of the weights), each about the forward's work."""
-    t = layout(tuple((m, r.dim) for m, r in a.irreps), tuple((m, r.dim) for m, r in op.irreps_out),
-               kernel_blocks(op, g), column_support(g.recipe))  # fmt: skip
-    multiply_adds, entries = work(t)
-    flops = 2 * multiply_adds
+    """The couple's native kernel call (:func:`native_call`)."""
     weights = op.weights.numel if op.weights.kind in ("input", "per_index") else 0
-    moved = ELEMENT * (a.irreps.dim + cols + weights + op.irreps_out.dim)
-    what = f"native kernel [{entries} non-zeros, {len(op.paths)} paths]"
-    return Step(value, what, "native", axis, flops, moved, op.irreps_out.dim, 3 * flops, 3 * moved)
+    blocks = (tuple((m, r.dim) for m, r in a.irreps), tuple((m, r.dim) for m, r in op.irreps_out))
+    return native_call(value, axis, *blocks, kernel_blocks(op, g), column_support(g.recipe), weights, len(op.paths))
+
+
+def native_call(
+    value: str,
+    axis: str,
+    x_blocks: tuple[tuple[int, int], ...],
+    y_blocks: tuple[tuple[int, int], ...],
+    blocks: tuple[tuple[int, int, tuple[int, ...]], ...],
+    nonzero: Sequence[bool],
+    weights: int,
+    paths: int,
+) -> Step:
+    """One call of the native kernel (``fdg.runtime.channelwise``) on the layout of
+    :func:`fdg.runtime.channelwise_op.layout`: a multiply-add on every channel per structural non-zero of the coupling
+    matrix and per output component of a path (its weights; ``work``); reads ``x``, the coupling matrices and
+    ``weights`` per-row weights, writes the result.  The backward is three such calls (the gradients of ``x``, of
+    the coupling matrices and of the weights), each about the forward's work."""
+    multiply_adds, entries = work(layout(x_blocks, y_blocks, blocks, nonzero))
+    flops = 2 * multiply_adds
+    x, y = (sum(m * d for m, d in b) for b in (x_blocks, y_blocks))
+    moved = ELEMENT * (x + len(nonzero) + weights + y)
+    what = f"native kernel [{entries} non-zeros, {paths} paths]"
+    return Step(value, what, "native", axis, flops, moved, y, 3 * flops, 3 * moved)
 
 
 def _uvw(value: str, op: ir.Couple, g: Grouped, axis: str) -> list[Step]:

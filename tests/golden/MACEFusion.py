@@ -69,6 +69,14 @@ class MACEFusion(fdg.runtime.FdgModule):
         self.register_fusion("t_3_node3", t_3_spec, fdg.runtime.fusion.FuseTable("node", node=3))
         self.register_fusion("t_3_root", t_3_spec, fdg.runtime.fusion.FuseTable("root", order=(1, 0)))
         self.register_fusion("t_3_columns", t_3_spec, fdg.runtime.fusion.FuseTable("columns"))
+        self.register_fusion("t_3_kernel", t_3_spec, fdg.runtime.fusion.FuseTable("kernel"))
+        self.register_channelwise(
+            "t_3_kernel_table",
+            "t_3_kernel",
+            ((32, 1),),
+            ((32, 1), (32, 3), (32, 5), (32, 7)),
+            ((0, 0, (0,)), (0, 1, (32,)), (0, 2, (64,)), (0, 3, (96,))),
+        )  # the root
         self.B1_power = fdg.runtime.SymmetricPower("32x0e+32x1o+32x2e+32x3o", 3, "32x0e+32x1o", species=3)
         self.B2_power = fdg.runtime.SymmetricPower("32x0e+32x1o+32x2e+32x3o", 3, "32x0e", species=3)
         self.up1_weight = torch.nn.Parameter(torch.randn(1024))
@@ -114,10 +122,19 @@ class MACEFusion(fdg.runtime.FdgModule):
         t_3_w = R1.reshape(-1, 4, 32)
         # (up1[src], up1[dst]): [n, 32, 1]
         t_3_n3 = fdg.runtime.fusion.dense_product([t_3_x0, t_3_x1], self.t_3_node3)
-        # ((up1[src], up1[dst]), Y): [n, 32, 16]
-        t_3_n4 = fdg.runtime.fusion.dense_product([t_3_x2, t_3_n3], self.t_3_root, split_last=True)
-        t_3_paths = fdg.runtime.fusion.weigh_paths(t_3_n4, t_3_w, self.t_3_columns_index, 16)
-        t_3 = fdg.runtime.fusion.mul_ir(t_3_paths, [1, 3, 5, 7])
+        if fdg.runtime.channelwise_available(t_3_n3):  # the root, weighed, as one native kernel call
+            t_3 = fdg.runtime.channelwise(
+                fdg.runtime.fusion.mul_ir(t_3_n3, [1]),
+                t_3_x2.squeeze(1) @ self.t_3_kernel,
+                t_3_w.reshape(t_3_w.shape[0], 128),
+                self.t_3_kernel_table,
+                [32, 16, 128, 512],
+            )
+        else:
+            # ((up1[src], up1[dst]), Y): [n, 32, 16]
+            t_3_n4 = fdg.runtime.fusion.dense_product([t_3_x2, t_3_n3], self.t_3_root, split_last=True)
+            t_3_paths = fdg.runtime.fusion.weigh_paths(t_3_n4, t_3_w, self.t_3_columns_index, 16)
+            t_3 = fdg.runtime.fusion.mul_ir(t_3_paths, [1, 3, 5, 7])
         # t_4 = scatter_sum(t_3, dst): 32x0e+32x1o+32x2e+32x3o over node
         t_4 = t_3.new_zeros((h0.shape[0], 512)).index_add(0, dst, t_3)
         # a1 = scale[0.125](t_4): 32x0e+32x1o+32x2e+32x3o over node

@@ -25,7 +25,14 @@ from fdg import cost, ir
 from fdg.errors import FdgArgumentError
 from fdg.planning.fuse import trees
 from fdg.planning.fuse.folding import MAX_FOLDED, chain_entries, decision, folded
-from fdg.planning.fuse.products import Evaluation, evaluation_steps, price_product, seconds, weights_mode
+from fdg.planning.fuse.products import (
+    Evaluation,
+    evaluation_steps,
+    kernel_root,
+    price_product,
+    seconds,
+    weights_mode,
+)
 from fdg.planning.pin import Pin
 from fdg.runtime.fusion_paths import FuseSpec, Tree, fuse_layout
 from fdg.runtime.fusion_tables import FuseTable, node_table
@@ -50,6 +57,7 @@ class Buffers:
     unions: dict[int, str]  # product -> the index of its sparse per-channel table (learned weights, sparse)
     columns: str | None  # the root's columns: path and output column (per-row weights)
     recouple: str | None  # the recoupling matrix of the weights
+    kernel: tuple[str, str] | None = None  # the root on the native kernel: its coupling matrix and kernel table
 
 
 @dataclass(frozen=True)
@@ -253,6 +261,8 @@ def sequential(
         operands = (node.left, node.right)
         chans = (channels[node.left], channels[node.right])
         product = price_product(value, spec, part, operands, label, chans, table, weights, axis, rows, form)
+        if root and mode == "rows" and chans == (max(muls), 1) and form is None:
+            product = kernel_root(value, spec, product, max(muls), axis)
         products.append(product)
     recouple = 0 if tree == basis.tree or mode == "sum" else recoupling_size(basis, tree)
     steps = evaluation_steps(value, spec, muls, op.weights.kind, recouple, tuple(products), axis)
@@ -283,7 +293,11 @@ def _buffers(value: str, ev: Evaluation, op: ir.Fuse, namer: Callable[[str], str
         found.append(Buffer(columns := namer(f"{value}_columns"), False, FuseTable("columns")))
     if ev.recouple:
         found.append(Buffer(recouple := namer(f"{value}_recouple"), True, FuseTable("recouple", target=ev.spec.tree)))
-    return Buffers(tuple(found), tuple(tables), unions, columns, recouple)
+    kernel = None
+    if ev.products[-1].kernel:
+        found.append(Buffer(matrix := namer(f"{value}_kernel"), False, FuseTable("kernel")))
+        kernel = (matrix, namer(f"{value}_kernel_table"))
+    return Buffers(tuple(found), tuple(tables), unions, columns, recouple, kernel)
 
 
 def baseline(value: str, op: ir.Fuse, basis: FuseSpec, muls: tuple[int, ...], axis: str) -> tuple[cost.Step, ...]:

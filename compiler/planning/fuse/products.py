@@ -17,10 +17,14 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, replace
 
+import torch
+
 from fdg import cost
 from fdg.cost import ELEMENT, Step
+from fdg.cost.steps import native_call
+from fdg.runtime.fusion_kernel import kernel_blocks
 from fdg.runtime.fusion_paths import FuseSpec, fuse_layout
-from fdg.runtime.fusion_tables import FuseTable, Sparse, sparse_weights
+from fdg.runtime.fusion_tables import FuseTable, Sparse, fusion_values, sparse_weights
 
 #: largest dense table priced (entries); beyond, only the sparse form is a candidate
 MAX_DENSE = 1 << 24
@@ -48,6 +52,9 @@ class Product:
     steps: tuple[Step, ...]
     order: tuple[int, ...] = ()  # dense: the operands' order in the table (empty: as given)
     split: bool = False  # dense: the last operand contracted after the matmul (fdg.runtime.fusion.dense_product)
+    # the root with per-row weights as one native kernel call where it runs (fdg.runtime.fusion_kernel); this
+    # product's own form, the weighing and mul_ir elsewhere, as without
+    kernel: bool = False
 
     @property
     def table(self) -> FuseTable:
@@ -113,6 +120,24 @@ def price_product(
         wanted = {"dense": (False, False), "split": (False, True), "sparse": (True, False)}[form]
         options = [p for p in options if (p.sparse, p.split) == wanted]
     return min(options, key=lambda p: seconds(p.steps, rows))
+
+
+def kernel_root(value: str, spec: FuseSpec, product: Product, mul: int, axis: str) -> Product:
+    """``product``, the root of ``spec`` with per-row weights and a right child without channels, priced as the
+    native kernel: the left child to ``mul_ir``, the coupling matrices ``Y @ K``, one kernel call that also weighs
+    and adds the paths (what the other forms leave to ``weigh_paths`` and ``mul_ir``)."""
+    x_blocks, y_blocks, blocks = kernel_blocks(spec, mul)
+    matrix = fusion_values(spec, FuseTable("kernel"), torch.float64)
+    rows, cols = matrix.shape
+    x = sum(m * d for m, d in x_blocks)
+    to_mul_ir = Step(value, f"{product.label}: left child -> mul_ir [{x}]", "elementwise", axis, 0,
+                     2 * ELEMENT * x, x, 0, 2 * ELEMENT * x)  # fmt: skip
+    coupling = Step(value, f"{product.label}: Y @ K [{rows}x{cols}]", "mm", axis, 2 * rows * cols,
+                    ELEMENT * (rows + cols), cols, 2 * rows * cols, ELEMENT * (rows + cols))  # fmt: skip
+    paths = len(fuse_layout(spec).paths)
+    nonzero = (matrix != 0).any(0).tolist()
+    call = native_call(value, axis, x_blocks, y_blocks, blocks, nonzero, paths * mul, paths)
+    return replace(product, kernel=True, steps=(to_mul_ir, coupling, call))
 
 
 def _fold(value: str, channels: int, entries: int, size: int) -> Step:
@@ -213,6 +238,8 @@ def evaluation_steps(
                           2 * ELEMENT * mul * (2 * paths + 3 * recouple), launches=3))  # fmt: skip
     for p in products:
         steps.extend(p.steps)
+    if products[-1].kernel:  # the kernel weighs the paths and writes mul_ir
+        return tuple(steps)
     if per_row:
         root = layout.root_dim
         steps.append(Step(value, f"weigh {paths} paths, sum -> [{mul}, {layout.out_dim}]", "elementwise", axis,
