@@ -15,14 +15,12 @@ sizes: not the same function, the issue's yardstick for the fuse (at most 3x its
 
 from __future__ import annotations
 
-import argparse
 import copy
-import time
 
 import torch
 from e3nn import o3
-from harness import Case, Runner, add_timing_arguments, apply_timing_arguments, run_case
-from peers import MESSAGE_SOURCE, check_case
+from harness import Case, Runner, layer_main
+from peers import MESSAGE_SOURCE, graph_inputs, irreps_of, sh, summed
 
 import fdg
 
@@ -83,9 +81,8 @@ def weight_map(mul: int, lmax: int, tp1: o3.TensorProduct, tp2: o3.TensorProduct
     for _ in range(4):  # random inputs, side by side: one irrep of the output cannot tell paths into it apart
         a, b = (torch.randn(1, tp1.irreps_in1.dim, generator=g, dtype=torch.float64).expand(n, -1) for _ in "ab")
         vec = torch.randn(1, 3, generator=g, dtype=torch.float64).expand(n, -1)
-        sh = o3.spherical_harmonics(list(range(lmax + 1)), vec, normalize=True, normalization="component")
         ours.append(probe(a, b, vec, eye))  # row j: the output of one-hot weight j
-        theirs.append(second(first(a, b), sh, eye))
+        theirs.append(second(first(a, b), sh(lmax, vec), eye))
     ours, theirs = torch.cat(ours, 1), torch.cat(theirs, 1)
     cos = (ours / ours.norm(dim=1, keepdim=True)) @ (theirs / theirs.norm(dim=1, keepdim=True)).T
     match = cos.abs().argmax(0)  # e3nn weight q computes fdg's weight match[q], times a constant
@@ -95,29 +92,23 @@ def weight_map(mul: int, lmax: int, tp1: o3.TensorProduct, tp2: o3.TensorProduct
     return match, scale.to(torch.get_default_dtype())
 
 
-def edge_fusion_case(mul: int = 32, lmax: int = 3, edges: int = 20000, seed: int = 0) -> Case:
-    """The fusion block over ``edges / 20`` nodes against e3nn's two-product form.
+def edge_fusion_case(mul: int = 32, lmax: int = 3, edges: int = 20000, cue: bool = False, seed: int = 0) -> Case:
+    """The fusion block over ``edges / 20`` nodes against e3nn's two-product form (no cuEquivariance peer: ``cue``
+    is ignored).
 
     >>> sorted(edge_fusion_case(mul=2, lmax=1, edges=40).runners)
     ['e3nn', 'fdg']
     """
     torch.manual_seed(seed)
     ours = fdg.compile(SOURCE, mul=mul, lmax=lmax)
-    nodes = max(1, edges // 20)
-    irreps_h = o3.Irreps(ours.inputs["h"].split(" over ")[0])
-    irreps_out = o3.Irreps(ours.outputs["y"].split(" over ")[0])
-    tp1, tp2 = two_products(irreps_h, lmax, irreps_out)
+    irreps_h = irreps_of(ours.inputs["h"])
+    tp1, tp2 = two_products(irreps_h, lmax, irreps_of(ours.outputs["y"]))
     index, scale = weight_map(mul, lmax, tp1, tp2)
-    h = irreps_h.randn(nodes, -1, requires_grad=True)
-    src, dst = torch.randint(0, nodes, (edges,)), torch.randint(0, nodes, (edges,))
-    vec = torch.randn(edges, 3, requires_grad=True)
-    R = torch.randn(edges, ours.weight_numel["R"], requires_grad=True)
+    nodes, h, src, dst, vec, R = graph_inputs(ours, edges)
     R_e3nn = (R.detach()[:, index] * scale).requires_grad_()
 
     def e3nn_fusion() -> torch.Tensor:
-        sh = o3.spherical_harmonics(list(range(lmax + 1)), vec, normalize=True, normalization="component")
-        messages = tp2(tp1(h.index_select(0, src), h.index_select(0, dst)), sh, R_e3nn)
-        return messages.new_zeros(nodes, messages.shape[1]).index_add(0, dst, messages)
+        return summed(tp2(tp1(h.index_select(0, src), h.index_select(0, dst)), sh(lmax, vec), R_e3nn), dst, nodes)
 
     couple = fdg.compile(MESSAGE_SOURCE.replace("mul x sh(lmax)", "mul x (0e + 1o)"), mul=mul, lmax=lmax)
     R_couple = torch.randn(edges, couple.weight_numel["R"], requires_grad=True)
@@ -127,23 +118,5 @@ def edge_fusion_case(mul: int = 32, lmax: int = 3, edges: int = 20000, seed: int
     return Case(title, ours, (h, src, dst, vec, R), runners, (h, vec), [h, vec, R, R_e3nn, R_couple], bounds)
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--edges", type=int, default=20000)
-    parser.add_argument("--mul", type=int, default=32)
-    parser.add_argument("--lmax", type=int, default=3)
-    add_timing_arguments(parser)
-    parser.add_argument("--no-compile", action="store_true", help="skip the torch.compile row")
-    args = parser.parse_args()
-    apply_timing_arguments(args)
-    start = time.perf_counter()
-    fdg.compile(SOURCE, mul=args.mul, lmax=args.lmax)
-    built = time.perf_counter() - start
-    case = edge_fusion_case(args.mul, args.lmax, args.edges)
-    check_case(case)
-    print(f"checked: {', '.join(case.runners)} give the same outputs and input gradients")
-    run_case(case, args.repeat, args.warmup, compile_=not args.no_compile, build_seconds=built)
-
-
 if __name__ == "__main__":
-    main()
+    layer_main(__doc__, SOURCE, edge_fusion_case, "edges", 20000, 32, lmax=3, cue=False)

@@ -186,6 +186,17 @@ def first_call(run: Runner, leaves: Sequence[torch.Tensor]) -> float:
     return seconds
 
 
+def print_profile(run: Runner, leaves: Sequence[torch.Tensor], calls: int = 3) -> None:
+    """``torch.profiler``'s table of ``calls`` forward+backward calls of ``run``, by self CPU time (where the time
+    goes inside one peer)."""
+    first_call(run, leaves)
+    with torch.profiler.profile() as prof:
+        for _ in range(calls):
+            first_call(run, leaves)
+    print(f"  profile of {calls} forward+backward calls:")
+    print(prof.key_averages().table(sort_by="self_cpu_time_total", row_limit=12))
+
+
 def _ratio_line(name: str, times: dict[str, list[float]], base: str) -> str:
     ratio = statistics.median(times[name]) / statistics.median(times[base])
     rounds = [mine / theirs for mine, theirs in zip(times[name], times[base], strict=True)]
@@ -224,8 +235,18 @@ def run_case(case: Case, repeat: int, warmup: int, compile_: bool, build_seconds
     print_ratios({**runners, **case.bounds}, case.leaves, repeat, warmup)
 
 
-def layer_main(doc: str, source: str, make_case: Callable[..., Case], rows: str, rows_default: int, mul: int) -> None:
-    """The command line of a one-layer benchmark (``conv.py``, ``node.py``): build, check peers equal, time."""
+def layer_main(
+    doc: str,
+    source: str,
+    make_case: Callable[..., Case],
+    rows: str,
+    rows_default: int,
+    mul: int,
+    lmax: int = 2,
+    cue: bool = True,
+) -> None:
+    """The command line of a one-layer benchmark (``conv.py``, ``node.py``, ...): build, check peers equal, time.
+    ``cue``: the case has a cuEquivariance peer (``--no-cue`` leaves it out)."""
     from peers import check_case, has_cue
 
     import fdg
@@ -234,19 +255,24 @@ def layer_main(doc: str, source: str, make_case: Callable[..., Case], rows: str,
     parser = argparse.ArgumentParser(description=doc.splitlines()[0])
     parser.add_argument(f"--{rows}", type=int, default=rows_default)
     parser.add_argument("--mul", type=int, default=mul)
-    parser.add_argument("--lmax", type=int, default=2)
+    parser.add_argument("--lmax", type=int, default=lmax)
     add_timing_arguments(parser)
     parser.add_argument("--no-compile", action="store_true", help="skip the torch.compile row")
-    parser.add_argument("--no-cue", action="store_true", help="leave cuEquivariance out")
+    parser.add_argument("--profile", action="store_true", help="also profile fdg's forward+backward")
+    if cue:
+        parser.add_argument("--no-cue", action="store_true", help="leave cuEquivariance out")
     args = parser.parse_args()
+    with_cue = cue and not args.no_cue
     apply_timing_arguments(args)
 
     start = time.perf_counter()
     fdg.compile(source, mul=args.mul, lmax=args.lmax)
     built = time.perf_counter() - start
-    case = make_case(args.mul, args.lmax, getattr(args, rows), cue=not args.no_cue)
+    case = make_case(args.mul, args.lmax, getattr(args, rows), cue=with_cue)
     check_case(case)
     print(f"checked: {', '.join(case.runners)} give the same outputs and input gradients")
-    if not args.no_cue and not has_cue():
+    if with_cue and not has_cue():
         print("cuEquivariance not installed (pip install -e '.[bench]'): no cue row")
     run_case(case, args.repeat, args.warmup, compile_=not args.no_compile, build_seconds=built)
+    if args.profile:
+        print_profile(case.runners["fdg"], case.leaves)

@@ -66,12 +66,12 @@ def has_cue() -> bool:
     return importlib.util.find_spec("cuequivariance_torch") is not None
 
 
-def _irreps_of(description: str) -> o3.Irreps:
+def irreps_of(description: str) -> o3.Irreps:
     """e3nn irreps of an fdg wire description such as ``'32x0e+32x1o over edge'``."""
     return o3.Irreps(description.split(" over ")[0])
 
 
-def _sh(lmax: int, vec: torch.Tensor) -> torch.Tensor:
+def sh(lmax: int, vec: torch.Tensor) -> torch.Tensor:
     return o3.spherical_harmonics(list(range(lmax + 1)), vec, normalize=True, normalization="component")
 
 
@@ -84,9 +84,9 @@ def conv_case(mul: int = 32, lmax: int = 2, edges: int = 20000, cue: bool = True
     """
     torch.manual_seed(seed)
     ours = fdg.compile(CONV_SOURCE, mul=mul, lmax=lmax)
-    irreps_x = _irreps_of(ours.inputs["x"])
+    irreps_x = irreps_of(ours.inputs["x"])
     irreps_sh = o3.Irreps.spherical_harmonics(lmax)
-    irreps_out = _irreps_of(ours.outputs["y"])
+    irreps_out = irreps_of(ours.outputs["y"])
     instructions = _uvu_instructions(irreps_x, irreps_sh, irreps_out)
     theirs = _uvu(irreps_x, irreps_sh, irreps_out)
     x = irreps_x.randn(edges, -1, requires_grad=True)
@@ -94,7 +94,7 @@ def conv_case(mul: int = 32, lmax: int = 2, edges: int = 20000, cue: bool = True
     R = torch.randn(edges, ours.weight_numel["R"], requires_grad=True)
     runners: dict[str, Runner] = {
         "fdg": lambda: ours(x, vec, R),
-        "e3nn": lambda: theirs(x, _sh(lmax, vec), R),
+        "e3nn": lambda: theirs(x, sh(lmax, vec), R),
     }
     leaves = [x, vec, R]
     if cue and has_cue():
@@ -119,23 +119,34 @@ def message_case(mul: int = 32, lmax: int = 2, edges: int = 20000, cue: bool = F
     """
     torch.manual_seed(seed)
     ours = fdg.compile(MESSAGE_SOURCE, mul=mul, lmax=lmax)
-    nodes = max(1, edges // 20)
-    irreps_h = _irreps_of(ours.inputs["h"])
-    irreps_sh = o3.Irreps.spherical_harmonics(lmax)
-    irreps_out = _irreps_of(ours.outputs["y"])
-    theirs = _uvu(irreps_h, irreps_sh, irreps_out)
-    h = irreps_h.randn(nodes, -1, requires_grad=True)
-    src, dst = torch.randint(0, nodes, (edges,)), torch.randint(0, nodes, (edges,))
-    vec = torch.randn(edges, 3, requires_grad=True)
-    R = torch.randn(edges, ours.weight_numel["R"], requires_grad=True)
+    irreps_h = irreps_of(ours.inputs["h"])
+    theirs = _uvu(irreps_h, o3.Irreps.spherical_harmonics(lmax), irreps_of(ours.outputs["y"]))
+    nodes, h, src, dst, vec, R = graph_inputs(ours, edges)
 
     def e3nn_message() -> torch.Tensor:
-        messages = theirs(h.index_select(0, src), _sh(lmax, vec), R)
-        return messages.new_zeros(nodes, messages.shape[1]).index_add(0, dst, messages)
+        return summed(theirs(h.index_select(0, src), sh(lmax, vec), R), dst, nodes)
 
     runners: dict[str, Runner] = {"fdg": lambda: ours(h, src, dst, vec, R), "e3nn": e3nn_message}
     title = f"message passing sum(couple(h[src], sh({lmax})), by=dst), h {irreps_h}, {nodes} nodes, {edges} edges"
     return Case(title, ours, (h, src, dst, vec, R), runners, (h, vec), [h, vec, R])
+
+
+def graph_inputs(
+    module: torch.nn.Module, edges: int
+) -> tuple[int, torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Random inputs of a message-passing module (``h`` over node; ``src``, ``dst``, ``vec`` and ``R`` over edge)
+    with ``edges / 20`` nodes: ``(nodes, h, src, dst, vec, R)``, the floating ones requiring gradients."""
+    nodes = max(1, edges // 20)
+    h = irreps_of(module.inputs["h"]).randn(nodes, -1, requires_grad=True)
+    src, dst = torch.randint(0, nodes, (edges,)), torch.randint(0, nodes, (edges,))
+    vec = torch.randn(edges, 3, requires_grad=True)
+    R = torch.randn(edges, module.weight_numel["R"], requires_grad=True)
+    return nodes, h, src, dst, vec, R
+
+
+def summed(messages: torch.Tensor, dst: torch.Tensor, nodes: int) -> torch.Tensor:
+    """e3nn's side of ``sum(..., by = dst)``: the per-edge messages added into their ``nodes`` targets."""
+    return messages.new_zeros(nodes, messages.shape[1]).index_add(0, dst, messages)
 
 
 def _uvu_instructions(irreps_a: o3.Irreps, irreps_sh: o3.Irreps, irreps_out: o3.Irreps) -> list[Instruction]:
@@ -164,16 +175,16 @@ def node_case(mul: int = 128, lmax: int = 2, nodes: int = 5000, cue: bool = True
     """
     torch.manual_seed(seed)
     ours = fdg.compile(NODE_SOURCE, mul=mul, lmax=lmax)
-    irreps_h = _irreps_of(ours.inputs["h"])
+    irreps_h = irreps_of(ours.inputs["h"])
     irreps_sh = o3.Irreps.spherical_harmonics(lmax)
-    irreps_out = _irreps_of(ours.outputs["y"])
+    irreps_out = irreps_of(ours.outputs["y"])
     theirs = o3.FullyConnectedTensorProduct(irreps_h, irreps_sh, irreps_out)
     weight = next(iter(ours.parameters()))
     with torch.no_grad():
         theirs.weight.copy_(weight)
     h = irreps_h.randn(nodes, -1, requires_grad=True)
     vec = torch.randn(nodes, 3, requires_grad=True)
-    runners: dict[str, Runner] = {"fdg": lambda: ours(h, vec), "e3nn": lambda: theirs(h, _sh(lmax, vec))}
+    runners: dict[str, Runner] = {"fdg": lambda: ours(h, vec), "e3nn": lambda: theirs(h, sh(lmax, vec))}
     leaves = [h, vec, weight, theirs.weight]
     if cue and has_cue():
         from cue_peers import CueFullyConnected

@@ -16,6 +16,7 @@ from pathlib import Path
 import torch
 from e3nn import o3
 from harness import Case, Runner, layer_main
+from peers import graph_inputs, irreps_of, sh, summed
 
 import fdg
 
@@ -30,21 +31,18 @@ def tfn_case(mul: int = 16, lmax: int = 2, edges: int = 5000, cue: bool = False,
     """
     torch.manual_seed(seed)
     ours = fdg.compile(DIAGRAM, mul=mul, lmax=lmax)
-    nodes = max(1, edges // 20)
-    irreps_h = o3.Irreps(ours.inputs["h"].split(" over ")[0])
-    irreps_out = o3.Irreps(ours.outputs["out"].split(" over ")[0])
+    irreps_h = irreps_of(ours.inputs["h"])
     theirs = o3.FullyConnectedTensorProduct(
-        irreps_h, o3.Irreps.spherical_harmonics(lmax), irreps_out, shared_weights=False, internal_weights=False
+        irreps_h,
+        o3.Irreps.spherical_harmonics(lmax),
+        irreps_of(ours.outputs["out"]),
+        shared_weights=False,
+        internal_weights=False,
     )
-    h = irreps_h.randn(nodes, -1, requires_grad=True)
-    src, dst = torch.randint(0, nodes, (edges,)), torch.randint(0, nodes, (edges,))
-    vec = torch.randn(edges, 3, requires_grad=True)
-    R = torch.randn(edges, ours.weight_numel["R"], requires_grad=True)
+    nodes, h, src, dst, vec, R = graph_inputs(ours, edges)
 
     def e3nn_tfn() -> torch.Tensor:
-        sh = o3.spherical_harmonics(list(range(lmax + 1)), vec, normalize=True, normalization="component")
-        messages = theirs(h.index_select(0, src), sh, R)
-        return messages.new_zeros(nodes, messages.shape[1]).index_add(0, dst, messages)
+        return summed(theirs(h.index_select(0, src), sh(lmax, vec), R), dst, nodes)
 
     runners: dict[str, Runner] = {"fdg": lambda: ours(h, vec, R, src, dst), "e3nn": e3nn_tfn}
     title = f"TFN conv (uvw, per-edge weights) h {irreps_h}, sh({lmax}), {nodes} nodes, {edges} edges"
@@ -52,4 +50,4 @@ def tfn_case(mul: int = 16, lmax: int = 2, edges: int = 5000, cue: bool = False,
 
 
 if __name__ == "__main__":
-    layer_main(__doc__, DIAGRAM.read_text(), tfn_case, "edges", 5000, 16)
+    layer_main(__doc__, DIAGRAM.read_text(), tfn_case, "edges", 5000, 16, cue=False)

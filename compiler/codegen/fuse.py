@@ -75,7 +75,8 @@ def emit_call(plan: Plan, node: str, args: list[str], temp: Temp) -> list[str]:
     for k, p in enumerate(ev.products):
         if p.kernel:
             assert w is not None
-            body = _kernel_call(f, plan.names[node], values[p.operands[0]], values[p.operands[1]], w, lines)
+            lines += _kernel_call(f, plan.names[node], values[p.operands[0]], values[p.operands[1]], w)
+            body = []  # the fallback, indented under its else: below
         order = p.order or tuple(range(len(p.operands)))
         call = _product(f, k, "[" + ", ".join(values[p.operands[o]] for o in order) + "]", w, temp, body)
         result = temp("folded" if ev.folded else f"n{n + k}")
@@ -94,9 +95,9 @@ def emit_call(plan: Plan, node: str, args: list[str], temp: Temp) -> list[str]:
     return lines
 
 
-def _kernel_call(f: FusePlan, name: str, left: str, right: str, w: str, lines: list[str]) -> list[str]:
-    """The root on the native kernel where it runs (``fdg.runtime.fusion_kernel``): appends the branch to
-    ``lines`` and returns the list the fallback's lines go into (indented under ``else:`` by the caller)."""
+def _kernel_call(f: FusePlan, name: str, left: str, right: str, w: str) -> list[str]:
+    """The root on the native kernel where it runs (``fdg.runtime.fusion_kernel``), up to the ``else:`` of the
+    fallback."""
     assert f.buffers.kernel is not None
     matrix, table = f.buffers.kernel
     x_blocks, y_blocks, blocks = kernel_blocks(f.evaluation.spec, f.mul)
@@ -104,7 +105,7 @@ def _kernel_call(f: FusePlan, name: str, left: str, right: str, w: str, lines: l
     paths = f.choice.paths
     columns = sum(y_blocks[o][1] * len(offsets) * x_blocks[e][1] for e, o, offsets in blocks)  # of the matrix
     sizes = [f.mul * sum(left_dims), columns, paths * f.mul, f.mul * sum(f.out_dims)]
-    lines += [
+    return [
         f"if fdg.runtime.channelwise_available({left}):  # the root, weighed, as one native kernel call",
         f"    {name} = fdg.runtime.channelwise(",
         f"        {_RUNTIME}.mul_ir({left}, {left_dims}),",
@@ -115,7 +116,6 @@ def _kernel_call(f: FusePlan, name: str, left: str, right: str, w: str, lines: l
         "    )",
         "else:",
     ]
-    return []
 
 
 def _product(f: FusePlan, k: int, operands: str, w: str | None, temp: Temp, lines: list[str]) -> str:
