@@ -1,26 +1,34 @@
-// fdg's CPU kernel for channel-wise (uvu) couplings with a second operand of multiplicity one.
+// fdg's CPU kernel for channel-wise (uvu) couplings with a second operand of multiplicity one, and for fuse trees
+// ((x, z), b) whose left child is a channel-wise product of two operands.
 //
 // Per row, the coupling is a sparse 4-linear form of four operands (fdg/runtime/channelwise_op.py):
 //
-//     F(x, m, w, y) = sum over entries (p, k, i, c) and channels u of
-//                     y[y_off(p) + u*d3(p) + k] * m[c] * w[w_off(p) + u] * x[x_off(p) + u*d1(p) + i]
+//     F(t, m, w, y) = sum over entries (p, k, i, c) and channels u of
+//                     y[y_off(p) + u*d3(p) + k] * m[c] * w[w_off(p) + u] * t[t_off(p) + u*d1(p) + i]
 //
-// x, y are in e3nn's mul_ir layout, m holds the per-row coupling matrices (b @ K: the CG tensors contracted with
-// the spherical harmonics), w the per-path weights of every channel.  Given three operands, the kernel returns the
-// gradient of F with respect to the fourth: the forward (y) or a backward (x, m, w).  Since every
-// derivative of one mode is another mode, the autograd wrapper is differentiable to any order.
+// t, y are in e3nn's mul_ir layout, m holds the per-row coupling matrices (b @ K: the CG tensors contracted with
+// the spherical harmonics), w the per-path weights of every channel.  Either t is the operand x itself, or (a
+// "paired" table) it is the product of two operands x and z channel by channel,
 //
-// x and y may be read through an index (x[xi[r]] for row r: h[src]); a computed x or y with an index is summed by it
-// (the scatter-sum of sum(..., by = dst), or the gradient of a gathered operand), so neither a gathered copy nor a
-// per-row result is ever materialized.  For such a sum each thread owns a range of output rows and streams over all
-// rows in memory order, taking those whose index falls in its range: no atomics, and each output row sums its rows
-// in increasing order, so the bits are the same at any thread count.
+//     t[l, u] = sum over pairs (l, i, j, v) of  v * x[i, u] * z[j, u]      (components first, C channels),
+//
+// the left child of a fuse tree computed per row in a scratch buffer, never stored; F is then a 5-linear form of
+// (x, z, m, w, y).  Given all operands but one, the kernel returns the gradient of F with respect to the missing
+// one: the forward (y) or a backward (x, z, m, w).  Since every derivative of one mode is another mode, the
+// autograd wrapper is differentiable to any order.
+//
+// x, z and y may be read through an index (x[xi[r]] for row r: h[src]); a computed x, z or y with an index is summed
+// by it (the scatter-sum of sum(..., by = dst), or the gradient of a gathered operand), so neither a gathered copy
+// nor a per-row result is ever materialized.  For such a sum each thread owns a range of output rows and streams
+// over all rows in memory order, taking those whose index falls in its range: no atomics, and each output row sums
+// its rows in increasing order, so the bits are the same at any thread count.
 // Indices are checked against their range before anything is read.
 //
 // Each row is processed in a scratch buffer with components first (ir_mul), so that the innermost loops run over
 // the channels u, contiguous, and vectorize.  Output rows are split between threads; the gradient of shared weights
 // (w without a batch axis) is summed per fixed chunk of rows, then over the chunks in order.
 #include <algorithm>
+#include <bit>
 #include <cstdint>
 #include <cstring>
 #include <thread>
@@ -39,6 +47,7 @@ using fdg::kM;
 using fdg::kW;
 using fdg::kX;
 using fdg::kY;
+using fdg::kZ;
 using fdg::Operands;
 using fdg::fold8;
 using fdg::lane_sum;
@@ -50,24 +59,35 @@ using fdg::sums4;
 #endif
 
 // The table (see channelwise_op.py: layout()), all int64:
-//   header [paths, x blocks, y blocks, entries, X, M, W, Y] (the row sizes of the operands)
-//   per path [x_off, y_off, mul, d1, d3, w_off, first entry, end entry]
-//   per block of x and of y [offset, mul, dim]
+//   header [paths, x blocks, y blocks, entries, X, M, W, Y, pairs, z blocks, Z, T, C] (the row sizes of the
+//     operands; T: of t, C: the channels of the pair stage; unpaired: no pairs or z blocks, Z = C = 0, T = X)
+//   per path [t_off, y_off, mul, d1, d3, w_off, first entry, end entry]
+//   per block of x, of y and of z [offset, mul, dim]
 //   per entry [k, i, column of m], sorted by path, then k
+//   per pair [l, i, j, v] (offsets of a component's C channels in t, x and z; v: a double's bits), sorted by l
+constexpr int64_t kHeader = 13;
+
 struct Table {
-  int64_t n_paths, n_xb, n_yb, n_entries, X, M, W, Y;
+  int64_t n_paths, n_xb, n_yb, n_entries, X, M, W, Y, n_pairs, n_zb, Z, T, C;
   const int64_t* paths;
   const int64_t* xb;
   const int64_t* yb;
+  const int64_t* zb;
   const int64_t* entries;
+  const int64_t* pairs;
 
   explicit Table(const int64_t* t)
-      : n_paths(t[0]), n_xb(t[1]), n_yb(t[2]), n_entries(t[3]), X(t[4]), M(t[5]), W(t[6]), Y(t[7]) {
-    paths = t + 8;
+      : n_paths(t[0]), n_xb(t[1]), n_yb(t[2]), n_entries(t[3]), X(t[4]), M(t[5]), W(t[6]), Y(t[7]), n_pairs(t[8]),
+        n_zb(t[9]), Z(t[10]), T(t[11]), C(t[12]) {
+    paths = t + kHeader;
     xb = paths + 8 * n_paths;
     yb = xb + 3 * n_xb;
-    entries = yb + 3 * n_yb;
+    zb = yb + 3 * n_yb;
+    entries = zb + 3 * n_zb;
+    pairs = entries + 3 * n_entries;
   }
+
+  bool paired() const { return Z > 0; }
 };
 
 // One block [mul, dim] (mul_ir) <-> [dim, mul] (ir_mul); DIM > 0 is the block's dimension known at compile time
@@ -156,100 +176,158 @@ inline void path_part(const Table& t, const int64_t* q, int64_t u0, const T* mr,
 }
 
 
+// The pair stage, t[l] = sum of v x[i] z[j] over the pairs (components first, C channels each), into a zeroed t.
+template <typename T>
+void pair_stage(const Table& t, const T* values, const T* __restrict x, const T* __restrict z, T* __restrict out) {
+  std::fill(out, out + t.T, T(0));
+  for (int64_t p = 0; p < t.n_pairs; ++p) {
+    const int64_t* q = t.pairs + 4 * p;
+    T* __restrict o = out + q[0];
+    const T* a = x + q[1];
+    const T* b = z + q[2];
+    const T v = values[p];
+    int64_t u = 0;
+    for (; u + 16 <= t.C; u += 16) store<T, 16>(o + u, load<T, 16>(o + u) + v * load<T, 16>(a + u) * load<T, 16>(b + u));
+    for (; u < t.C; ++u) o[u] += v * a[u] * b[u];
+  }
+}
+
+// The gradient gt of t carried to x (INTO_X: out[i] += v gt[l] z[j], other = z) or to z (out[j] += v gt[l] x[i]).
+template <typename T, bool INTO_X>
+void chain(const Table& t, const T* values, const T* __restrict gt, const T* __restrict other, T* __restrict out) {
+  for (int64_t p = 0; p < t.n_pairs; ++p) {
+    const int64_t* q = t.pairs + 4 * p;
+    const T* g = gt + q[0];
+    const T* b = other + (INTO_X ? q[2] : q[1]);
+    T* o = out + (INTO_X ? q[1] : q[2]);
+    const T v = values[p];
+    int64_t u = 0;
+    for (; u + 16 <= t.C; u += 16) store<T, 16>(o + u, load<T, 16>(o + u) + v * load<T, 16>(g + u) * load<T, 16>(b + u));
+    for (; u < t.C; ++u) o[u] += v * g[u] * b[u];
+  }
+}
+
 // Rows whose gradient of shared weights is summed together: fixed, so the sum's order (and its bits) does not
 // depend on the number of threads.
 constexpr int64_t kChunk = 256;
+
+// One thread's scratch rows, components first: x, z and y as read, t (the pair stage), gt (t's gradient) and g (the
+// computed x or z before it is written back in mul_ir).
+template <typename T>
+struct Scratch {
+  std::vector<T> x, z, y, t, gt, g;
+  explicit Scratch(const Table& tb) : x(tb.X), z(tb.Z), y(tb.Y), t(tb.paired() ? tb.T : 0), gt(tb.paired() ? tb.T : 0), g(std::max(tb.X, tb.Z)) {}
+};
 
 template <typename T, int MODE>
 struct Units {
   const Table& t;
   const Operands<T>& o;
+  const T* values;  // the pairs' coefficients
   T* out;
   T* partial;  // shared weights: one gradient per chunk of rows
   T* acc;  // a computed operand summed by its index: every output row, components first
   const T* xt;  // an indexed x read, all its rows components first (each read by many rows: transposed once)
+  const T* zt;
   const T* yt;
   T* gm;  // kB: the gradients of m and w (out is x's)
   T* gw;
 
-  // row r's x (components first): in xt, or transposed into the scratch xs
-  T* x_of(int64_t r, T* xs) const {
-    if (xt) return const_cast<T*>(xt + o.xi[r] * t.X);  // only read: x is not the computed operand
-    transpose<T, true>(o.x + r * t.X, xs, t.xb, t.n_xb);
-    return xs;
+  static constexpr bool kIntoX = MODE == kX || MODE == kB;  // the computed channels are x's (else z's, or none)
+  static constexpr bool kChannels = kIntoX || MODE == kZ;
+
+  // row r of an operand read (components first): from its transposed table where indexed, else transposed here
+  static const T* read(const T* table, const int64_t* index, const T* rows, int64_t r, int64_t width,
+                       const int64_t* blocks, int64_t n_blocks, std::vector<T>& scratch) {
+    if (table) return table + index[r] * width;
+    transpose<T, true>(rows + r * width, scratch.data(), blocks, n_blocks);
+    return scratch.data();
+  }
+  const T* x_of(int64_t r, Scratch<T>& s) const { return read(xt, o.xi, o.x, r, t.X, t.xb, t.n_xb, s.x); }
+  const T* z_of(int64_t r, Scratch<T>& s) const { return read(zt, o.zi, o.z, r, t.Z, t.zb, t.n_zb, s.z); }
+  const T* y_of(int64_t r, Scratch<T>& s) const { return read(yt, o.yi, o.y, r, t.Y, t.yb, t.n_yb, s.y); }
+
+  // row r's t: x itself, or the pair stage of x and z
+  T* t_of(int64_t r, Scratch<T>& s) const {
+    if (!t.paired()) return const_cast<T*>(x_of(r, s));  // only read: x is not the computed operand
+    pair_stage<T>(t, values, x_of(r, s), z_of(r, s), s.t.data());
+    return s.t.data();
   }
 
-  T* y_of(int64_t r, T* ys) const {
-    if (yt) return const_cast<T*>(yt + o.yi[r] * t.Y);
-    transpose<T, true>(o.y + r * t.Y, ys, t.yb, t.n_yb);
-    return ys;
-  }
-
-  void paths(int64_t r, T* xs, T* ys, T* orow, T* gx = nullptr, T* gwr = nullptr) const {
+  void paths(int64_t r, T* ts, T* ys, T* orow, T* gts = nullptr, T* gwr = nullptr) const {
     const T* mr = MODE == kM ? nullptr : o.m + r * t.M;
     const T* wr = MODE == kW ? nullptr : o.w + (o.shared ? 0 : r * t.W);
+    constexpr int kMode = MODE == kZ ? kX : MODE;  // z's gradient goes through t's, as x's does
     for (int64_t p = 0; p < t.n_paths; ++p) {
       const int64_t* q = t.paths + 8 * p;
       const int64_t mul = q[2];
       int64_t u0 = 0;
-      for (; u0 + 32 <= mul; u0 += 32) path_part<T, MODE, 32>(t, q, u0, mr, wr, xs, ys, orow, gx, gwr);
-      for (; u0 + 16 <= mul; u0 += 16) path_part<T, MODE, 16>(t, q, u0, mr, wr, xs, ys, orow, gx, gwr);
-      for (; u0 + 4 <= mul; u0 += 4) path_part<T, MODE, 4>(t, q, u0, mr, wr, xs, ys, orow, gx, gwr);
-      for (; u0 < mul; ++u0) path_part<T, MODE, 1>(t, q, u0, mr, wr, xs, ys, orow, gx, gwr);
+      for (; u0 + 32 <= mul; u0 += 32) path_part<T, kMode, 32>(t, q, u0, mr, wr, ts, ys, orow, gts, gwr);
+      for (; u0 + 16 <= mul; u0 += 16) path_part<T, kMode, 16>(t, q, u0, mr, wr, ts, ys, orow, gts, gwr);
+      for (; u0 + 4 <= mul; u0 += 4) path_part<T, kMode, 4>(t, q, u0, mr, wr, ts, ys, orow, gts, gwr);
+      for (; u0 < mul; ++u0) path_part<T, kMode, 1>(t, q, u0, mr, wr, ts, ys, orow, gts, gwr);
     }
   }
 
+  // row r's contribution to the computed x or z (kX, kZ, kB's x: added into g, components first), and kB's
+  // gradients of m and w: through t's gradient where the table is paired
+  void channels(int64_t r, Scratch<T>& s, T* g) const {
+    T* ys = const_cast<T*>(y_of(r, s));  // only read
+    T* gt = t.paired() ? zeroed(s.gt.data(), t.T) : g;
+    if constexpr (MODE == kB) paths(r, t_of(r, s), ys, zeroed(gm + r * t.M, t.M), gt, zeroed(gw + r * t.W, t.W));
+    else paths(r, gt, ys, nullptr);
+    if (!t.paired()) return;
+    if constexpr (kIntoX) chain<T, true>(t, values, gt, z_of(r, s), g);
+    else chain<T, false>(t, values, gt, x_of(r, s), g);
+  }
+
+  // the computed operand's layout: (blocks, count, width)
+  const int64_t* blocks() const { return MODE == kY ? t.yb : kIntoX ? t.xb : t.zb; }
+  int64_t n_blocks() const { return MODE == kY ? t.n_yb : kIntoX ? t.n_xb : t.n_zb; }
+  int64_t width() const { return MODE == kY ? t.Y : kIntoX ? t.X : t.Z; }
+
   // units [begin, end): a row, or a chunk of rows whose shared-weight gradient is summed together
   void run(int64_t begin, int64_t end) const {
-    std::vector<T> xs(t.X), ys(t.Y), gxs(MODE == kB ? t.X : 0);
+    Scratch<T> s(t);
     for (int64_t u = begin; u < end; ++u) {
-      if constexpr (MODE == kB) {
-        std::fill(gxs.begin(), gxs.end(), T(0));
-        paths(u, x_of(u, xs.data()), y_of(u, ys.data()), zeroed(gm + u * t.M, t.M), gxs.data(), zeroed(gw + u * t.W, t.W));
-        transpose<T, false>(gxs.data(), out + u * t.X, t.xb, t.n_xb);
+      if constexpr (kChannels) {
+        T* g = zeroed(s.g.data(), width());
+        channels(u, s, g);
+        transpose<T, false>(g, out + u * width(), blocks(), n_blocks());
         continue;
       }
       T* orow = nullptr;
       if (MODE == kM) orow = out + u * t.M;
       if (MODE == kW) orow = partial ? partial + u * t.W : out + u * t.W;
-      if (MODE == kX) std::fill(xs.begin(), xs.end(), T(0));
-      else if (MODE == kY) std::fill(ys.begin(), ys.end(), T(0));
-      else std::fill(orow, orow + (MODE == kM ? t.M : t.W), T(0));
+      if (MODE == kY) zeroed(s.y.data(), t.Y);
+      else zeroed(orow, MODE == kM ? t.M : t.W);
       auto one = [&](int64_t r) {
-        T* xr = MODE == kX ? xs.data() : x_of(r, xs.data());
-        T* yr = MODE == kY ? ys.data() : y_of(r, ys.data());
-        paths(r, xr, yr, orow);
+        T* yr = MODE == kY ? s.y.data() : const_cast<T*>(y_of(r, s));
+        paths(r, t_of(r, s), yr, orow);
       };
       if (partial) {
         for (int64_t r = u * kChunk; r < std::min(o.n, (u + 1) * kChunk); ++r) one(r);
       } else {
         one(u);
       }
-      if (MODE == kY) transpose<T, false>(ys.data(), out + u * t.Y, t.yb, t.n_yb);
-      if (MODE == kX) transpose<T, false>(xs.data(), out + u * t.X, t.xb, t.n_xb);
+      if (MODE == kY) transpose<T, false>(s.y.data(), out + u * t.Y, t.yb, t.n_yb);
     }
   }
 
-  // output rows [v0, v1) of a computed x or y summed by its index: every row whose index falls there, in increasing
-  // order (rows are streamed in memory order, and each output row's sum has the same order at any thread count)
+  // output rows [v0, v1) of a computed x, z or y summed by its index: every row whose index falls there, in
+  // increasing order (rows are streamed in memory order, and each output row's sum has the same order at any thread
+  // count)
   void run_scattered(int64_t v0, int64_t v1) const {
-    const int64_t* index = MODE == kY ? o.yi : o.xi;
-    const int64_t width = MODE == kY ? t.Y : t.X;
-    std::vector<T> xs(t.X), ys(t.Y);
+    const int64_t* index = MODE == kY ? o.yi : kIntoX ? o.xi : o.zi;
+    Scratch<T> s(t);
     for (int64_t r = 0; r < o.n; ++r) {
       const int64_t v = index[r];
       if (v < v0 || v >= v1) continue;
-      T* row = acc + v * width;
-      if constexpr (MODE == kB) {
-        paths(r, x_of(r, xs.data()), y_of(r, ys.data()), zeroed(gm + r * t.M, t.M), row, zeroed(gw + r * t.W, t.W));
-      } else {
-        paths(r, MODE == kX ? row : x_of(r, xs.data()), MODE == kY ? row : y_of(r, ys.data()), nullptr);
-      }
+      T* row = acc + v * width();
+      if constexpr (kChannels) channels(r, s, row);
+      else paths(r, t_of(r, s), row, nullptr);
     }
-    for (int64_t v = v0; v < v1; ++v) {
-      if (MODE == kY) transpose<T, false>(acc + v * width, out + v * width, t.yb, t.n_yb);
-      else transpose<T, false>(acc + v * width, out + v * width, t.xb, t.n_xb);
-    }
+    for (int64_t v = v0; v < v1; ++v) transpose<T, false>(acc + v * width(), out + v * width(), blocks(), n_blocks());
   }
 
   static T* zeroed(T* row, int64_t width) {
@@ -266,28 +344,37 @@ void in_parallel(int64_t threads, F part) {
   for (auto& th : pool) th.join();
 }
 
+// an indexed operand that is read, all its rows components first (empty where it is computed or not indexed)
+template <typename T>
+std::vector<T> transposed(bool read, const T* rows, int64_t n_rows, int64_t width, const int64_t* blocks,
+                          int64_t n_blocks) {
+  std::vector<T> out(read && n_rows > 0 ? n_rows * width : 0);
+  for (int64_t v = 0; v < (out.empty() ? 0 : n_rows); ++v)
+    transpose<T, true>(rows + v * width, out.data() + v * width, blocks, n_blocks);
+  return out;
+}
+
 template <typename T, int MODE>
 void run_mode(const Table& t, const Operands<T>& o, T* out, int64_t threads, T* gm = nullptr, T* gw = nullptr) {
-  const bool scatter = (MODE == kY && o.y_indexed()) || ((MODE == kX || MODE == kB) && o.x_indexed());
+  using U = Units<T, MODE>;
+  const bool scatter = (MODE == kY && o.y_indexed()) || (U::kIntoX && o.x_indexed()) || (MODE == kZ && o.z_indexed());
   const bool reduce = MODE == kW && o.shared;
-  const int64_t units = scatter ? (MODE == kY ? o.y_rows : o.x_rows) : reduce ? (o.n + kChunk - 1) / kChunk : o.n;
-  std::vector<T> partial(reduce ? units * t.W : 0), acc(scatter ? units * (MODE == kY ? t.Y : t.X) : 0);
+  const int64_t width = MODE == kY ? t.Y : U::kIntoX ? t.X : t.Z;
+  const int64_t scattered = MODE == kY ? o.y_rows : U::kIntoX ? o.x_rows : o.z_rows;
+  const int64_t units = scatter ? scattered : reduce ? (o.n + kChunk - 1) / kChunk : o.n;
+  std::vector<T> partial(reduce ? units * t.W : 0), acc(scatter ? units * width : 0);
+  std::vector<T> values(t.n_pairs);
+  for (int64_t p = 0; p < t.n_pairs; ++p) values[p] = T(std::bit_cast<double>(t.pairs[4 * p + 3]));
   // indexed operands that are read: components first, once per row of theirs rather than once per use
-  std::vector<T> xt(MODE != kX && o.x_indexed() ? o.x_rows * t.X : 0), yt(MODE != kY && o.y_indexed() ? o.y_rows * t.Y : 0);
-  for (int64_t v = 0; v < (xt.empty() ? 0 : o.x_rows); ++v) transpose<T, true>(o.x + v * t.X, xt.data() + v * t.X, t.xb, t.n_xb);
-  for (int64_t v = 0; v < (yt.empty() ? 0 : o.y_rows); ++v) transpose<T, true>(o.y + v * t.Y, yt.data() + v * t.Y, t.yb, t.n_yb);
-  const Units<T, MODE> work{t,
-                            o,
-                            out,
-                            reduce ? partial.data() : nullptr,
-                            acc.data(),
-                            xt.empty() ? nullptr : xt.data(),
-                            yt.empty() ? nullptr : yt.data(),
-                            gm,
-                            gw};
+  const std::vector<T> xt = transposed<T>(MODE != kX && o.x_indexed(), o.x, o.x_rows, t.X, t.xb, t.n_xb);
+  const std::vector<T> zt = transposed<T>(MODE != kZ && o.z_indexed(), o.z, o.z_rows, t.Z, t.zb, t.n_zb);
+  const std::vector<T> yt = transposed<T>(MODE != kY && o.y_indexed(), o.y, o.y_rows, t.Y, t.yb, t.n_yb);
+  auto data = [](const std::vector<T>& v) { return v.empty() ? nullptr : v.data(); };
+  const U work{t, o, values.data(), out, reduce ? partial.data() : nullptr, acc.data(), data(xt), data(zt), data(yt),
+               gm, gw};
   threads = std::max<int64_t>(1, std::min<int64_t>({threads, o.n / 64, units}));
   if (scatter) {  // each thread owns the output rows of about n / threads rows
-    const int64_t* index = MODE == kY ? o.yi : o.xi;
+    const int64_t* index = MODE == kY ? o.yi : U::kIntoX ? o.xi : o.zi;
     std::vector<int64_t> before(units + 1, 0);  // rows whose index is below v
     for (int64_t r = 0; r < o.n; ++r) ++before[index[r] + 1];
     for (int64_t v = 0; v < units; ++v) before[v + 1] += before[v];
@@ -332,27 +419,39 @@ void advise_huge_pages(void* data, size_t bytes) {
 namespace fdg {
 
 const char* table_error(const int64_t* t, int64_t numel) {
-  if (numel < 8) return "it is shorter than its header";
-  for (int64_t j = 0; j < 8; ++j)
+  if (numel < kHeader) return "it is shorter than its header";
+  for (int64_t j = 0; j < kHeader; ++j)
     if (t[j] < 0) return "its header has a negative count or size";
   const Table table(t);
   // in this order, so that no count can overflow the sum before it is compared
-  if (t[0] > numel / 8 || t[1] > numel / 3 || t[2] > numel / 3 || t[3] > numel / 3 ||
-      numel != 8 + 8 * table.n_paths + 3 * (table.n_xb + table.n_yb + table.n_entries))
+  for (int j : {1, 2, 3, 9})
+    if (t[j] > numel / 3) return "its length does not match its counts";
+  if (t[0] > numel / 8 || t[8] > numel / 4 ||
+      numel != kHeader + 8 * table.n_paths + 3 * (table.n_xb + table.n_yb + table.n_zb + table.n_entries) +
+                   4 * table.n_pairs)
     return "its length does not match its counts";
   auto blocks_fit = [](const int64_t* b, int64_t n, int64_t width) {
     for (int64_t j = 0; j < n; ++j, b += 3)
       if (b[0] < 0 || b[1] < 0 || b[2] < 0 || (b[2] > 0 && b[1] > (width - b[0]) / b[2])) return false;
     return true;
   };
-  if (!blocks_fit(table.xb, table.n_xb, table.X) || !blocks_fit(table.yb, table.n_yb, table.Y))
+  if (!blocks_fit(table.xb, table.n_xb, table.X) || !blocks_fit(table.yb, table.n_yb, table.Y) ||
+      !blocks_fit(table.zb, table.n_zb, table.Z))
     return "a block lies outside its operand";
+  if (!table.paired() && (table.n_pairs > 0 || table.n_zb > 0 || table.C > 0 || table.T != table.X))
+    return "a table without z has pairs, z blocks or a t other than x";
+  for (int64_t p = 0; p < table.n_pairs; ++p) {
+    const int64_t* q = table.pairs + 4 * p;
+    if (q[0] < 0 || q[1] < 0 || q[2] < 0 || q[0] > table.T - table.C || q[1] > table.X - table.C ||
+        q[2] > table.Z - table.C)
+      return "a pair lies outside t, x or z";
+  }
   for (int64_t p = 0; p < table.n_paths; ++p) {
     const int64_t* q = table.paths + 8 * p;
     for (int j = 0; j < 8; ++j)
       if (q[j] < 0) return "a path has a negative entry";
-    const int64_t x_off = q[0], y_off = q[1], mul = q[2], d1 = q[3], d3 = q[4], w_off = q[5];
-    if (x_off > table.X || y_off > table.Y || w_off > table.W || (d1 > 0 && mul > (table.X - x_off) / d1) ||
+    const int64_t t_off = q[0], y_off = q[1], mul = q[2], d1 = q[3], d3 = q[4], w_off = q[5];
+    if (t_off > table.T || y_off > table.Y || w_off > table.W || (d1 > 0 && mul > (table.T - t_off) / d1) ||
         (d3 > 0 && mul > (table.Y - y_off) / d3) || mul > table.W - w_off)
       return "a path lies outside its operands";
     if (q[6] > q[7] || q[7] > table.n_entries) return "a path's entries lie outside the table";
@@ -367,15 +466,16 @@ const char* table_error(const int64_t* t, int64_t numel) {
 
 template <typename T>
 int64_t channelwise(const int64_t* table, int64_t mode, const Operands<T>& o, T* out, T* gm, T* gw, int64_t threads) {
-  if (!in_range(o.xi, o.n, o.x_rows) || !in_range(o.yi, o.n, o.y_rows)) return 1;
+  if (!in_range(o.xi, o.n, o.x_rows) || !in_range(o.zi, o.n, o.z_rows) || !in_range(o.yi, o.n, o.y_rows)) return 1;
   if (mode == kB && o.shared) return 2;
   const Table t(table);
-  const int64_t width[] = {t.X, t.M, t.W, t.Y, t.X};
+  const int64_t width[] = {t.X, t.Z, t.M, t.W, t.Y, t.X};
   const int64_t x_rows = o.x_indexed() ? o.x_rows : o.n;
-  const int64_t rows[] = {x_rows, o.n, o.n, o.y_indexed() ? o.y_rows : o.n, x_rows};
+  const int64_t rows[] = {x_rows, o.z_indexed() ? o.z_rows : o.n, o.n, o.n, o.y_indexed() ? o.y_rows : o.n, x_rows};
   if (!(mode == kW && o.shared)) advise_huge_pages(out, sizeof(T) * rows[mode] * width[mode]);
   switch (mode) {
     case kX: run_mode<T, kX>(t, o, out, threads); break;
+    case kZ: run_mode<T, kZ>(t, o, out, threads); break;
     case kM: run_mode<T, kM>(t, o, out, threads); break;
     case kW: run_mode<T, kW>(t, o, out, threads); break;
     case kB:

@@ -9,69 +9,14 @@ import sys
 
 import pytest
 import torch
+from channelwise_cases import case as _case
+from channelwise_cases import op_sizes as _op_sizes
+from channelwise_cases import reference as _reference
 
-from fdg.runtime import Irreps, channelwise, channelwise_available, native
-from fdg.runtime.channelwise_op import load, table
-from fdg.runtime.grouped import coupling_matrix
+from fdg.runtime import channelwise, channelwise_available, native
+from fdg.runtime.channelwise_op import load
 
 pytestmark = pytest.mark.skipif(not load(), reason=native.status())
-
-
-def _case(muls: tuple[int, ...], sh: int, shared: bool, dtype: torch.dtype = torch.float64, n: int = 5):
-    """A uvu coupling of ``a = sum_l muls[l] x l`` with ``sh(sh)``, every path, and random operands."""
-    a = Irreps([(mul, (l, (-1) ** l)) for l, mul in enumerate(muls)])
-    b = Irreps.spherical_harmonics(sh)
-    offsets = [0]
-    for _, ir in b:
-        offsets.append(offsets[-1] + ir.dim)
-    paths = []  # (i1, i2, output irrep)
-    for i1, (_, ir1) in enumerate(a):
-        for i2, (_, ir2) in enumerate(b):
-            for ir3 in ir1 * ir2:
-                paths.append((i1, i2, ir3))
-    outputs = sorted({(i1, ir3) for i1, _, ir3 in paths}, key=lambda o: (o[1].l, o[1].p, o[0]))
-    y_irreps = Irreps([(a[i1].mul, ir3) for i1, ir3 in outputs])
-    weight_offsets, total = [], 0
-    for i1, _, _ in paths:
-        weight_offsets.append(total)
-        total += a[i1].mul
-    recipe, blocks, members = [], [], {}
-    for p, (i1, _, ir3) in enumerate(paths):
-        members.setdefault((outputs.index((i1, ir3)), i1), []).append(p)
-    for (i_out, i1), ps in sorted(members.items()):
-        recipe.append(
-            tuple((a[i1].ir.l, b[paths[p][1]].ir.l, y_irreps[i_out].ir.l, offsets[paths[p][1]], 0.7 + p) for p in ps)
-        )
-        blocks.append((i1, i_out, tuple(weight_offsets[p] for p in ps)))
-    K = coupling_matrix(b.dim, tuple(recipe), dtype=dtype)
-    t = table(tuple((m, ir.dim) for m, ir in a), tuple((m, ir.dim) for m, ir in y_irreps), tuple(blocks), K)
-    g = torch.Generator().manual_seed(sum(muls) + sh)
-    x = torch.randn(n, a.dim, generator=g, dtype=dtype)
-    m = torch.randn(n, b.dim, generator=g, dtype=dtype) @ K
-    w = torch.randn(*(() if shared else (n,)), total, generator=g, dtype=dtype)
-    sizes = [a.dim, K.shape[1], total, y_irreps.dim]
-    return (x, m, w, t, sizes), (a, y_irreps, tuple(blocks), tuple(recipe))
-
-
-def _reference(x, m, w, layout):  # type: ignore[no-untyped-def]
-    """The coupling block by block with einsums: y[u, k] += sum_i M_p[k, i] w_p[u] x[u, i]."""
-    a, y_irreps, blocks, recipe = layout
-    n = x.shape[0]
-    w = w.expand(n, -1)
-    a_off = [0, *torch.tensor([mul * ir.dim for mul, ir in a]).cumsum(0).tolist()]
-    y_off = [0, *torch.tensor([mul * ir.dim for mul, ir in y_irreps]).cumsum(0).tolist()]
-    y = x.new_zeros(n, y_irreps.dim)
-    column = 0
-    for (i1, i_out, w_offsets), members in zip(blocks, recipe, strict=True):
-        mul, d1, d3 = a[i1].mul, a[i1].ir.dim, y_irreps[i_out].ir.dim
-        width = len(members) * d1
-        matrices = m[:, column : column + d3 * width].reshape(n, d3, len(members), d1)
-        xs = x[:, a_off[i1] : a_off[i1 + 1]].reshape(n, mul, d1)
-        for j, w_off in enumerate(w_offsets):
-            term = torch.einsum("nki,nu,nui->nuk", matrices[:, :, j], w[:, w_off : w_off + mul], xs)
-            y[:, y_off[i_out] : y_off[i_out + 1]] += term.reshape(n, mul * d3)
-        column += d3 * width
-    return y
 
 
 @pytest.mark.parametrize("muls", [(1, 1, 1), (3, 2, 5), (32, 32, 32), (17, 48, 64), (0, 4, 0)])
@@ -124,7 +69,9 @@ def test_custom_op_registration() -> None:
     (x, m, w, t, sizes), _ = _case((2, 1, 2), 1, False, n=4)
     for args in ((x, m, w, None), (None, m, w, torch.randn(4, sizes[3], dtype=torch.float64))):
         operands = tuple(v.clone().requires_grad_() if v is not None else None for v in args)
-        torch.library.opcheck(torch.ops.fdg.channelwise, (*operands, None, None, 4, 4, t, sizes, False))
+        x_, m_, w_, y_ = operands
+        opcheck = (x_, None, m_, w_, y_, None, None, None, 4, 0, 4, t, _op_sizes(sizes), False)
+        torch.library.opcheck(torch.ops.fdg.channelwise, opcheck)
 
 
 def test_empty_batch() -> None:
@@ -182,8 +129,9 @@ def test_shapes_that_disagree_with_the_table_are_refused() -> None:
         (lambda t: t[:-1], "its length does not match its counts"),
         (lambda t: torch.cat([t[:3], t.new_tensor([-1]), t[4:]]), "negative"),
         (lambda t: torch.cat([t[:-1], t.new_tensor([10**6])]), "an entry lies outside"),  # a column of m
-        (lambda t: torch.cat([t[:8], t.new_tensor([10**6]), t[9:]]), "a path lies outside"),  # x offset
-        (lambda t: torch.cat([t[:14], t.new_tensor([10**6]), t[15:]]), "a path's entries lie outside"),
+        (lambda t: torch.cat([t[:13], t.new_tensor([10**6]), t[14:]]), "a path lies outside"),  # x offset
+        (lambda t: torch.cat([t[:19], t.new_tensor([10**6]), t[20:]]), "a path's entries lie outside"),
+        (lambda t: torch.cat([t[:12], t.new_tensor([1]), t[13:]]), "a table without z"),
         (lambda t: t[:5], "shorter than its header"),
     ],
 )
@@ -260,7 +208,9 @@ def test_indices_out_of_range_are_refused_before_any_read(bad: int) -> None:
 def test_custom_op_registration_with_indices() -> None:
     h, src, dst, (m, w, t, sizes), _ = _indexed(False, n=6, nodes=4)
     operands = tuple(v.clone().requires_grad_() for v in (h, m, w))
-    torch.library.opcheck(torch.ops.fdg.channelwise, (*operands, None, src, dst, 4, 4, t, sizes, False))
+    h_, m_, w_ = operands
+    args = (h_, None, m_, w_, None, src, None, dst, 4, 0, 4, t, _op_sizes(sizes), False)
+    torch.library.opcheck(torch.ops.fdg.channelwise, args)
 
 
 def test_a_scatter_of_no_rows_is_zero() -> None:
@@ -277,13 +227,15 @@ def test_the_one_pass_backward_equals_the_three_products(indexed: bool) -> None:
     h, src, dst, (m, w, t, sizes), _ = _indexed(False, n=300, nodes=20, dtype=torch.float32)
     x, x_index, y_index = (h, src, dst) if indexed else (h[src], None, None)
     y = torch.randn(len(h) if indexed else 300, sizes[3])
-    rows = (len(h), len(h))
-    got = torch.ops.fdg.channelwise_grads(x, m, w, y, x_index, y_index, *rows, t, sizes)
-    args = [x, m, w, y]
-    for slot, g in enumerate(got):
+    rows, op_sizes = (len(h), 0, len(h)), _op_sizes(sizes)
+    got = torch.ops.fdg.channelwise_grads(x, None, m, w, y, x_index, None, y_index, *rows, t, op_sizes)
+    args = [x, None, m, w, y]
+    for slot, g in zip((0, 2, 3), got, strict=True):
         single = list(args)
         single[slot] = None
-        expected = torch.ops.fdg.channelwise(*single, x_index, y_index, *rows, t, sizes, False)
+        expected = torch.ops.fdg.channelwise(*single, x_index, None, y_index, *rows, t, op_sizes, False)
         torch.testing.assert_close(g, expected, rtol=1e-5, atol=1e-5 * float(expected.abs().max()))
-    operands = tuple(v.clone().requires_grad_() for v in (x, m, w, y))
-    torch.library.opcheck(torch.ops.fdg.channelwise_grads, (*operands, x_index, y_index, *rows, t, sizes))
+    xg, mg, wg, yg = (v.clone().requires_grad_() for v in (x, m, w, y))
+    torch.library.opcheck(
+        torch.ops.fdg.channelwise_grads, (xg, None, mg, wg, yg, x_index, None, y_index, *rows, t, op_sizes)
+    )
