@@ -11,8 +11,10 @@ from __future__ import annotations
 
 import torch
 
-from .fusion_paths import FuseSpec, Tree
-from .fusion_tables import FuseTable, fusion_table, fusion_values
+from .channelwise_op import Pair
+from .fusion_kernel import kernel_pair
+from .fusion_paths import FuseSpec, Tree, fuse_layout
+from .fusion_tables import FuseTable, fusion_table, fusion_values, node_table
 
 Tensor = torch.Tensor
 
@@ -26,6 +28,7 @@ __all__ = [
     "fusion_table",
     "fusion_values",
     "mul_ir",
+    "pair_of",
     "recouple",
     "sparse_product",
     "weigh_paths",
@@ -116,3 +119,9 @@ def recouple(w: Tensor, index: Tensor, values: Tensor, paths: int) -> Tensor:
     sparse ``R`` of :func:`fdg.runtime.fusion_tables.recoupling` (entries ``index [2, nnz]``, ``values``)."""
     terms = w.index_select(-2, index[0]) * values.unsqueeze(-1)
     return w.new_zeros((*w.shape[:-2], paths, w.shape[-1])).index_add(-2, index[1], terms)
+
+
+def pair_of(spec: FuseSpec, mul: int) -> Pair:
+    """The root's left child of ``spec`` (two inputs of ``mul`` channels) as the native kernel's pair stage
+    (:func:`fdg.runtime.fusion_kernel.kernel_pair`), for ``register_channelwise``."""
+    return kernel_pair(spec, mul, node_table(spec, fuse_layout(spec).nodes[-1].left))

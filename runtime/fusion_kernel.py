@@ -6,6 +6,12 @@ blocks in ``mul_ir``), the coupling matrices ``m = Y @ K``, the weights ``w[n, p
 ``K`` is the root's coupling table re-indexed: per block of paths sharing a left irrep and an output irrep, the
 columns ``(k, path, i)`` of :func:`fdg.runtime.channelwise_op.layout`, and ``K[j, (k, path, i)] = T[i, j, k]`` of
 that path's block of the root table ``T [left, right, root]`` (its normalization included).
+
+Where the left child is itself the product of two inputs, ``((x, z), Y)`` (the fusion block over an edge:
+``x = h[src]``, ``z = h[dst]``), the kernel computes it too: its table is *paired*
+(:class:`fdg.runtime.channelwise_op.Pair`, :func:`kernel_pair`), the left child's coupling table becomes the pair
+stage, and the whole fuse is one 5-linear form of ``x``, ``z``, ``Y @ K``, the weights and the output, evaluated
+per row without any per-row intermediate in memory.
 """
 
 from __future__ import annotations
@@ -14,6 +20,7 @@ from typing import TYPE_CHECKING
 
 import torch
 
+from .channelwise_op import Pair
 from .fusion_paths import FuseSpec, fuse_layout
 
 if TYPE_CHECKING:
@@ -28,6 +35,31 @@ def kernel_paths(spec: FuseSpec) -> list[tuple[tuple[int, int], list[int]]]:
     for n, p in enumerate(fuse_layout(spec).paths):
         found.setdefault((p.i_out, p.left), []).append(n)
     return [((left, out), paths) for (out, left), paths in sorted(found.items())]
+
+
+def pairs_inputs(spec: FuseSpec) -> bool:
+    """Whether the root's left child couples two inputs (``((x, z), Y)``): the kernel can compute it per row."""
+    lay = fuse_layout(spec)
+    left = lay.nodes[lay.nodes[-1].left]
+    n = len(spec.inputs)
+    return lay.nodes[-1].left >= n and left.left < n and left.right < n
+
+
+def kernel_pair(spec: FuseSpec, mul: int, left: Sparse) -> Pair:
+    """The pair stage of a paired table: the two inputs of the root's left child (``mul`` channels each) and the
+    entries of that child's coupling table ``left [x, z, t]`` (:func:`fdg.runtime.fusion_tables.node_table`).
+
+    >>> from fdg.runtime.fusion_tables import node_table
+    >>> spec = FuseSpec(("1o", "1o", "0e"), "0e", ((0, 1), 2))
+    >>> pair = kernel_pair(spec, 2, node_table(spec, 3))
+    >>> pair.x_blocks, len(pair.entries)  # 1o . 1o -> 0e: three entries, 1/sqrt(3) each
+    (((2, 3),), 3)
+    """
+    lay = fuse_layout(spec)
+    node = lay.nodes[lay.nodes[-1].left]
+    x, z = (tuple((mul, e.ir.dim) for e in lay.nodes[k].entries) for k in (node.left, node.right))
+    i, j, l = left.pos.tolist()
+    return Pair(x, z, tuple(zip(l, i, j, left.values.tolist(), strict=True)))
 
 
 def kernel_blocks(

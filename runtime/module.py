@@ -26,7 +26,7 @@ from typing import Any, ClassVar
 
 import torch
 
-from fdg.runtime.channelwise_op import table
+from fdg.runtime.channelwise_op import Pair, table
 from fdg.runtime.fusion_paths import FuseSpec
 from fdg.runtime.fusion_tables import FuseTable, fusion_table, fusion_values
 from fdg.runtime.grouped import BlockPath, coupling_entries, coupling_matrix, coupling_values, transposition
@@ -91,11 +91,12 @@ class FdgModule(torch.nn.Module):
         a_blocks: tuple[tuple[int, int], ...],
         y_blocks: tuple[tuple[int, int], ...],
         blocks: tuple[tuple[int, int, tuple[int, ...]], ...],
+        pair: Pair | None = None,
     ) -> None:
         """Register the native kernel's table (:func:`fdg.runtime.channelwise_op.table`) of the coupling whose matrix is
-        buffer ``matrix`` as buffer ``name`` (integers: it follows ``.to(device)``, not dtypes; not in the
-        ``state_dict``)."""
-        self.register_buffer(name, table(a_blocks, y_blocks, blocks, getattr(self, matrix)), persistent=False)
+        buffer ``matrix`` (with ``pair``: paired, the channels coupled computed from two operands) as buffer ``name``
+        (integers: it follows ``.to(device)``, not dtypes; not in the ``state_dict``)."""
+        self.register_buffer(name, table(a_blocks, y_blocks, blocks, getattr(self, matrix), pair), persistent=False)
 
     def register_sparse_coupling(self, name: str, rows: int, blocks: tuple[tuple[BlockPath, ...], ...]) -> None:
         """Register the non-zeros of that matrix: values as buffer ``name``, their (row, column) as ``name_index``."""

@@ -12,6 +12,7 @@ from __future__ import annotations
 import math
 
 from fdg import ir
+from fdg.codegen.grouped import register_channelwise
 from fdg.codegen.names import Temp
 from fdg.planning.fuse.planner import FusePlan
 from fdg.planning.plan import Plan
@@ -40,10 +41,10 @@ def emit_buffers(f: FusePlan) -> list[str]:
         lines.append(f'self.register_fusion("{b.name}", {f"{f.value}_basis" if b.basis else spec}, {table})')
     if f.buffers.kernel is not None:
         matrix, name = f.buffers.kernel
-        x_blocks, y_blocks, blocks = kernel_blocks(f.evaluation.spec, f.mul)
-        lines += [
-            f'self.register_channelwise("{name}", "{matrix}", {x_blocks!r}, {y_blocks!r}, {blocks!r})  # the root',
-        ]
+        paired = f.evaluation.products[-1].paired
+        what = "the whole fuse: its left child, paired, and the root" if paired else "the root"
+        pair = f"{_RUNTIME}.pair_of({spec}, {f.mul})" if paired else None
+        lines += register_channelwise(what, name, matrix, *kernel_blocks(f.evaluation.spec, f.mul), pair)
     return lines
 
 
@@ -54,28 +55,44 @@ def _table(table: FuseTable) -> str:
     return f"{_RUNTIME}.FuseTable({', '.join(parts)})"
 
 
-def emit_call(plan: Plan, node: str, args: list[str], temp: Temp) -> list[str]:
-    """The lines of ``forward`` computing a fuse vertex."""
+def emit_call(
+    plan: Plan,
+    node: str,
+    args: list[str],
+    temp: Temp,
+    gathers: list[str] | None = None,
+    scatter: list[str] | None = None,
+) -> list[str]:
+    """The lines of ``forward`` computing a fuse vertex.  On a paired kernel with fused index access
+    (``plan.indexed``), the kernel reads the gathered inputs in place and sums by the scatter's index; the fallback
+    runs the absorbed gathers (lines ``gathers``) and scatter-sum (lines ``scatter``) around the torch form."""
     f = plan.fusions[node]
     op = plan.diagram.op(node)
     assert isinstance(op, ir.Fuse)
     ev, c = f.evaluation, f.choice
     lines = [f"# evaluates {c.evaluates}; {c.paths} paths, weights on the paths of {c.basis} (fdg report: why)"]
-    values: dict[int, str] = {}
+    paired = ev.products[-1].paired
     n = len(f.muls)
+    w = _weights(plan, node, args[n:], temp, lines) if paired else None
+    body = lines  # where the torch form goes: in the fallback branch once the kernel computes the whole fuse
+    if paired:
+        assert w is not None
+        lines += _kernel_call(plan, node, args, w)
+        body = [*(gathers or [])]
+    values: dict[int, str] = {}
     for k in range(n):
         values[k] = temp(f"x{k}")
         dims = list(f.inputs[k])
-        lines.append(
+        body.append(
             f"{values[k]} = {_RUNTIME}.channels({args[k]}, {f.muls[k]}, {dims})  # [n, {f.muls[k]}, {sum(dims)}]"
         )
-    w = _weights(plan, node, args[n:], temp, lines)
-    body = lines  # where the products go: in the fallback branch once the root is the native kernel's
+    if not paired:
+        w = _weights(plan, node, args[n:], temp, body)
     result = ""
     for k, p in enumerate(ev.products):
-        if p.kernel:
+        if p.kernel and not paired:
             assert w is not None
-            lines += _kernel_call(f, plan.names[node], values[p.operands[0]], values[p.operands[1]], w)
+            lines += _kernel_call(plan, node, [values[p.operands[0]], values[p.operands[1]]], w)
             body = []  # the fallback, indented under its else: below
         order = p.order or tuple(range(len(p.operands)))
         call = _product(f, k, "[" + ", ".join(values[p.operands[o]] for o in order) + "]", w, temp, body)
@@ -90,29 +107,63 @@ def emit_call(plan: Plan, node: str, args: list[str], temp: Temp) -> list[str]:
         body.append(f"{weighed} = {_RUNTIME}.weigh_paths({result}, {w}, self.{index_of(f.buffers.columns)}, {out})")
         result = weighed
     body.append(f"{plan.names[node]} = {_RUNTIME}.mul_ir({result}, {list(f.out_dims)})")
+    body += scatter or []
     if body is not lines:
         lines += [f"    {line}" for line in body]
     return lines
 
 
-def _kernel_call(f: FusePlan, name: str, left: str, right: str, w: str) -> list[str]:
+def _kernel_call(plan: Plan, node: str, operands: list[str], w: str) -> list[str]:
     """The root on the native kernel where it runs (``fdg.runtime.fusion_kernel``), up to the ``else:`` of the
-    fallback."""
+    fallback.  ``operands``: the root's left child and right child in channel layout, or paired, the fuse's
+    arguments (the inputs as they are, read through the gathers' indices where ``plan.indexed`` says so)."""
+    f = plan.fusions[node]
     assert f.buffers.kernel is not None
     matrix, table = f.buffers.kernel
     x_blocks, y_blocks, blocks = kernel_blocks(f.evaluation.spec, f.mul)
     left_dims = [d for _, d in x_blocks]
     paths = f.choice.paths
     columns = sum(y_blocks[o][1] * len(offsets) * x_blocks[e][1] for e, o, offsets in blocks)  # of the matrix
-    sizes = [f.mul * sum(left_dims), columns, paths * f.mul, f.mul * sum(f.out_dims)]
+    result = plan.names[node]
+    paired = f.evaluation.products[-1].paired
+    if paired:
+        x_size = f.mul * sum(f.inputs[0])
+        x, z, right = operands[:3]
+        extra, what = [], "the whole fuse as one native kernel call"
+        ix = plan.indexed.get(node)
+        if ix is not None:
+            d = plan.diagram
+            for k, gather in enumerate(ix.gathers):
+                if gather is not None:
+                    value, index = (plan.names[n] for n in d.operands(gather))
+                    x, z = (value, z) if k == 0 else (x, value)
+                    extra.append(f"{'xz'[k]}_index={index}")
+            if ix.scatter is not None:
+                out = d.out(ix.scatter)
+                assert isinstance(out, ir.Feature)
+                result = plan.names[ix.scatter]
+                extra += [f"y_index={plan.names[d.operands(ix.scatter)[1]]}", f"y_rows={plan.sizes[out.axis.name]}"]
+            what += ", indices read in place"
+        first, matrix_of = x, f"{right} @ self.{matrix}"
+        tail = [f"        z={z},", *(f"        {e}," for e in extra)]
+    else:
+        x_size = f.mul * sum(left_dims)
+        first = operands[0]
+        matrix_of, tail, what = (
+            f"{operands[1]}.squeeze(1) @ self.{matrix}",
+            [],
+            "the root, weighed, as one native kernel call",
+        )
+    sizes = [x_size, columns, paths * f.mul, f.mul * sum(f.out_dims)]
     return [
-        f"if fdg.runtime.channelwise_available({left}):  # the root, weighed, as one native kernel call",
-        f"    {name} = fdg.runtime.channelwise(",
-        f"        {_RUNTIME}.mul_ir({left}, {left_dims}),",
-        f"        {right}.squeeze(1) @ self.{matrix},",
+        f"if fdg.runtime.channelwise_available({first}):  # {what}",
+        f"    {result} = fdg.runtime.channelwise(",
+        f"        {first if paired else f'{_RUNTIME}.mul_ir({first}, {left_dims})'},",
+        f"        {matrix_of},",
         f"        {w}.reshape({w}.shape[0], {paths * f.mul}),",
         f"        self.{table},",
         f"        [{', '.join(map(str, sizes))}],",
+        *tail,
         "    )",
         "else:",
     ]

@@ -40,8 +40,8 @@ def emit_indexed(
     d, ix = plan.diagram, plan.indexed[node]
     lines, rows, sliced = _sliced(plan, node, args, temp)
     x, x_index, y_index, y_rows, result = rows[0], "None", "None", "0", plan.names[node]
-    if ix.gather is not None:
-        x, x_index = (plan.names[n] for n in d.operands(ix.gather))
+    if ix.gathers[0] is not None:
+        x, x_index = (plan.names[n] for n in d.operands(ix.gathers[0]))
     if ix.scatter is not None:
         y_index, result = plan.names[d.operands(ix.scatter)[1]], plan.names[ix.scatter]
         out = d.out(ix.scatter)
@@ -236,15 +236,31 @@ def emit_buffers(plan: Plan, node: str) -> list[str]:
         assert not g.sparse
         op = plan.diagram.op(node)
         assert isinstance(op, ir.Couple)
-        lines += [
-            "self.register_channelwise(  # the native kernel's table",
-            f'    "{g.table}",',
-            f'    "{g.matrix}",',
-            f"    {layouts[g.layout_a]!r},  # a: (mul, 2l+1) per irrep",
-            f"    {layouts[g.layout_y]!r},  # y",
-            "    (",
-            *(f"        {blk!r}," for blk in kernel_blocks(op, g)),
-            "    ),  # per block: (input irrep, output irrep, offsets of its paths' weights)",
-            ")",
-        ]
+        blocks = (layouts[g.layout_a], layouts[g.layout_y], kernel_blocks(op, g))
+        lines += register_channelwise("the native kernel's table", g.table, g.matrix, *blocks)
     return lines
+
+
+def register_channelwise(
+    what: str,
+    table: str,
+    matrix: str,
+    a_blocks: tuple[tuple[int, int], ...],
+    y_blocks: tuple[tuple[int, int], ...],
+    blocks: tuple[tuple[int, int, tuple[int, ...]], ...],
+    pair: str | None = None,
+) -> list[str]:
+    """``__init__`` lines registering a native kernel's table (``FdgModule.register_channelwise``); ``pair``: the
+    expression of its pair stage, if paired."""
+    return [
+        f"self.register_channelwise(  # {what}",
+        f'    "{table}",',
+        f'    "{matrix}",',
+        f"    {a_blocks!r},  # a: (mul, 2l+1) per irrep",
+        f"    {y_blocks!r},  # y",
+        "    (",
+        *(f"        {blk!r}," for blk in blocks),
+        "    ),  # per block: (input irrep, output irrep, offsets of its paths' weights)",
+        *([f"    {pair},  # the pair stage: a, channel by channel from two inputs"] if pair else []),
+        ")",
+    ]

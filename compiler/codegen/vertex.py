@@ -27,9 +27,11 @@ def emit_vertex(plan: Plan, node: str, temps: Temps) -> list[str]:
     args = _args(plan, node)
     if node in plan.indexed:
         ix = plan.indexed[node]
-        before, after = ([*_comment(plan, n), *_single(plan, n, _args(plan, n), temps.of(plan.names[n]))]
-                         if n is not None else [] for n in (ix.gather, ix.scatter))  # fmt: skip
-        return lines + grouped.emit_indexed(plan, node, args, temps.of(plan.names[node]), before, after)
+        before, after = ([line for n in absorbed if n is not None
+                          for line in [*_comment(plan, n), *_single(plan, n, _args(plan, n), temps.of(plan.names[n]))]]
+                         for absorbed in (ix.gathers, (ix.scatter,)))  # fmt: skip
+        emit = fuse.emit_call if plan.lowered[node].lowering == "fuse" else grouped.emit_indexed
+        return lines + emit(plan, node, args, temps.of(plan.names[node]), before, after)
     return lines + EMITTERS[plan.lowered[node].lowering](plan, node, args, temps.of(plan.names[node]))
 
 

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 from fdg import ir
 from fdg.cost import ELEMENT, Step, contraction
 from fdg.planning.grouping import Grouped, kernel_blocks
-from fdg.runtime.channelwise_op import layout, work
+from fdg.runtime.channelwise_op import Pair, layout, work
 from fdg.runtime.grouped import column_support
 
 if TYPE_CHECKING:
@@ -132,18 +132,26 @@ def native_call(
     nonzero: Sequence[bool],
     weights: int,
     paths: int,
+    pair: Pair | None = None,
 ) -> Step:
     """One call of the native kernel (``fdg.runtime.channelwise``) on the layout of
     :func:`fdg.runtime.channelwise_op.layout`: a multiply-add on every channel per structural non-zero of the coupling
-    matrix and per output component of a path (its weights; ``work``); reads ``x``, the coupling matrices and
-    ``weights`` per-row weights, writes the result.  The backward is three such calls (the gradients of ``x``, of
-    the coupling matrices and of the weights), each about the forward's work."""
+    matrix and per output component of a path (its weights; ``work``); reads ``x`` (and ``z`` with a ``pair``), the
+    coupling matrices and ``weights`` per-row weights, writes the result.  The backward is three such calls (the
+    gradients of ``x``, of the coupling matrices and of the weights), each about the forward's work; paired, one
+    pass for those three and one for ``z``'s, each through the gradient of the pair stage."""
     multiply_adds, entries = work(layout(x_blocks, y_blocks, blocks, nonzero))
     flops = 2 * multiply_adds
     x, y = (sum(m * d for m, d in b) for b in (x_blocks, y_blocks))
-    moved = ELEMENT * (x + len(nonzero) + weights + y)
     what = f"native kernel [{entries} non-zeros, {paths} paths]"
-    return Step(value, what, "native", axis, flops, moved, y, 3 * flops, 3 * moved)
+    if pair is None:
+        moved = ELEMENT * (x + len(nonzero) + weights + y)
+        return Step(value, what, "native", axis, flops, moved, y, 3 * flops, 3 * moved)
+    stage = 4 * x_blocks[0][0] * len(pair.entries)  # the pair stage: two multiply-adds per channel and pair
+    x = sum(m * d for m, d in pair.x_blocks + pair.z_blocks)
+    moved = ELEMENT * (x + len(nonzero) + weights + y)
+    what = f"native kernel [sparse 5-linear: {len(pair.entries)} pairs, {entries} non-zeros, {paths} paths]"
+    return Step(value, what, "native", axis, flops + stage, moved, y, 4 * flops + 3 * stage, 4 * moved)
 
 
 def _uvw(value: str, op: ir.Couple, g: Grouped, axis: str) -> list[Step]:

@@ -35,10 +35,10 @@ class Parameter:
 
 @dataclass(frozen=True)
 class IndexedAccess:
-    """A couple on the native kernel that reads its first operand through a gather and sums its result by an index in
+    """A couple or fuse on the native kernel that reads operands through gathers and sums its result by an index in
     the kernel itself: the gather and the scatter-sum vertices are absorbed (no ``[edge, features]`` tensor)."""
 
-    gather: str | None  # the Gather vertex giving its first operand
+    gathers: tuple[str | None, ...]  # per operand the kernel reads through an index (x, and z where paired): a Gather
     scatter: str | None  # the ScatterSum vertex its result goes to
 
 
@@ -51,13 +51,13 @@ class Plan:
     parameters: dict[str, Parameter]  # node id -> its learned parameter
     sizes: dict[str, str]  # axis name -> expression giving its size in forward
     lowered: dict[str, Lowered]  # node id -> its lowering (every vertex but inputs and outputs)
-    indexed: dict[str, IndexedAccess]  # couple node id -> the gather and scatter-sum its kernel call absorbs
+    indexed: dict[str, IndexedAccess]  # couple or fuse node id -> the gathers and scatter-sum its kernel call absorbs
 
     @property
     def absorbed(self) -> dict[str, str]:
-        """Gather and scatter-sum node id -> the couple whose kernel call computes it (codegen emits it only in the
-        fallback of that call)."""
-        return {n: node for node, ix in self.indexed.items() for n in (ix.gather, ix.scatter) if n is not None}
+        """Gather and scatter-sum node id -> the couple or fuse whose kernel call computes it (codegen emits it only in
+        the fallback of that call)."""
+        return {n: node for node, ix in self.indexed.items() for n in (*ix.gathers, ix.scatter) if n is not None}
 
     @property
     def learned(self) -> int:
@@ -157,34 +157,50 @@ def make_plan(diagram: ir.Diagram, pins: Mapping[str, Pin] | None = None) -> Pla
 def _indexed_access(
     diagram: ir.Diagram, lowered: dict[str, Lowered], names: Mapping[str, str]
 ) -> dict[str, IndexedAccess]:
-    """The couples on the native kernel whose first operand is a gather used only there, or whose result is used only
-    by a scatter-sum.  Their kernel step says what it absorbs; the absorbed vertices cost nothing of their own."""
+    """The couples and fuses on the native kernel whose operands read by the kernel (a couple's first, a paired fuse's
+    first two) are gathers used only there, or whose result is used only by a scatter-sum.  Their kernel step says
+    what it absorbs; the absorbed vertices cost nothing of their own."""
     found = {}
     for node, lw in lowered.items():
-        if lw.lowering != "fused":
+        if lw.lowering == "fused":
+            ports: tuple[int, ...] = (0,)
+        elif lw.fuse is not None and lw.fuse.evaluation.products[-1].paired:
+            ports = (0, 1)
+        else:
             continue
-        first = diagram.operands(node)[0]
-        uses = list(diagram.graph.out_edges(first, data="port"))
-        gather = first if isinstance(diagram.op(first), ir.Gather) and uses == [(first, node, 0)] else None
+        operands = diagram.operands(node)
+        gathers = tuple(
+            operands[port]
+            if isinstance(diagram.op(operands[port]), ir.Gather)
+            and list(diagram.graph.out_edges(operands[port], data="port")) == [(operands[port], node, port)]
+            else None
+            for port in ports
+        )
         users = list(diagram.graph.out_edges(node, data="port"))
         scatter = None
         if len(users) == 1 and isinstance(diagram.op(users[0][1]), ir.ScatterSum) and users[0][2] == 0:
             scatter = users[0][1]
-        if gather is None and scatter is None:
+        if all(g is None for g in gathers) and scatter is None:
             continue
-        found[node] = IndexedAccess(gather, scatter)
-        notes = [f"gather {names[diagram.operands(n)[1]]}" for n in (gather,) if n is not None]
+        found[node] = IndexedAccess(gathers, scatter)
+        notes = [f"gather {names[diagram.operands(n)[1]]}" for n in gathers if n is not None]
         notes += [f"scatter {names[diagram.operands(n)[1]]}" for n in (scatter,) if n is not None]
         *head, kernel = lw.steps
-        # per row, the gathered operand is read from its (small, cached) table and the result goes to its sum: neither
+        # per row, a gathered operand is read from its (small, cached) table and the result goes to its sum: neither
         # is a per-row tensor moved through memory
-        a, out = diagram.out(first), diagram.out(node)
-        assert isinstance(a, ir.Feature) and isinstance(out, ir.Feature)
-        saved = ELEMENT * ((a.irreps.dim if gather else 0) + (out.irreps.dim if scatter else 0))
+        out = diagram.out(node)
+        assert isinstance(out, ir.Feature)
+        read = 0
+        for n in gathers:
+            if n is not None:
+                a = diagram.out(n)
+                assert isinstance(a, ir.Feature)
+                read += a.irreps.dim
+        saved = ELEMENT * (read + (out.irreps.dim if scatter else 0))
         fused = replace(kernel, what=f"{kernel.what[:-1]}, {', '.join(notes)}]", out=0 if scatter else kernel.out,
                         bytes=kernel.bytes - saved, backward_bytes=kernel.backward_bytes - 3 * saved)  # fmt: skip
         lowered[node] = replace(lw, steps=(*head, fused))
-        for absorbed in (gather, scatter):
+        for absorbed in (*gathers, scatter):
             if absorbed is not None:  # done by the kernel's call, reading or writing in place
                 lowered[absorbed] = replace(lowered[absorbed], steps=())
     return found

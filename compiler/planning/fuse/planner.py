@@ -19,7 +19,7 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from fdg import cost, ir
 from fdg.errors import FdgArgumentError
@@ -34,6 +34,7 @@ from fdg.planning.fuse.products import (
     weights_mode,
 )
 from fdg.planning.pin import Pin
+from fdg.runtime.fusion_kernel import pairs_inputs
 from fdg.runtime.fusion_paths import FuseSpec, Tree, fuse_layout
 from fdg.runtime.fusion_tables import FuseTable, node_table
 from fdg.runtime.threads import single_threaded
@@ -262,7 +263,11 @@ def sequential(
         chans = (channels[node.left], channels[node.right])
         product = price_product(value, spec, part, operands, label, chans, table, weights, axis, rows, form)
         if root and mode == "rows" and chans == (max(muls), 1) and form is None:
-            product = kernel_root(value, spec, product, max(muls), axis)
+            child = layout.nodes[node.left]  # computed by the kernel too where it couples two inputs of mul channels
+            paired = pairs_inputs(spec) and channels[child.left] == channels[child.right] == max(muls)
+            product = kernel_root(value, spec, product, max(muls), axis, paired)
+            if paired:  # the left child's product is only the fallback's
+                products[node.left - len(muls)] = replace(products[node.left - len(muls)], steps=())
         products.append(product)
     recouple = 0 if tree == basis.tree or mode == "sum" else recoupling_size(basis, tree)
     steps = evaluation_steps(value, spec, muls, op.weights.kind, recouple, tuple(products), axis)

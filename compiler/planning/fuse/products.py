@@ -22,9 +22,9 @@ import torch
 from fdg import cost
 from fdg.cost import ELEMENT, Step
 from fdg.cost.steps import native_call
-from fdg.runtime.fusion_kernel import kernel_blocks
+from fdg.runtime.fusion_kernel import kernel_blocks, kernel_pair
 from fdg.runtime.fusion_paths import FuseSpec, fuse_layout
-from fdg.runtime.fusion_tables import FuseTable, Sparse, fusion_values, sparse_weights
+from fdg.runtime.fusion_tables import FuseTable, Sparse, fusion_values, node_table, sparse_weights
 
 #: largest dense table priced (entries); beyond, only the sparse form is a candidate
 MAX_DENSE = 1 << 24
@@ -55,6 +55,9 @@ class Product:
     # the root with per-row weights as one native kernel call where it runs (fdg.runtime.fusion_kernel); this
     # product's own form, the weighing and mul_ir elsewhere, as without
     kernel: bool = False
+    # the kernel also computes the root's left child from two inputs (a paired table); that child's product, with no
+    # steps of its own, is computed only where the kernel does not run
+    paired: bool = False
 
     @property
     def table(self) -> FuseTable:
@@ -122,21 +125,26 @@ def price_product(
     return min(options, key=lambda p: seconds(p.steps, rows))
 
 
-def kernel_root(value: str, spec: FuseSpec, product: Product, mul: int, axis: str) -> Product:
+def kernel_root(value: str, spec: FuseSpec, product: Product, mul: int, axis: str, paired: bool = False) -> Product:
     """``product``, the root of ``spec`` with per-row weights and a right child without channels, priced as the
     native kernel: the left child to ``mul_ir``, the coupling matrices ``Y @ K``, one kernel call that also weighs
-    and adds the paths (what the other forms leave to ``weigh_paths`` and ``mul_ir``)."""
+    and adds the paths (what the other forms leave to ``weigh_paths`` and ``mul_ir``).  ``paired``: the left child
+    couples two inputs and the kernel computes it too, reading the inputs as they are (no left child, no
+    ``mul_ir``)."""
     x_blocks, y_blocks, blocks = kernel_blocks(spec, mul)
     matrix = fusion_values(spec, FuseTable("kernel"), torch.float64)
     rows, cols = matrix.shape
     x = sum(m * d for m, d in x_blocks)
-    to_mul_ir = Step(value, f"{product.label}: left child -> mul_ir [{x}]", "elementwise", axis, 0,
-                     2 * ELEMENT * x, x, 0, 2 * ELEMENT * x)  # fmt: skip
     coupling = Step(value, f"{product.label}: Y @ K [{rows}x{cols}]", "mm", axis, 2 * rows * cols,
                     ELEMENT * (rows + cols), cols, 2 * rows * cols, ELEMENT * (rows + cols))  # fmt: skip
     paths = len(fuse_layout(spec).paths)
     nonzero = (matrix != 0).any(0).tolist()
-    call = native_call(value, axis, x_blocks, y_blocks, blocks, nonzero, paths * mul, paths)
+    pair = kernel_pair(spec, mul, node_table(spec, fuse_layout(spec).nodes[-1].left)) if paired else None
+    call = native_call(value, axis, x_blocks, y_blocks, blocks, nonzero, paths * mul, paths, pair)
+    if paired:
+        return replace(product, kernel=True, paired=True, steps=(coupling, call))
+    to_mul_ir = Step(value, f"{product.label}: left child -> mul_ir [{x}]", "elementwise", axis, 0,
+                     2 * ELEMENT * x, x, 0, 2 * ELEMENT * x)  # fmt: skip
     return replace(product, kernel=True, steps=(to_mul_ir, coupling, call))
 
 
@@ -223,7 +231,7 @@ def evaluation_steps(
     mul = max(muls)
     paths = len(layout.paths)
     steps = []
-    for k, m in enumerate(muls):
+    for k, m in enumerate(() if products[-1].paired else muls):  # paired: the kernel reads the inputs as they are
         d = layout.nodes[k].dim
         steps.append(Step(value, f"channels of input {k} -> [{m}, {d}]", "elementwise", axis, 0,
                           2 * ELEMENT * m * d, m * d, 0, 2 * ELEMENT * m * d))  # fmt: skip
