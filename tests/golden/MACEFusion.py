@@ -70,13 +70,19 @@ class MACEFusion(fdg.runtime.FdgModule):
         self.register_fusion("t_3_root", t_3_spec, fdg.runtime.fusion.FuseTable("root", order=(1, 0)))
         self.register_fusion("t_3_columns", t_3_spec, fdg.runtime.fusion.FuseTable("columns"))
         self.register_fusion("t_3_kernel", t_3_spec, fdg.runtime.fusion.FuseTable("kernel"))
-        self.register_channelwise(
+        self.register_channelwise(  # the whole fuse: its left child, paired, and the root
             "t_3_kernel_table",
             "t_3_kernel",
-            ((32, 1),),
-            ((32, 1), (32, 3), (32, 5), (32, 7)),
-            ((0, 0, (0,)), (0, 1, (32,)), (0, 2, (64,)), (0, 3, (96,))),
-        )  # the root
+            ((32, 1),),  # a: (mul, 2l+1) per irrep
+            ((32, 1), (32, 3), (32, 5), (32, 7)),  # y
+            (
+                (0, 0, (0,)),
+                (0, 1, (32,)),
+                (0, 2, (64,)),
+                (0, 3, (96,)),
+            ),  # per block: (input irrep, output irrep, offsets of its paths' weights)
+            fdg.runtime.fusion.pair_of(t_3_spec, 32),  # the pair stage: a, channel by channel from two inputs
+        )
         self.B1_power = fdg.runtime.SymmetricPower("32x0e+32x1o+32x2e+32x3o", 3, "32x0e+32x1o", species=3)
         self.B2_power = fdg.runtime.SymmetricPower("32x0e+32x1o+32x2e+32x3o", 3, "32x0e", species=3)
         self.up1_weight = torch.nn.Parameter(torch.randn(1024))
@@ -109,34 +115,39 @@ class MACEFusion(fdg.runtime.FdgModule):
         up1_x0 = up1_x[0].reshape(up1_n, 32, 1)
         up1_p0 = torch.einsum("zui,uw->zwi", up1_x0, (self.up1_weight[0:1024].view(32, 32) * 0.17677669529663687))
         up1 = up1_p0.reshape(up1_n, 32)
-        # t_1 = gather(up1, src): 32x0e over edge
-        t_1 = up1.index_select(0, src)
-        # t_2 = gather(up1, dst): 32x0e over edge
-        t_2 = up1.index_select(0, dst)
         # t_3 = fuse[weights=R1, tree=auto](t_1, t_2, Y, R1): 32x0e+32x1o+32x2e+32x3o over edge
         # evaluates tree ((up1[src], up1[dst]), Y); 4 paths, weights on the paths of ((up1[src], up1[dst]), Y) (fdg
         # report: why)
-        t_3_x0 = fdg.runtime.fusion.channels(t_1, 32, [1])  # [n, 32, 1]
-        t_3_x1 = fdg.runtime.fusion.channels(t_2, 32, [1])  # [n, 32, 1]
-        t_3_x2 = fdg.runtime.fusion.channels(Y, 1, [1, 3, 5, 7])  # [n, 1, 16]
         t_3_w = R1.reshape(-1, 4, 32)
-        # (up1[src], up1[dst]): [n, 32, 1]
-        t_3_n3 = fdg.runtime.fusion.dense_product([t_3_x0, t_3_x1], self.t_3_node3)
-        if fdg.runtime.channelwise_available(t_3_n3):  # the root, weighed, as one native kernel call
-            t_3 = fdg.runtime.channelwise(
-                fdg.runtime.fusion.mul_ir(t_3_n3, [1]),
-                t_3_x2.squeeze(1) @ self.t_3_kernel,
+        if fdg.runtime.channelwise_available(up1):  # the whole fuse as one native kernel call, indices read in place
+            t_4 = fdg.runtime.channelwise(
+                up1,
+                Y @ self.t_3_kernel,
                 t_3_w.reshape(t_3_w.shape[0], 128),
                 self.t_3_kernel_table,
                 [32, 16, 128, 512],
+                z=up1,
+                x_index=src,
+                z_index=dst,
+                y_index=dst,
+                y_rows=h0.shape[0],
             )
         else:
+            # t_1 = gather(up1, src): 32x0e over edge
+            t_1 = up1.index_select(0, src)
+            # t_2 = gather(up1, dst): 32x0e over edge
+            t_2 = up1.index_select(0, dst)
+            t_3_x0 = fdg.runtime.fusion.channels(t_1, 32, [1])  # [n, 32, 1]
+            t_3_x1 = fdg.runtime.fusion.channels(t_2, 32, [1])  # [n, 32, 1]
+            t_3_x2 = fdg.runtime.fusion.channels(Y, 1, [1, 3, 5, 7])  # [n, 1, 16]
+            # (up1[src], up1[dst]): [n, 32, 1]
+            t_3_n3 = fdg.runtime.fusion.dense_product([t_3_x0, t_3_x1], self.t_3_node3)
             # ((up1[src], up1[dst]), Y): [n, 32, 16]
             t_3_n4 = fdg.runtime.fusion.dense_product([t_3_x2, t_3_n3], self.t_3_root, split_last=True)
             t_3_paths = fdg.runtime.fusion.weigh_paths(t_3_n4, t_3_w, self.t_3_columns_index, 16)
             t_3 = fdg.runtime.fusion.mul_ir(t_3_paths, [1, 3, 5, 7])
-        # t_4 = scatter_sum(t_3, dst): 32x0e+32x1o+32x2e+32x3o over node
-        t_4 = t_3.new_zeros((h0.shape[0], 512)).index_add(0, dst, t_3)
+            # t_4 = scatter_sum(t_3, dst): 32x0e+32x1o+32x2e+32x3o over node
+            t_4 = t_3.new_zeros((h0.shape[0], 512)).index_add(0, dst, t_3)
         # a1 = scale[0.125](t_4): 32x0e+32x1o+32x2e+32x3o over node
         a1 = t_4 * 0.125
         # A1 = linear[weights=learned, paths=4](a1): 32x0e+32x1o+32x2e+32x3o over node
