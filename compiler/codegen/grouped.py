@@ -236,8 +236,10 @@ def emit_buffers(plan: Plan, node: str) -> list[str]:
         assert not g.sparse
         op = plan.diagram.op(node)
         assert isinstance(op, ir.Couple)
-        blocks = (layouts[g.layout_a], layouts[g.layout_y], kernel_blocks(op, g))
-        lines += register_channelwise("the native kernel's table", g.table, g.matrix, *blocks)
+        what = "the native kernel's table"
+        lines += register_channelwise(
+            what, g.table, g.matrix, layouts[g.layout_a], layouts[g.layout_y], kernel_blocks(op, g)
+        )
     return lines
 
 

@@ -27,6 +27,7 @@ from fdg.planning.fuse import trees
 from fdg.planning.fuse.folding import MAX_FOLDED, chain_entries, decision, folded
 from fdg.planning.fuse.products import (
     Evaluation,
+    Product,
     evaluation_steps,
     kernel_root,
     price_product,
@@ -250,7 +251,7 @@ def sequential(
     layout = fuse_layout(spec)
     mode = weights_mode(op.weights.kind)
     channels = list(muls)
-    products = []
+    products: list[Product] = []
     for j in range(len(muls), len(layout.nodes)):
         node = layout.nodes[j]
         channels.append(max(channels[node.left], channels[node.right]))
