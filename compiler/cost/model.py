@@ -30,6 +30,7 @@ ELEMENT = 4
 #: ratio; a rerun then gave 0.65-1.78 of the measurement for every diagram, docs/performance.md)
 FLOP_RATE = {
     "dense": 10.4e9,
+    "batched": 4.0e9,
     "grouped": 7.8e9,
     "native": 26e9,
     "mm": 39e9,
@@ -50,7 +51,7 @@ class Step:
 
     value: str  # the value it helps compute
     what: str  # the einsum, or the kernel and its shapes
-    lowering: str  # dense | grouped | native | mm | sparse | elementwise | gather | scatter
+    lowering: str  # dense | batched | grouped | native | mm | sparse | elementwise | gather | scatter
     axis: str  # batch axis of the rows; "" for work independent of the batch (weights times CG)
     flops: float  # forward, per row
     bytes: float  # forward, per row
@@ -119,10 +120,12 @@ def contraction(value: str, spec: str, dims: Mapping[str, int], grads: int, batc
     moved = ELEMENT * sum(math.prod(dims[c] for c in t if c != batch) for t in batched)
     out = math.prod(dims[c] for c in output if c != batch)
     on_rows = batch in output
+    # every row its own small matrices (per-row weights): torch runs a bmm over the rows, far below a large einsum
+    per_row = summed and sum(batch in t for t in terms) > 1
     return Step(
         value,
         spec,
-        "dense",
+        "batched" if per_row else "dense",
         axis if on_rows else "",
         flops,
         moved,

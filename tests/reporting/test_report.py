@@ -77,7 +77,8 @@ def test_fully_connected_coupling_stays_dense() -> None:
     source = "diagram F() { input a : 8x1o\n input b : 8x1o\n output y = couple(a, b) -> 8x0e [mode = uvw] }"
     r = fdg.report(source)
     assert r.choices == {}
-    assert {s.lowering for s in r.steps} == {"dense", "elementwise"}
+    # per-path einsums; those between two per-row operands priced at the rate of small batched matmuls
+    assert {s.lowering for s in r.steps} == {"dense", "batched", "elementwise"}
 
 
 def test_module_carries_the_report_of_its_own_plan() -> None:
