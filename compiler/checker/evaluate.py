@@ -46,9 +46,12 @@ def suggest(name: str, candidates: list[str]) -> str | None:
 
 
 def binary(op: str, left: Number, right: Number, span: Span) -> Number:
-    """Apply a binary operator to two numbers, with division by zero as a user error."""
+    """Apply a binary operator to two numbers, with division by zero, powers that are not real and overflow as user
+    errors."""
     if op in ("/", "//") and right == 0:
         raise FdgTypeError("division by zero", span)
+    if op == "**":
+        return _power(left, right, span)
     ops: dict[str, Callable[[Number, Number], Number]] = {
         "+": lambda a, b: a + b,
         "-": lambda a, b: a - b,
@@ -56,12 +59,64 @@ def binary(op: str, left: Number, right: Number, span: Span) -> Number:
         "/": lambda a, b: a / b,
         "//": lambda a, b: a // b,
     }
-    result = ops[op](left, right)
+    return _finite(ops[op](left, right), span)
+
+
+def _finite(result: Number, span: Span) -> Number:
     if isinstance(result, float) and not math.isfinite(result):
         raise FdgTypeError("this expression overflows", span)
     if isinstance(result, int) and abs(result) > 1 << 62:
         raise FdgTypeError("this expression overflows", span)
     return result
+
+
+def _power(base: Number, exponent: Number, span: Span) -> Number:
+    """``base ** exponent``: an integer for integers and a non-negative integer exponent (as in Python), else a float;
+    sized before it is computed (``2 ** 10 ** 9`` would take minutes)."""
+    if base == 0 and exponent < 0:
+        raise FdgTypeError("division by zero", span, "0 to a negative power")
+    if base < 0 and isinstance(exponent, float) and not exponent.is_integer():
+        raise FdgTypeError(
+            f"({base}) ** {exponent} is not a real number", span, "a negative number to a fractional power"
+        )
+    if isinstance(base, int) and isinstance(exponent, int) and exponent >= 0:
+        if abs(base) > 1 and exponent * math.log2(abs(base)) > 62:
+            raise FdgTypeError("this expression overflows", span)
+        return _finite(base**exponent, span)
+    try:
+        return _finite(float(base) ** float(exponent), span)
+    except OverflowError:
+        raise FdgTypeError("this expression overflows", span) from None
+
+
+#: the functions of parameter expressions: name -> (what it takes, the function); ``sqrt(5 / 6)``, ``max(a, 2)``
+FUNCTIONS: dict[str, tuple[str, Callable[..., float]]] = {
+    "sqrt": ("x >= 0", math.sqrt),
+    "exp": ("x", math.exp),
+    "log": ("x > 0", math.log),
+    "sin": ("x", math.sin),
+    "cos": ("x", math.cos),
+    "min": ("two or more numbers", min),
+    "max": ("two or more numbers", max),
+}
+
+
+def function(name: str, args: list[Number], span: Span) -> Number:
+    """``name(args)`` of :data:`FUNCTIONS` on numbers; a wrong count, a value outside the function's domain or an
+    overflow is a user error at the call."""
+    takes, f = FUNCTIONS[name]
+    several = name in ("min", "max")
+    if (len(args) < 2) if several else len(args) != 1:
+        count = "two or more numbers" if several else "one number"
+        raise FdgTypeError(f"{name} takes {count}, got {len(args)} argument(s)", span)
+    try:
+        return _finite(f(*args), span)
+    except ValueError:
+        raise FdgTypeError(
+            f"{name}({', '.join(map(str, args))}) is not a real number", span, f"{name} takes {takes}"
+        ) from None
+    except OverflowError:
+        raise FdgTypeError("this expression overflows", span) from None
 
 
 def number(expr: syntax.Expr, env: Mapping[str, Number], what: str = "a number") -> Number:
@@ -81,8 +136,17 @@ def number(expr: syntax.Expr, env: Mapping[str, Number], what: str = "a number")
             return -number(operand, env, what)
         case syntax.BinOp(op=op, left=left, right=right, span=span):
             return binary(op, number(left, env, what), number(right, env, what), span)
+        case syntax.Call(func=syntax.Name(id=name), args=args, arrow=None, span=span) if name in FUNCTIONS:
+            return function(name, [number(positional(a, name), env, what) for a in args], span)
         case _:
             raise FdgTypeError(f"expected {what}, a constant expression of numbers and parameters", expr.span)
+
+
+def positional(arg: syntax.Arg, name: str) -> syntax.Expr:
+    """A function's argument, which has no keyword."""
+    if arg.name is not None:
+        raise FdgTypeError(f"{name} takes its arguments by position", arg.span)
+    return arg.value
 
 
 def integer(expr: syntax.Expr, env: Mapping[str, Number], what: str, low: int, high: int) -> int:

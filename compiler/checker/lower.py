@@ -18,7 +18,19 @@ import networkx as nx
 
 from fdg import ir
 from fdg.checker import inline, manybody, vertices
-from fdg.checker.evaluate import MAX_MUL, Number, binary, integer, irreps, number, parameter, suggest
+from fdg.checker.evaluate import (
+    FUNCTIONS,
+    MAX_MUL,
+    Number,
+    binary,
+    function,
+    integer,
+    irreps,
+    number,
+    parameter,
+    positional,
+    suggest,
+)
 from fdg.checker.order import ordered, references
 from fdg.checker.vertices import Made, Value, Wire
 from fdg.errors import Diagnostic, FdgArgumentError, FdgTypeError
@@ -307,10 +319,26 @@ class _Lowering:
             "wires support +, -, scaling by a number (c * x, x / c)",
         )
 
+    def _function(self, name: str, expr: syntax.Call) -> Number:
+        """A function of numbers (``sqrt(5 / 6)``): its arguments must not be wires."""
+        args = []
+        for arg in expr.args:
+            value = self._eval(positional(arg, name))
+            if isinstance(value, Wire):
+                raise FdgTypeError(
+                    f"{name} takes numbers, not a wire",
+                    arg.span,
+                    "functions of numbers compute constants: c * x scales",
+                )
+            args.append(value)
+        return function(name, args, expr.span)
+
     def _call(self, expr: syntax.Call) -> Value:
         func = expr.func
         if not isinstance(func, syntax.Name):
             return self.calls.call(expr, None, self._eval, self)  # Other(mul = 8)(a, b), inline.py
+        if func.id in FUNCTIONS and func.id not in vertices.SIGNATURES and expr.arrow is None:
+            return self._function(func.id, expr)
         if func.id not in vertices.SIGNATURES:
             self.calls.reject_single_call(func, expr)
             raise FdgTypeError(

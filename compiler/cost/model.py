@@ -27,7 +27,9 @@ ELEMENT = 4
 #: effective FLOP/s per lowering on the benchmark CPU (2 threads); these three constants are calibrated against
 #: the measured forward + backward time of every diagram of diagrams/ (``benchmarks/calibration.py --fit``, session
 #: 21: one factor for the rates, one for the bandwidth, one for the launches, chosen for the smallest worst-case
-#: ratio; a rerun then gave 0.65-1.78 of the measurement for every diagram, docs/performance.md)
+#: ratio; a rerun then gave 0.65-1.78 of the measurement for every diagram, docs/performance.md); "batched" (einsums
+#: between two per-row operands, small bmms over the rows) was set in session 23 from the diagrams with per-edge uvw
+#: weights (TFN, SE(3)-Transformer, Allegro), which the dense rate had made 0.45-0.64 of their measured times
 FLOP_RATE = {
     "dense": 10.4e9,
     "batched": 4.0e9,

@@ -158,7 +158,9 @@ class _ToSyntax(Transformer_NonRecursive):
             _fail(f"'{tok}' is not a number", self._sp(m), f"a float needs a dot: {dotted}")
         _fail(f"'{tok}' is not a number or a name", self._sp(m), "write a product with '*': 2 * mul")
 
-    add, sub, mul, div, floordiv = (_binop("+"), _binop("-"), _binop("*"), _binop("/"), _binop("//"))
+    add, sub, mul, div, floordiv, pow = (
+        _binop("+"), _binop("-"), _binop("*"), _binop("/"), _binop("//"), _binop("**")
+    )  # fmt: skip
 
     def neg(self, m: Meta, c: list[Any]) -> s.Neg:
         return s.Neg(c[0], self._sp(m))

@@ -37,7 +37,7 @@ class Name:
 
 @dataclass(frozen=True)
 class BinOp:
-    """``left OP right`` with OP one of ``+ - * / //``."""
+    """``left OP right`` with OP one of ``+ - * / // **``."""
 
     op: str
     left: Expr

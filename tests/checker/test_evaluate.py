@@ -6,9 +6,11 @@ an input, then evaluated directly; a few go through the whole checker to show th
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 
 import pytest
+import torch
 
 from fdg import api, ir
 from fdg.checker import evaluate
@@ -50,6 +52,18 @@ def failure(thunk: Callable[..., object], *args: object) -> FdgError:
         ("eps * m", 2.0),
         ("1 + 2.5", 3.5),
         ("mul / 3", 1.0),  # true division is a float even when exact
+        ("2 ** m", 16),  # integers to a non-negative integer power stay integers
+        ("-2 ** 2", -4),  # as in Python: the power binds tighter than the sign
+        ("2 ** 3 ** 2", 512),  # right-associative
+        ("2 ** -1", 0.5),
+        ("eps ** 2", 0.25),
+        ("(-8) ** 2.0", 64.0),  # an integral float exponent of a negative base is real
+        ("sqrt(m)", 2.0),
+        ("sqrt(5 / 6) * 6", 6 * (5 / 6) ** 0.5),
+        ("max(mul, m // 2)", 3),
+        ("min(eps, 1)", 0.5),
+        ("log(exp(2.0))", 2.0),
+        ("cos(0)", 1.0),
     ],
 )
 def test_numbers(text: str, value: int | float) -> None:
@@ -66,6 +80,16 @@ def test_numbers(text: str, value: int | float) -> None:
         ("1 + m // 0", "division by zero", 19, None),
         ("1.0e300 * 1.0e300 * m", "this expression overflows", 15, None),
         ("2147483648 * 2147483648 * m", "this expression overflows", 15, None),  # 2^64 is beyond 2^62
+        ("1 + 2 ** 10 ** 9", "this expression overflows", 19, None),  # refused before it is computed
+        ("10.0 ** 400", "this expression overflows", 15, None),
+        ("0 ** -m", "division by zero", 15, "0 to a negative power"),
+        ("(-m) ** 0.5", "(-4) ** 0.5 is not a real number", 15, "a negative number to a fractional power"),
+        ("sqrt(1 - m)", "sqrt(-3) is not a real number", 15, "sqrt takes x >= 0"),
+        ("log(0)", "log(0) is not a real number", 15, "log takes x > 0"),
+        ("exp(1000)", "this expression overflows", 15, None),
+        ("max(m)", "max takes two or more numbers, got 1 argument(s)", 15, None),
+        ("sqrt(m, 2)", "sqrt takes one number, got 2 argument(s)", 15, None),
+        ("2 * sqrt(x = m)", "sqrt takes its arguments by position", 24, None),
     ],
 )
 def test_number_errors(text: str, message: str, column: int, hint: str | None) -> None:
@@ -77,6 +101,14 @@ def test_number_errors(text: str, message: str, column: int, hint: str | None) -
 def test_what_names_the_expected_value() -> None:
     error = failure(evaluate.number, expr("k"), {}, "the degree")
     assert error.hint == "the degree must be computed from numbers and parameters"
+
+
+def test_functions_and_powers_in_a_whole_diagram() -> None:
+    """In a parameter's default, an assignment and a scale, through the checker and the compiled module."""
+    source = "diagram D(mul = 2 ** 2, c = sqrt(5 / 6)) { input x : mul x 0e\n k = max(2, mul) * c\n output y = x * k }"
+    module = api.compile(source)
+    torch.testing.assert_close(module(torch.ones(1, 4)), torch.full((1, 4), 4 * math.sqrt(5 / 6)))
+    torch.testing.assert_close(api.compile(source, mul=2)(torch.ones(1, 2)), torch.full((1, 2), 2 * math.sqrt(5 / 6)))
 
 
 def test_a_call_is_not_a_number() -> None:
@@ -178,13 +210,12 @@ def test_a_float_override_where_an_integer_is_needed() -> None:
     assert str(err.value).splitlines()[0] == "<string>:1:32: error: a multiplicity must be an integer, got 2.5"
 
 
-# SPEC section 2 requires `sqrt`, `**` and irreps-valued parameters in expressions; none exists yet
-@pytest.mark.xfail(raises=FdgError, strict=True, reason="`**` is not in the expression language")
+# SPEC section 2: `sqrt`, `**` and irreps-valued parameters in expressions (the last not yet)
 def test_power_operator() -> None:
     assert api.lower_source("diagram D() { input x : (2 ** 3) x 0e\n output y = x }").out("x").irreps == Irreps("8x0e")
+    assert api.lower_source("diagram D() { input x : 2 ** 3 x 0e\n output y = x }").out("x").irreps == Irreps("8x0e")
 
 
-@pytest.mark.xfail(raises=FdgError, strict=True, reason="`sqrt` is not a known function")
 def test_sqrt() -> None:
     d = api.lower_source("diagram D() { input x : 0e\n output y = sqrt(4) * x }")
     assert d.op("y").factor == 2.0
