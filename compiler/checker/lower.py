@@ -255,7 +255,11 @@ class _Lowering:
                     return self.values[name]
                 if name in vertices.SIGNATURES:
                     raise FdgTypeError(f"'{name}' is a function; call it: {vertices.USAGE[name]}", span)
-                raise FdgTypeError(f"unknown name '{name}'", span, suggest(name, [*self.env, *self.values]))
+                hint = (
+                    suggest(name, [*self.env, *self.values])
+                    or f"declare `input {name} : ...`, or assign `{name} = ...`"
+                )
+                raise FdgTypeError(f"unknown name '{name}'", span, hint)
             case syntax.Neg(operand=operand, span=span):
                 value = self._eval(operand)
                 return -value if not isinstance(value, Wire) else self._scale(value, -1.0, span)

@@ -64,11 +64,11 @@ class Call:
 
 # name -> (number of positional arguments (None: two or more), keyword arguments, options, takes '->')
 SIGNATURES: dict[str, tuple[int | None, tuple[str, ...], tuple[str, ...], bool]] = {
-    "couple": (2, (), ("mode", "weights"), True),
-    "linear": (1, (), ("weights",), True),
+    "couple": (2, (), ("mode", "weights", "unreached"), True),
+    "linear": (1, (), ("weights", "unreached"), True),
     "sh": (2, (), (), False),
     "sum": (1, ("by",), (), False),
-    "fuse": (None, (), ("weights", "tree", "lmax"), True),
+    "fuse": (None, (), ("weights", "tree", "lmax", "unreached"), True),
     "power": (2, (), ("weights",), True),
 }
 
@@ -233,13 +233,38 @@ def couple(call: Call, resolve: Resolve, env: Mapping[str, Number], warnings: li
     paths = rules.couple_paths(a.type.irreps, b.type.irreps, out, mode, weighted)
     if not paths:
         raise _no_path(a.type.irreps, b.type.irreps, out, mode, weighted, call)
-    warn_unreached(out, {p.i_out for p in paths}, "couple", call, warnings)
+    reach = _reaches(a.type.irreps, b.type.irreps, mode, weighted)
+    warn_unreached(out, {p.i_out for p in paths}, "couple", call, warnings, reach)
+    if weights.kind == "input" and "mode" not in call.options:
+        warnings.append(_uvw_by_default(a.type.irreps, b.type.irreps, out, paths, call))
     check_cg_work({(a.type.irreps[p.i1].ir.l, b.type.irreps[p.i2].ir.l, out[p.i_out].ir.l) for p in paths}, call)
     weights = ir.Weights(weights.kind, rules.couple_numel(paths), weights.count, weights.source)
     check_size(weights, call)
     op = ir.Couple(mode, weights, out, paths, call.span)
     operands = (a, b) if extra is None else (a, b, extra)
     return Made(op, ir.Feature(axis, out), operands)
+
+
+def _reaches(a: Irreps, b: Irreps, mode: str, weighted: bool) -> str | None:
+    """``with mode uvu, 8x0e x 1o reaches 8x1o``: every irrep some path of the mode reaches (None where the mode
+    gives no one multiplicity per irrep)."""
+    found = rules.reachable(a, b, MAX_L, mode, weighted)
+    return None if isinstance(found, str) or not len(found) else f"with mode {mode}, ({a}) x ({b}) reaches {found}"
+
+
+def _uvw_by_default(a: Irreps, b: Irreps, out: Irreps, paths: tuple[ir.CouplePath, ...], call: Call) -> Diagnostic:
+    """The warning of a couple with external weights and no mode: it is uvw, every channel pair weighed."""
+    uvu = rules.couple_paths(a, b, out, "uvu", True)
+    fewer = (
+        f"; with mode = uvu (one weight per path and channel) it would take {rules.couple_numel(uvu)}" if uvu else ""
+    )
+    numel = rules.couple_numel(paths)
+    return Diagnostic(
+        "warning",
+        f"this couple has external weights and no mode, so it is uvw: {numel} weights per row{fewer}",
+        call.options["weights"].span,
+        "write the mode: [mode = uvw] keeps every channel pair, [mode = uvu] is NequIP's and MACE's convolution",
+    )
 
 
 def _mode(call: Call) -> str:
@@ -331,20 +356,40 @@ def _no_path(a: Irreps, b: Irreps, out: Irreps, mode: str, weighted: bool, call:
     assert call.target is not None
     if best is None:
         return FdgTypeError("this couple has an empty input or output", call.target.span)
-    return FdgTypeError(best[1], call.target.span, best[2])
+    reach = _reaches(a, b, mode, weighted)
+    return FdgTypeError(best[1], call.target.span, "; ".join(h for h in (best[2], reach) if h) or None)
 
 
-def warn_unreached(out: Irreps, reached: set[int], name: str, call: Call, warnings: list[Diagnostic]) -> None:
+#: what ``unreached = WORD`` makes of an output irrep no path reaches
+UNREACHED = ("warn", "ignore", "error")
+
+
+def warn_unreached(
+    out: Irreps, reached: set[int], name: str, call: Call, warnings: list[Diagnostic], reach: str | None = None
+) -> None:
+    """A warning for each output irrep no path reaches (``reach``: what the inputs do reach, as a hint); the option
+    ``unreached = ignore`` silences them and ``unreached = error`` makes the first an error."""
     assert call.target is not None
+    policy = _word(call, "unreached", UNREACHED) if "unreached" in call.options else "warn"
     for i, mul_ir in enumerate(out):
-        if i not in reached:
-            warnings.append(
-                Diagnostic(
-                    "warning",
-                    f"{mul_ir} in the output of {name} is reached by no path; it will always be zero",
-                    call.target.span,
-                )
-            )
+        if i in reached or policy == "ignore":
+            continue
+        message = f"{mul_ir} in the output of {name} is reached by no path; it will always be zero"
+        if policy == "error":
+            raise FdgTypeError(message, call.target.span, reach or "remove it from the output irreps")
+        hint = f"{reach}; [unreached = ignore] silences this" if reach else "[unreached = ignore] silences this"
+        warnings.append(Diagnostic("warning", message, call.target.span, hint))
+
+
+def _word(call: Call, option: str, words: tuple[str, ...]) -> str:
+    """The value of an option that is one of ``words``."""
+    value = call.options[option].value
+    spelled = value.id if isinstance(value, syntax.Name) else None
+    if spelled not in words:
+        raise FdgTypeError(
+            f"{option} is one of {', '.join(words)}", value.span, suggest(spelled, list(words)) if spelled else None
+        )
+    return spelled
 
 
 def linear(call: Call, resolve: Resolve, env: Mapping[str, Number], warnings: list[Diagnostic]) -> Made:
