@@ -99,6 +99,7 @@ class _Lowering:
         self.syntax = diagram
         self.calls = calls
         self.statement = ""  # the name the statement being evaluated assigns (prefixes inlined vertices)
+        self.made: dict[str, int] = {}  # statement -> its unnamed vertices so far
         self.graph = nx.MultiDiGraph()
         self.env: dict[str, Number] = {}
         self.values: dict[str, Value] = {}
@@ -222,11 +223,17 @@ class _Lowering:
     # ------------------------------------------------------------ expressions
 
     def _fresh(self) -> str:
-        """An id for an unnamed vertex: ``_1``, ``_2`` ..., skipping names the program defines."""
-        count = len(self.anonymous) + 1
-        while f"_{count}" in self.defined or f"_{count}" in self.anonymous:
+        """An id for an unnamed vertex, after the statement it belongs to: ``_h2_1``, ``_h2_2`` ... in the order the
+        statement's expression makes them, so that no other statement's vertices change it (and the names of the
+        module's weights, ``h2_1_weight``, stay put when a statement is added or removed elsewhere)."""
+        count = self.made.get(self.statement, 0)
+        while True:
             count += 1
-        return f"_{count}"
+            node = f"_{self.statement}_{count}" if self.statement else f"_{count}"
+            if node not in self.defined and node not in self.anonymous and node not in self.graph:
+                break
+        self.made[self.statement] = count
+        return node
 
     def _add(self, made: Made) -> Wire:
         node = self._fresh()

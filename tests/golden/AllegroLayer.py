@@ -43,13 +43,13 @@ class AllegroLayer(fdg.runtime.FdgModule):
     def forward(self, V: torch.Tensor, w: torch.Tensor, vec: torch.Tensor, center: torch.Tensor) -> torch.Tensor:
         if self.checks:  # each input against its declaration (fdg.runtime.inputs)
             fdg.runtime.check_inputs(self, V, w, vec, center)
-        # t_1 = sh[lmax=2](vec): 1x0e+1x1o+1x2e over edge
-        t_1 = fdg.runtime.spherical_harmonics(2, vec)
-        # env = couple[uvu, weights=none, paths=3](w, t_1): 8x0e+8x1o+8x2e over edge
+        # env_1 = sh[lmax=2](vec): 1x0e+1x1o+1x2e over edge
+        env_1 = fdg.runtime.spherical_harmonics(2, vec)
+        # env = couple[uvu, weights=none, paths=3](w, env_1): 8x0e+8x1o+8x2e over edge
         env_n = w.shape[0]
         env_a = w.split([8], dim=1)
         env_a0 = env_a[0].reshape(env_n, 8, 1)
-        env_b = t_1.split([1, 3, 5], dim=1)
+        env_b = env_1.split([1, 3, 5], dim=1)
         env_b0 = env_b[0].reshape(env_n, 1, 1)
         env_p0_3 = torch.einsum("zvj,ijk->zik", env_b0, (self.cg_0_0_0 * 1.0))
         env_p0 = torch.einsum("zui,zik->zuk", env_a0, env_p0_3)
@@ -60,17 +60,17 @@ class AllegroLayer(fdg.runtime.FdgModule):
         env_p2_3 = torch.einsum("zvj,ijk->zik", env_b2, (self.cg_0_2_2 * 2.23606797749979))
         env_p2 = torch.einsum("zui,zik->zuk", env_a0, env_p2_3)
         env = torch.cat([env_p0.reshape(env_n, 8), env_p1.reshape(env_n, 24), env_p2.reshape(env_n, 40)], dim=1)
-        # t_2 = scatter_sum(env, center): 8x0e+8x1o+8x2e over atoms
-        t_2 = env.new_zeros((12, 72)).index_add(0, center, env)
-        # Gamma = scale[0.25](t_2): 8x0e+8x1o+8x2e over atoms
-        Gamma = t_2 * 0.25
-        # t_3 = gather(Gamma, center): 8x0e+8x1o+8x2e over edge
-        t_3 = Gamma.index_select(0, center)
-        # V_next = couple[uuu, weights=learned, paths=11](V, t_3): 8x0e+8x1o+8x2e over edge
+        # Gamma_1 = scatter_sum(env, center): 8x0e+8x1o+8x2e over atoms
+        Gamma_1 = env.new_zeros((12, 72)).index_add(0, center, env)
+        # Gamma = scale[0.25](Gamma_1): 8x0e+8x1o+8x2e over atoms
+        Gamma = Gamma_1 * 0.25
+        # V_next_1 = gather(Gamma, center): 8x0e+8x1o+8x2e over edge
+        V_next_1 = Gamma.index_select(0, center)
+        # V_next = couple[uuu, weights=learned, paths=11](V, V_next_1): 8x0e+8x1o+8x2e over edge
         V_next_n = V.shape[0]
         V_next_a = V.split([8, 24, 40], dim=1)
         V_next_a0 = V_next_a[0].reshape(V_next_n, 8, 1)
-        V_next_b = t_3.split([8, 24, 40], dim=1)
+        V_next_b = V_next_1.split([8, 24, 40], dim=1)
         V_next_b0 = V_next_b[0].reshape(V_next_n, 8, 1)
         V_next_p0_4 = torch.einsum("zui,zuj->zuij", V_next_a0, V_next_b0)
         V_next_p0_3 = torch.einsum("ijk,u->ijku", (self.cg_0_0_0 * 0.5773502691896257), self.V_next_weight[0:8].view(8))

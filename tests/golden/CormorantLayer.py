@@ -53,13 +53,13 @@ class CormorantLayer(fdg.runtime.FdgModule):
     ) -> torch.Tensor:
         if self.checks:  # each input against its declaration (fdg.runtime.inputs)
             fdg.runtime.check_inputs(self, e, vec, f, src, dst)
-        # t_1 = sh[lmax=2](vec): 1x0e+1x1o+1x2e over edge
-        t_1 = fdg.runtime.spherical_harmonics(2, vec)
-        # E = couple[uvu, weights=none, paths=3](e, t_1): 4x0e+4x1o+4x2e over edge
+        # E_1 = sh[lmax=2](vec): 1x0e+1x1o+1x2e over edge
+        E_1 = fdg.runtime.spherical_harmonics(2, vec)
+        # E = couple[uvu, weights=none, paths=3](e, E_1): 4x0e+4x1o+4x2e over edge
         E_n = e.shape[0]
         E_a = e.split([4], dim=1)
         E_a0 = E_a[0].reshape(E_n, 4, 1)
-        E_b = t_1.split([1, 3, 5], dim=1)
+        E_b = E_1.split([1, 3, 5], dim=1)
         E_b0 = E_b[0].reshape(E_n, 1, 1)
         E_p0_3 = torch.einsum("zvj,ijk->zik", E_b0, (self.cg_0_0_0 * 1.0))
         E_p0 = torch.einsum("zui,zik->zuk", E_a0, E_p0_3)
@@ -70,60 +70,60 @@ class CormorantLayer(fdg.runtime.FdgModule):
         E_p2_3 = torch.einsum("zvj,ijk->zik", E_b2, (self.cg_0_2_2 * 2.23606797749979))
         E_p2 = torch.einsum("zui,zik->zuk", E_a0, E_p2_3)
         E = torch.cat([E_p0.reshape(E_n, 4), E_p1.reshape(E_n, 12), E_p2.reshape(E_n, 20)], dim=1)
-        # t_2 = gather(f, src): 8x0e+8x1o+8x2e over edge
-        t_2 = f.index_select(0, src)
-        # t_3 = couple[uvuv, weights=none, paths=15](E, t_2): 32x0e+32x1o+32x1e+32x2o+32x2e over edge
-        t_3_n = E.shape[0]
-        t_3_a = E.split([4, 12, 20], dim=1)
-        t_3_a0 = t_3_a[0].reshape(t_3_n, 4, 1)
-        t_3_b = t_2.split([8, 24, 40], dim=1)
-        t_3_b0 = t_3_b[0].reshape(t_3_n, 8, 1)
-        t_3_p0_3 = torch.einsum("zui,ijk->zujk", t_3_a0, (self.cg_0_0_0 * 0.5773502691896257))
-        t_3_p0 = torch.einsum("zvj,zujk->zuvk", t_3_b0, t_3_p0_3)
-        t_3_b1 = t_3_b[1].reshape(t_3_n, 8, 3)
-        t_3_p1_3 = torch.einsum("zvj,ijk->zvik", t_3_b1, (self.cg_0_1_1 * 0.8660254037844386))
-        t_3_p1 = torch.einsum("zui,zvik->zuvk", t_3_a0, t_3_p1_3)
-        t_3_b2 = t_3_b[2].reshape(t_3_n, 8, 5)
-        t_3_p2_3 = torch.einsum("zvj,ijk->zvik", t_3_b2, (self.cg_0_2_2 * 1.118033988749895))
-        t_3_p2 = torch.einsum("zui,zvik->zuvk", t_3_a0, t_3_p2_3)
-        t_3_a1 = t_3_a[1].reshape(t_3_n, 4, 3)
-        t_3_p3_3 = torch.einsum("zui,ijk->zujk", t_3_a1, (self.cg_1_0_1 * 0.8660254037844386))
-        t_3_p3 = torch.einsum("zvj,zujk->zuvk", t_3_b0, t_3_p3_3)
-        t_3_p4_3 = torch.einsum("zui,ijk->zujk", t_3_a1, (self.cg_1_1_0 * 0.5773502691896257))
-        t_3_p4 = torch.einsum("zvj,zujk->zuvk", t_3_b1, t_3_p4_3)
-        t_3_p5_3 = torch.einsum("zui,ijk->zujk", t_3_a1, (self.cg_1_1_1 * 1.224744871391589))
-        t_3_p5 = torch.einsum("zvj,zujk->zuvk", t_3_b1, t_3_p5_3)
-        t_3_p6_3 = torch.einsum("zui,ijk->zujk", t_3_a1, (self.cg_1_1_2 * 1.118033988749895))
-        t_3_p6 = torch.einsum("zvj,zujk->zuvk", t_3_b1, t_3_p6_3)
-        t_3_p7_3 = torch.einsum("zvj,ijk->zvik", t_3_b2, (self.cg_1_2_1 * 0.8660254037844386))
-        t_3_p7 = torch.einsum("zui,zvik->zuvk", t_3_a1, t_3_p7_3)
-        t_3_p8_3 = torch.einsum("zvj,ijk->zvik", t_3_b2, (self.cg_1_2_2 * 1.5811388300841898))
-        t_3_p8 = torch.einsum("zui,zvik->zuvk", t_3_a1, t_3_p8_3)
-        t_3_a2 = t_3_a[2].reshape(t_3_n, 4, 5)
-        t_3_p9_3 = torch.einsum("zui,ijk->zujk", t_3_a2, (self.cg_2_0_2 * 1.118033988749895))
-        t_3_p9 = torch.einsum("zvj,zujk->zuvk", t_3_b0, t_3_p9_3)
-        t_3_p10_3 = torch.einsum("zui,ijk->zujk", t_3_a2, (self.cg_2_1_1 * 0.8660254037844386))
-        t_3_p10 = torch.einsum("zvj,zujk->zuvk", t_3_b1, t_3_p10_3)
-        t_3_p11_3 = torch.einsum("zui,ijk->zujk", t_3_a2, (self.cg_2_1_2 * 1.5811388300841898))
-        t_3_p11 = torch.einsum("zvj,zujk->zuvk", t_3_b1, t_3_p11_3)
-        t_3_p12_3 = torch.einsum("zui,ijk->zujk", t_3_a2, (self.cg_2_2_0 * 0.5773502691896257))
-        t_3_p12 = torch.einsum("zvj,zujk->zuvk", t_3_b2, t_3_p12_3)
-        t_3_p13_3 = torch.einsum("zui,ijk->zujk", t_3_a2, (self.cg_2_2_1 * 1.224744871391589))
-        t_3_p13 = torch.einsum("zvj,zujk->zuvk", t_3_b2, t_3_p13_3)
-        t_3_p14_3 = torch.einsum("zui,ijk->zujk", t_3_a2, (self.cg_2_2_2 * 1.118033988749895))
-        t_3_p14 = torch.einsum("zvj,zujk->zuvk", t_3_b2, t_3_p14_3)
-        t_3 = torch.cat(
+        # ag_1 = gather(f, src): 8x0e+8x1o+8x2e over edge
+        ag_1 = f.index_select(0, src)
+        # ag_2 = couple[uvuv, weights=none, paths=15](E, ag_1): 32x0e+32x1o+32x1e+32x2o+32x2e over edge
+        ag_2_n = E.shape[0]
+        ag_2_a = E.split([4, 12, 20], dim=1)
+        ag_2_a0 = ag_2_a[0].reshape(ag_2_n, 4, 1)
+        ag_2_b = ag_1.split([8, 24, 40], dim=1)
+        ag_2_b0 = ag_2_b[0].reshape(ag_2_n, 8, 1)
+        ag_2_p0_3 = torch.einsum("zui,ijk->zujk", ag_2_a0, (self.cg_0_0_0 * 0.5773502691896257))
+        ag_2_p0 = torch.einsum("zvj,zujk->zuvk", ag_2_b0, ag_2_p0_3)
+        ag_2_b1 = ag_2_b[1].reshape(ag_2_n, 8, 3)
+        ag_2_p1_3 = torch.einsum("zvj,ijk->zvik", ag_2_b1, (self.cg_0_1_1 * 0.8660254037844386))
+        ag_2_p1 = torch.einsum("zui,zvik->zuvk", ag_2_a0, ag_2_p1_3)
+        ag_2_b2 = ag_2_b[2].reshape(ag_2_n, 8, 5)
+        ag_2_p2_3 = torch.einsum("zvj,ijk->zvik", ag_2_b2, (self.cg_0_2_2 * 1.118033988749895))
+        ag_2_p2 = torch.einsum("zui,zvik->zuvk", ag_2_a0, ag_2_p2_3)
+        ag_2_a1 = ag_2_a[1].reshape(ag_2_n, 4, 3)
+        ag_2_p3_3 = torch.einsum("zui,ijk->zujk", ag_2_a1, (self.cg_1_0_1 * 0.8660254037844386))
+        ag_2_p3 = torch.einsum("zvj,zujk->zuvk", ag_2_b0, ag_2_p3_3)
+        ag_2_p4_3 = torch.einsum("zui,ijk->zujk", ag_2_a1, (self.cg_1_1_0 * 0.5773502691896257))
+        ag_2_p4 = torch.einsum("zvj,zujk->zuvk", ag_2_b1, ag_2_p4_3)
+        ag_2_p5_3 = torch.einsum("zui,ijk->zujk", ag_2_a1, (self.cg_1_1_1 * 1.224744871391589))
+        ag_2_p5 = torch.einsum("zvj,zujk->zuvk", ag_2_b1, ag_2_p5_3)
+        ag_2_p6_3 = torch.einsum("zui,ijk->zujk", ag_2_a1, (self.cg_1_1_2 * 1.118033988749895))
+        ag_2_p6 = torch.einsum("zvj,zujk->zuvk", ag_2_b1, ag_2_p6_3)
+        ag_2_p7_3 = torch.einsum("zvj,ijk->zvik", ag_2_b2, (self.cg_1_2_1 * 0.8660254037844386))
+        ag_2_p7 = torch.einsum("zui,zvik->zuvk", ag_2_a1, ag_2_p7_3)
+        ag_2_p8_3 = torch.einsum("zvj,ijk->zvik", ag_2_b2, (self.cg_1_2_2 * 1.5811388300841898))
+        ag_2_p8 = torch.einsum("zui,zvik->zuvk", ag_2_a1, ag_2_p8_3)
+        ag_2_a2 = ag_2_a[2].reshape(ag_2_n, 4, 5)
+        ag_2_p9_3 = torch.einsum("zui,ijk->zujk", ag_2_a2, (self.cg_2_0_2 * 1.118033988749895))
+        ag_2_p9 = torch.einsum("zvj,zujk->zuvk", ag_2_b0, ag_2_p9_3)
+        ag_2_p10_3 = torch.einsum("zui,ijk->zujk", ag_2_a2, (self.cg_2_1_1 * 0.8660254037844386))
+        ag_2_p10 = torch.einsum("zvj,zujk->zuvk", ag_2_b1, ag_2_p10_3)
+        ag_2_p11_3 = torch.einsum("zui,ijk->zujk", ag_2_a2, (self.cg_2_1_2 * 1.5811388300841898))
+        ag_2_p11 = torch.einsum("zvj,zujk->zuvk", ag_2_b1, ag_2_p11_3)
+        ag_2_p12_3 = torch.einsum("zui,ijk->zujk", ag_2_a2, (self.cg_2_2_0 * 0.5773502691896257))
+        ag_2_p12 = torch.einsum("zvj,zujk->zuvk", ag_2_b2, ag_2_p12_3)
+        ag_2_p13_3 = torch.einsum("zui,ijk->zujk", ag_2_a2, (self.cg_2_2_1 * 1.224744871391589))
+        ag_2_p13 = torch.einsum("zvj,zujk->zuvk", ag_2_b2, ag_2_p13_3)
+        ag_2_p14_3 = torch.einsum("zui,ijk->zujk", ag_2_a2, (self.cg_2_2_2 * 1.118033988749895))
+        ag_2_p14 = torch.einsum("zvj,zujk->zuvk", ag_2_b2, ag_2_p14_3)
+        ag_2 = torch.cat(
             [
-                (t_3_p0 + t_3_p4 + t_3_p12).reshape(t_3_n, 32),
-                (t_3_p1 + t_3_p3 + t_3_p7 + t_3_p10).reshape(t_3_n, 96),
-                (t_3_p5 + t_3_p13).reshape(t_3_n, 96),
-                (t_3_p8 + t_3_p11).reshape(t_3_n, 160),
-                (t_3_p2 + t_3_p6 + t_3_p9 + t_3_p14).reshape(t_3_n, 160),
+                (ag_2_p0 + ag_2_p4 + ag_2_p12).reshape(ag_2_n, 32),
+                (ag_2_p1 + ag_2_p3 + ag_2_p7 + ag_2_p10).reshape(ag_2_n, 96),
+                (ag_2_p5 + ag_2_p13).reshape(ag_2_n, 96),
+                (ag_2_p8 + ag_2_p11).reshape(ag_2_n, 160),
+                (ag_2_p2 + ag_2_p6 + ag_2_p9 + ag_2_p14).reshape(ag_2_n, 160),
             ],
             dim=1,
         )
-        # ag = scatter_sum(t_3, dst): 32x0e+32x1o+32x1e+32x2o+32x2e over node
-        ag = t_3.new_zeros((f.shape[0], 544)).index_add(0, dst, t_3)
+        # ag = scatter_sum(ag_2, dst): 32x0e+32x1o+32x1e+32x2o+32x2e over node
+        ag = ag_2.new_zeros((f.shape[0], 544)).index_add(0, dst, ag_2)
         # sq = couple[uvuv, weights=none, paths=15](f, f): 64x0e+64x1o+64x1e+64x2o+64x2e over node
         sq_n = f.shape[0]
         sq_a = f.split([8, 24, 40], dim=1)
@@ -216,8 +216,8 @@ class CormorantLayer(fdg.runtime.FdgModule):
         mix_sq = torch.cat(
             [mix_sq_p0.reshape(mix_sq_n, 8), mix_sq_p1.reshape(mix_sq_n, 24), mix_sq_p2.reshape(mix_sq_n, 40)], dim=1
         )
-        # t_4 = add(mix_ag, mix_f): 8x0e+8x1o+8x2e over node
-        t_4 = mix_ag + mix_f
-        # out = add(t_4, mix_sq): 8x0e+8x1o+8x2e over node
-        out = t_4 + mix_sq
+        # out_1 = add(mix_ag, mix_f): 8x0e+8x1o+8x2e over node
+        out_1 = mix_ag + mix_f
+        # out = add(out_1, mix_sq): 8x0e+8x1o+8x2e over node
+        out = out_1 + mix_sq
         return out

@@ -34,7 +34,7 @@ class MACE(fdg.runtime.FdgModule):
     def __init__(self) -> None:
         super().__init__()
         self.register_coupling(
-            "t_2_cg",
+            "a1_2_cg",
             16,
             (
                 ((0, 0, 0, 0, 1.0),),
@@ -43,11 +43,11 @@ class MACE(fdg.runtime.FdgModule):
                 ((0, 3, 3, 9, 2.6457513110645907),),
             ),
         )  # per block: (l1, l2, l3, offset of l2 in b, path normalization)
-        self.register_transposition("t_2_cg_a", ((32, 1),))  # ir_mul -> mul_ir
-        self.register_transposition("t_2_cg_y", ((32, 1), (32, 3), (32, 5), (32, 7)))  # ir_mul -> mul_ir
+        self.register_transposition("a1_2_cg_a", ((32, 1),))  # ir_mul -> mul_ir
+        self.register_transposition("a1_2_cg_y", ((32, 1), (32, 3), (32, 5), (32, 7)))  # ir_mul -> mul_ir
         self.register_channelwise(  # the native kernel's table
-            "t_2_cg_table",
-            "t_2_cg",
+            "a1_2_cg_table",
+            "a1_2_cg",
             ((32, 1),),  # a: (mul, 2l+1) per irrep
             ((32, 1), (32, 3), (32, 5), (32, 7)),  # y
             (
@@ -58,7 +58,7 @@ class MACE(fdg.runtime.FdgModule):
             ),  # per block: (input irrep, output irrep, offsets of its paths' weights)
         )
         self.register_coupling(
-            "t_5_cg",
+            "a2_2_cg",
             16,
             (
                 ((0, 0, 0, 0, 0.7071067811865476),),
@@ -71,11 +71,11 @@ class MACE(fdg.runtime.FdgModule):
                 ((1, 2, 3, 4, 1.8708286933869707),),
             ),
         )  # per block: (l1, l2, l3, offset of l2 in b, path normalization)
-        self.register_transposition("t_5_cg_a", ((32, 1), (32, 3)))  # ir_mul -> mul_ir
-        self.register_transposition("t_5_cg_y", ((32, 1), (32, 3), (32, 5), (32, 7)))  # ir_mul -> mul_ir
+        self.register_transposition("a2_2_cg_a", ((32, 1), (32, 3)))  # ir_mul -> mul_ir
+        self.register_transposition("a2_2_cg_y", ((32, 1), (32, 3), (32, 5), (32, 7)))  # ir_mul -> mul_ir
         self.register_channelwise(  # the native kernel's table
-            "t_5_cg_table",
-            "t_5_cg",
+            "a2_2_cg_table",
+            "a2_2_cg",
             ((32, 1), (32, 3)),  # a: (mul, 2l+1) per irrep
             ((32, 1), (32, 3), (32, 5), (32, 7)),  # y
             (
@@ -98,8 +98,8 @@ class MACE(fdg.runtime.FdgModule):
         self.up2_weight = torch.nn.Parameter(torch.randn(2048))
         self.A2_weight = torch.nn.Parameter(torch.randn(4096))
         self.B2_weight = torch.nn.Parameter(torch.randn(3, 416))
-        self.t_7_weight = torch.nn.Parameter(torch.randn(3, 1024))
-        self.t_8_weight = torch.nn.Parameter(torch.randn(1024))
+        self.h2_1_weight = torch.nn.Parameter(torch.randn(3, 1024))
+        self.h2_2_weight = torch.nn.Parameter(torch.randn(1024))
 
     def forward(
         self,
@@ -121,19 +121,19 @@ class MACE(fdg.runtime.FdgModule):
         up1_x0 = up1_x[0].reshape(up1_n, 32, 1)
         up1_p0 = torch.einsum("zui,uw->zwi", up1_x0, (self.up1_weight[0:1024].view(32, 32) * 0.17677669529663687))
         up1 = up1_p0.reshape(up1_n, 32)
-        # t_2 = couple[uvu, weights=R1, paths=4](t_1, Y, R1): 32x0e+32x1o+32x2e+32x3o over edge
+        # a1_2 = couple[uvu, weights=R1, paths=4](a1_1, Y, R1): 32x0e+32x1o+32x2e+32x3o over edge
         if fdg.runtime.channelwise_available(up1):  # one native CPU kernel call, indices read in place
-            t_3 = fdg.runtime.channelwise(
-                up1, Y @ self.t_2_cg, R1, self.t_2_cg_table, [32, 16, 128, 512], src, dst, h0.shape[0]
+            a1_3 = fdg.runtime.channelwise(
+                up1, Y @ self.a1_2_cg, R1, self.a1_2_cg_table, [32, 16, 128, 512], src, dst, h0.shape[0]
             )
         else:  # off the CPU, or without a C++ compiler: gather, the coupling in slices of batched matmuls, scatter
-            # t_1 = gather(up1, src): 32x0e over edge
-            t_1 = up1.index_select(0, src)
-            t_2 = fdg.runtime.chunked(self.t_2_slice, 4096, t_1, Y, R1)
-            # t_3 = scatter_sum(t_2, dst): 32x0e+32x1o+32x2e+32x3o over node
-            t_3 = t_2.new_zeros((h0.shape[0], 512)).index_add(0, dst, t_2)
-        # a1 = scale[0.125](t_3): 32x0e+32x1o+32x2e+32x3o over node
-        a1 = t_3 * 0.125
+            # a1_1 = gather(up1, src): 32x0e over edge
+            a1_1 = up1.index_select(0, src)
+            a1_2 = fdg.runtime.chunked(self.a1_2_slice, 4096, a1_1, Y, R1)
+            # a1_3 = scatter_sum(a1_2, dst): 32x0e+32x1o+32x2e+32x3o over node
+            a1_3 = a1_2.new_zeros((h0.shape[0], 512)).index_add(0, dst, a1_2)
+        # a1 = scale[0.125](a1_3): 32x0e+32x1o+32x2e+32x3o over node
+        a1 = a1_3 * 0.125
         # A1 = linear[weights=learned, paths=4](a1): 32x0e+32x1o+32x2e+32x3o over node
         A1_n = a1.shape[0]
         A1_x = a1.split([32, 96, 160, 224], dim=1)
@@ -168,19 +168,19 @@ class MACE(fdg.runtime.FdgModule):
         up2_x1 = up2_x[1].reshape(up2_n, 32, 3)
         up2_p1 = torch.einsum("zui,uw->zwi", up2_x1, (self.up2_weight[1024:2048].view(32, 32) * 0.17677669529663687))
         up2 = torch.cat([up2_p0.reshape(up2_n, 32), up2_p1.reshape(up2_n, 96)], dim=1)
-        # t_5 = couple[uvu, weights=R2, paths=10](t_4, Y, R2): 32x0e+32x1o+32x2e+32x3o over edge
+        # a2_2 = couple[uvu, weights=R2, paths=10](a2_1, Y, R2): 32x0e+32x1o+32x2e+32x3o over edge
         if fdg.runtime.channelwise_available(up2):  # one native CPU kernel call, indices read in place
-            t_6 = fdg.runtime.channelwise(
-                up2, Y @ self.t_5_cg, R2, self.t_5_cg_table, [128, 88, 320, 512], src, dst, h0.shape[0]
+            a2_3 = fdg.runtime.channelwise(
+                up2, Y @ self.a2_2_cg, R2, self.a2_2_cg_table, [128, 88, 320, 512], src, dst, h0.shape[0]
             )
         else:  # off the CPU, or without a C++ compiler: gather, the coupling in slices of batched matmuls, scatter
-            # t_4 = gather(up2, src): 32x0e+32x1o over edge
-            t_4 = up2.index_select(0, src)
-            t_5 = fdg.runtime.chunked(self.t_5_slice, 4096, t_4, Y, R2)
-            # t_6 = scatter_sum(t_5, dst): 32x0e+32x1o+32x2e+32x3o over node
-            t_6 = t_5.new_zeros((h0.shape[0], 512)).index_add(0, dst, t_5)
-        # a2 = scale[0.125](t_6): 32x0e+32x1o+32x2e+32x3o over node
-        a2 = t_6 * 0.125
+            # a2_1 = gather(up2, src): 32x0e+32x1o over edge
+            a2_1 = up2.index_select(0, src)
+            a2_2 = fdg.runtime.chunked(self.a2_2_slice, 4096, a2_1, Y, R2)
+            # a2_3 = scatter_sum(a2_2, dst): 32x0e+32x1o+32x2e+32x3o over node
+            a2_3 = a2_2.new_zeros((h0.shape[0], 512)).index_add(0, dst, a2_2)
+        # a2 = scale[0.125](a2_3): 32x0e+32x1o+32x2e+32x3o over node
+        a2 = a2_3 * 0.125
         # A2 = linear[weights=learned, paths=4](a2): 32x0e+32x1o+32x2e+32x3o over node
         A2_n = a2.shape[0]
         A2_x = a2.split([32, 96, 160, 224], dim=1)
@@ -199,34 +199,34 @@ class MACE(fdg.runtime.FdgModule):
         # B2 = power[nu=3, weights=learned[z]x3](A2, z): 32x0e over node
         # 13 weights per channel: the dimension of the function space (MACE's basis: 28)
         B2 = self.B2_power(A2, self.B2_weight, z)  # weights of each z
-        # t_7 = linear[weights=learned[z]x3, paths=1](h1, z): 32x0e over node
-        t_7_n = h1.shape[0]
-        t_7_w = self.t_7_weight.index_select(0, z)  # one weight set per z
-        t_7_ws = t_7_w.split([1024], dim=1)
-        t_7_x = h1.split([32, 96], dim=1)
-        t_7_x0 = t_7_x[0].reshape(t_7_n, 32, 1)
-        t_7_p0 = torch.einsum("zui,zuw->zwi", t_7_x0, t_7_ws[0].reshape(t_7_n, 32, 32)) * 0.17677669529663687
-        t_7 = t_7_p0.reshape(t_7_n, 32)
-        # t_8 = linear[weights=learned, paths=1](B2): 32x0e over node
-        t_8_n = B2.shape[0]
-        t_8_x = B2.split([32], dim=1)
-        t_8_x0 = t_8_x[0].reshape(t_8_n, 32, 1)
-        t_8_p0 = torch.einsum("zui,uw->zwi", t_8_x0, (self.t_8_weight[0:1024].view(32, 32) * 0.17677669529663687))
-        t_8 = t_8_p0.reshape(t_8_n, 32)
-        # h2 = add(t_7, t_8): 32x0e over node
-        h2 = t_7 + t_8
+        # h2_1 = linear[weights=learned[z]x3, paths=1](h1, z): 32x0e over node
+        h2_1_n = h1.shape[0]
+        h2_1_w = self.h2_1_weight.index_select(0, z)  # one weight set per z
+        h2_1_ws = h2_1_w.split([1024], dim=1)
+        h2_1_x = h1.split([32, 96], dim=1)
+        h2_1_x0 = h2_1_x[0].reshape(h2_1_n, 32, 1)
+        h2_1_p0 = torch.einsum("zui,zuw->zwi", h2_1_x0, h2_1_ws[0].reshape(h2_1_n, 32, 32)) * 0.17677669529663687
+        h2_1 = h2_1_p0.reshape(h2_1_n, 32)
+        # h2_2 = linear[weights=learned, paths=1](B2): 32x0e over node
+        h2_2_n = B2.shape[0]
+        h2_2_x = B2.split([32], dim=1)
+        h2_2_x0 = h2_2_x[0].reshape(h2_2_n, 32, 1)
+        h2_2_p0 = torch.einsum("zui,uw->zwi", h2_2_x0, (self.h2_2_weight[0:1024].view(32, 32) * 0.17677669529663687))
+        h2_2 = h2_2_p0.reshape(h2_2_n, 32)
+        # h2 = add(h2_1, h2_2): 32x0e over node
+        h2 = h2_1 + h2_2
         return (h1, h2)
 
-    def t_2_slice(self, a: torch.Tensor, b: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
-        """t_2 = couple(t_1, Y) [mode = uvu] on a slice of rows.
+    def a1_2_slice(self, a: torch.Tensor, b: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
+        """a1_2 = couple(a1_1, Y) [mode = uvu] on a slice of rows.
 
         One batched matmul per block.
         """
         n = a.shape[0]
         # per-row coupling matrices: CG tensors of all paths contracted with b
-        cg = (b @ self.t_2_cg).split([1, 3, 5, 7], dim=1)
+        cg = (b @ self.a1_2_cg).split([1, 3, 5, 7], dim=1)
         w = w.split([32, 32, 32, 32], dim=1)  # per path
-        (a0,) = fdg.runtime.permute_columns(a, self.t_2_cg_a_inverse, self.t_2_cg_a).split([32], dim=1)
+        (a0,) = fdg.runtime.permute_columns(a, self.a1_2_cg_a_inverse, self.a1_2_cg_a).split([32], dim=1)
         a0 = a0.view(n, 1, 32)
         # 0e <- 0e x 0e
         y0 = cg[0].view(n, 1, 1) * (w[0].view(n, 1, 1, 32) * a0.unsqueeze(1)).reshape(n, 1, 32)
@@ -246,18 +246,18 @@ class MACE(fdg.runtime.FdgModule):
             ],
             dim=1,
         )
-        return fdg.runtime.permute_columns(y, self.t_2_cg_y, self.t_2_cg_y_inverse)
+        return fdg.runtime.permute_columns(y, self.a1_2_cg_y, self.a1_2_cg_y_inverse)
 
-    def t_5_slice(self, a: torch.Tensor, b: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
-        """t_5 = couple(t_4, Y) [mode = uvu] on a slice of rows.
+    def a2_2_slice(self, a: torch.Tensor, b: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
+        """a2_2 = couple(a2_1, Y) [mode = uvu] on a slice of rows.
 
         One batched matmul per block.
         """
         n = a.shape[0]
         # per-row coupling matrices: CG tensors of all paths contracted with b
-        cg = (b @ self.t_5_cg).split([1, 3, 3, 18, 5, 30, 7, 21], dim=1)
+        cg = (b @ self.a2_2_cg).split([1, 3, 3, 18, 5, 30, 7, 21], dim=1)
         w = w.split([32, 32, 32, 32, 32, 32, 32, 32, 32, 32], dim=1)  # per path
-        a0, a1 = fdg.runtime.permute_columns(a, self.t_5_cg_a_inverse, self.t_5_cg_a).split([32, 96], dim=1)
+        a0, a1 = fdg.runtime.permute_columns(a, self.a2_2_cg_a_inverse, self.a2_2_cg_a).split([32, 96], dim=1)
         a0 = a0.view(n, 1, 32)
         a1 = a1.view(n, 3, 32)
         # 0e <- 0e x 0e
@@ -294,4 +294,4 @@ class MACE(fdg.runtime.FdgModule):
             ],
             dim=1,
         )
-        return fdg.runtime.permute_columns(y, self.t_5_cg_y, self.t_5_cg_y_inverse)
+        return fdg.runtime.permute_columns(y, self.a2_2_cg_y, self.a2_2_cg_y_inverse)

@@ -34,7 +34,7 @@ class MACEFusion(fdg.runtime.FdgModule):
     def __init__(self) -> None:
         super().__init__()
         self.register_coupling(
-            "t_6_cg",
+            "a2_2_cg",
             16,
             (
                 ((0, 0, 0, 0, 0.7071067811865476),),
@@ -47,11 +47,11 @@ class MACEFusion(fdg.runtime.FdgModule):
                 ((1, 2, 3, 4, 1.8708286933869707),),
             ),
         )  # per block: (l1, l2, l3, offset of l2 in b, path normalization)
-        self.register_transposition("t_6_cg_a", ((32, 1), (32, 3)))  # ir_mul -> mul_ir
-        self.register_transposition("t_6_cg_y", ((32, 1), (32, 3), (32, 5), (32, 7)))  # ir_mul -> mul_ir
+        self.register_transposition("a2_2_cg_a", ((32, 1), (32, 3)))  # ir_mul -> mul_ir
+        self.register_transposition("a2_2_cg_y", ((32, 1), (32, 3), (32, 5), (32, 7)))  # ir_mul -> mul_ir
         self.register_channelwise(  # the native kernel's table
-            "t_6_cg_table",
-            "t_6_cg",
+            "a2_2_cg_table",
+            "a2_2_cg",
             ((32, 1), (32, 3)),  # a: (mul, 2l+1) per irrep
             ((32, 1), (32, 3), (32, 5), (32, 7)),  # y
             (
@@ -65,14 +65,14 @@ class MACEFusion(fdg.runtime.FdgModule):
                 (1, 3, (256,)),
             ),  # per block: (input irrep, output irrep, offsets of its paths' weights)
         )
-        t_3_spec = fdg.runtime.fusion.FuseSpec(("0e", "0e", "0e+1o+2e+3o"), "0e+1o+2e+3o", ((0, 1), 2))
-        self.register_fusion("t_3_node3", t_3_spec, fdg.runtime.fusion.FuseTable("node", node=3))
-        self.register_fusion("t_3_root", t_3_spec, fdg.runtime.fusion.FuseTable("root", order=(1, 0)))
-        self.register_fusion("t_3_columns", t_3_spec, fdg.runtime.fusion.FuseTable("columns"))
-        self.register_fusion("t_3_kernel", t_3_spec, fdg.runtime.fusion.FuseTable("kernel"))
+        a1_3_spec = fdg.runtime.fusion.FuseSpec(("0e", "0e", "0e+1o+2e+3o"), "0e+1o+2e+3o", ((0, 1), 2))
+        self.register_fusion("a1_3_node3", a1_3_spec, fdg.runtime.fusion.FuseTable("node", node=3))
+        self.register_fusion("a1_3_root", a1_3_spec, fdg.runtime.fusion.FuseTable("root", order=(1, 0)))
+        self.register_fusion("a1_3_columns", a1_3_spec, fdg.runtime.fusion.FuseTable("columns"))
+        self.register_fusion("a1_3_kernel", a1_3_spec, fdg.runtime.fusion.FuseTable("kernel"))
         self.register_channelwise(  # the whole fuse: its left child, paired, and the root
-            "t_3_kernel_table",
-            "t_3_kernel",
+            "a1_3_kernel_table",
+            "a1_3_kernel",
             ((32, 1),),  # a: (mul, 2l+1) per irrep
             ((32, 1), (32, 3), (32, 5), (32, 7)),  # y
             (
@@ -81,7 +81,7 @@ class MACEFusion(fdg.runtime.FdgModule):
                 (0, 2, (64,)),
                 (0, 3, (96,)),
             ),  # per block: (input irrep, output irrep, offsets of its paths' weights)
-            fdg.runtime.fusion.pair_of(t_3_spec, 32),  # the pair stage: a, channel by channel from two inputs
+            fdg.runtime.fusion.pair_of(a1_3_spec, 32),  # the pair stage: a, channel by channel from two inputs
         )
         self.B1_power = fdg.runtime.SymmetricPower("32x0e+32x1o+32x2e+32x3o", 3, "32x0e+32x1o", species=3)
         self.B2_power = fdg.runtime.SymmetricPower("32x0e+32x1o+32x2e+32x3o", 3, "32x0e", species=3)
@@ -92,8 +92,8 @@ class MACEFusion(fdg.runtime.FdgModule):
         self.up2_weight = torch.nn.Parameter(torch.randn(2048))
         self.A2_weight = torch.nn.Parameter(torch.randn(4096))
         self.B2_weight = torch.nn.Parameter(torch.randn(3, 416))
-        self.t_8_weight = torch.nn.Parameter(torch.randn(3, 1024))
-        self.t_9_weight = torch.nn.Parameter(torch.randn(1024))
+        self.h2_1_weight = torch.nn.Parameter(torch.randn(3, 1024))
+        self.h2_2_weight = torch.nn.Parameter(torch.randn(1024))
 
     def forward(
         self,
@@ -115,16 +115,16 @@ class MACEFusion(fdg.runtime.FdgModule):
         up1_x0 = up1_x[0].reshape(up1_n, 32, 1)
         up1_p0 = torch.einsum("zui,uw->zwi", up1_x0, (self.up1_weight[0:1024].view(32, 32) * 0.17677669529663687))
         up1 = up1_p0.reshape(up1_n, 32)
-        # t_3 = fuse[weights=R1, tree=auto](t_1, t_2, Y, R1): 32x0e+32x1o+32x2e+32x3o over edge
+        # a1_3 = fuse[weights=R1, tree=auto](a1_1, a1_2, Y, R1): 32x0e+32x1o+32x2e+32x3o over edge
         # evaluates tree ((up1[src], up1[dst]), Y); 4 paths, weights on the paths of ((up1[src], up1[dst]), Y) (fdg
         # report: why)
-        t_3_w = R1.reshape(-1, 4, 32)
+        a1_3_w = R1.reshape(-1, 4, 32)
         if fdg.runtime.channelwise_available(up1):  # the whole fuse as one native kernel call, indices read in place
-            t_4 = fdg.runtime.channelwise(
+            a1_4 = fdg.runtime.channelwise(
                 up1,
-                Y @ self.t_3_kernel,
-                t_3_w.reshape(t_3_w.shape[0], 128),
-                self.t_3_kernel_table,
+                Y @ self.a1_3_kernel,
+                a1_3_w.reshape(a1_3_w.shape[0], 128),
+                self.a1_3_kernel_table,
                 [32, 16, 128, 512],
                 z=up1,
                 x_index=src,
@@ -133,23 +133,23 @@ class MACEFusion(fdg.runtime.FdgModule):
                 y_rows=h0.shape[0],
             )
         else:
-            # t_1 = gather(up1, src): 32x0e over edge
-            t_1 = up1.index_select(0, src)
-            # t_2 = gather(up1, dst): 32x0e over edge
-            t_2 = up1.index_select(0, dst)
-            t_3_x0 = fdg.runtime.fusion.channels(t_1, 32, [1])  # [n, 32, 1]
-            t_3_x1 = fdg.runtime.fusion.channels(t_2, 32, [1])  # [n, 32, 1]
-            t_3_x2 = fdg.runtime.fusion.channels(Y, 1, [1, 3, 5, 7])  # [n, 1, 16]
+            # a1_1 = gather(up1, src): 32x0e over edge
+            a1_1 = up1.index_select(0, src)
+            # a1_2 = gather(up1, dst): 32x0e over edge
+            a1_2 = up1.index_select(0, dst)
+            a1_3_x0 = fdg.runtime.fusion.channels(a1_1, 32, [1])  # [n, 32, 1]
+            a1_3_x1 = fdg.runtime.fusion.channels(a1_2, 32, [1])  # [n, 32, 1]
+            a1_3_x2 = fdg.runtime.fusion.channels(Y, 1, [1, 3, 5, 7])  # [n, 1, 16]
             # (up1[src], up1[dst]): [n, 32, 1]
-            t_3_n3 = fdg.runtime.fusion.dense_product([t_3_x0, t_3_x1], self.t_3_node3)
+            a1_3_n3 = fdg.runtime.fusion.dense_product([a1_3_x0, a1_3_x1], self.a1_3_node3)
             # ((up1[src], up1[dst]), Y): [n, 32, 16]
-            t_3_n4 = fdg.runtime.fusion.dense_product([t_3_x2, t_3_n3], self.t_3_root, split_last=True)
-            t_3_paths = fdg.runtime.fusion.weigh_paths(t_3_n4, t_3_w, self.t_3_columns_index, 16)
-            t_3 = fdg.runtime.fusion.mul_ir(t_3_paths, [1, 3, 5, 7])
-            # t_4 = scatter_sum(t_3, dst): 32x0e+32x1o+32x2e+32x3o over node
-            t_4 = t_3.new_zeros((h0.shape[0], 512)).index_add(0, dst, t_3)
-        # a1 = scale[0.125](t_4): 32x0e+32x1o+32x2e+32x3o over node
-        a1 = t_4 * 0.125
+            a1_3_n4 = fdg.runtime.fusion.dense_product([a1_3_x2, a1_3_n3], self.a1_3_root, split_last=True)
+            a1_3_paths = fdg.runtime.fusion.weigh_paths(a1_3_n4, a1_3_w, self.a1_3_columns_index, 16)
+            a1_3 = fdg.runtime.fusion.mul_ir(a1_3_paths, [1, 3, 5, 7])
+            # a1_4 = scatter_sum(a1_3, dst): 32x0e+32x1o+32x2e+32x3o over node
+            a1_4 = a1_3.new_zeros((h0.shape[0], 512)).index_add(0, dst, a1_3)
+        # a1 = scale[0.125](a1_4): 32x0e+32x1o+32x2e+32x3o over node
+        a1 = a1_4 * 0.125
         # A1 = linear[weights=learned, paths=4](a1): 32x0e+32x1o+32x2e+32x3o over node
         A1_n = a1.shape[0]
         A1_x = a1.split([32, 96, 160, 224], dim=1)
@@ -184,19 +184,19 @@ class MACEFusion(fdg.runtime.FdgModule):
         up2_x1 = up2_x[1].reshape(up2_n, 32, 3)
         up2_p1 = torch.einsum("zui,uw->zwi", up2_x1, (self.up2_weight[1024:2048].view(32, 32) * 0.17677669529663687))
         up2 = torch.cat([up2_p0.reshape(up2_n, 32), up2_p1.reshape(up2_n, 96)], dim=1)
-        # t_6 = couple[uvu, weights=R2, paths=10](t_5, Y, R2): 32x0e+32x1o+32x2e+32x3o over edge
+        # a2_2 = couple[uvu, weights=R2, paths=10](a2_1, Y, R2): 32x0e+32x1o+32x2e+32x3o over edge
         if fdg.runtime.channelwise_available(up2):  # one native CPU kernel call, indices read in place
-            t_7 = fdg.runtime.channelwise(
-                up2, Y @ self.t_6_cg, R2, self.t_6_cg_table, [128, 88, 320, 512], src, dst, h0.shape[0]
+            a2_3 = fdg.runtime.channelwise(
+                up2, Y @ self.a2_2_cg, R2, self.a2_2_cg_table, [128, 88, 320, 512], src, dst, h0.shape[0]
             )
         else:  # off the CPU, or without a C++ compiler: gather, the coupling in slices of batched matmuls, scatter
-            # t_5 = gather(up2, src): 32x0e+32x1o over edge
-            t_5 = up2.index_select(0, src)
-            t_6 = fdg.runtime.chunked(self.t_6_slice, 4096, t_5, Y, R2)
-            # t_7 = scatter_sum(t_6, dst): 32x0e+32x1o+32x2e+32x3o over node
-            t_7 = t_6.new_zeros((h0.shape[0], 512)).index_add(0, dst, t_6)
-        # a2 = scale[0.125](t_7): 32x0e+32x1o+32x2e+32x3o over node
-        a2 = t_7 * 0.125
+            # a2_1 = gather(up2, src): 32x0e+32x1o over edge
+            a2_1 = up2.index_select(0, src)
+            a2_2 = fdg.runtime.chunked(self.a2_2_slice, 4096, a2_1, Y, R2)
+            # a2_3 = scatter_sum(a2_2, dst): 32x0e+32x1o+32x2e+32x3o over node
+            a2_3 = a2_2.new_zeros((h0.shape[0], 512)).index_add(0, dst, a2_2)
+        # a2 = scale[0.125](a2_3): 32x0e+32x1o+32x2e+32x3o over node
+        a2 = a2_3 * 0.125
         # A2 = linear[weights=learned, paths=4](a2): 32x0e+32x1o+32x2e+32x3o over node
         A2_n = a2.shape[0]
         A2_x = a2.split([32, 96, 160, 224], dim=1)
@@ -215,34 +215,34 @@ class MACEFusion(fdg.runtime.FdgModule):
         # B2 = power[nu=3, weights=learned[z]x3](A2, z): 32x0e over node
         # 13 weights per channel: the dimension of the function space (MACE's basis: 28)
         B2 = self.B2_power(A2, self.B2_weight, z)  # weights of each z
-        # t_8 = linear[weights=learned[z]x3, paths=1](h1, z): 32x0e over node
-        t_8_n = h1.shape[0]
-        t_8_w = self.t_8_weight.index_select(0, z)  # one weight set per z
-        t_8_ws = t_8_w.split([1024], dim=1)
-        t_8_x = h1.split([32, 96], dim=1)
-        t_8_x0 = t_8_x[0].reshape(t_8_n, 32, 1)
-        t_8_p0 = torch.einsum("zui,zuw->zwi", t_8_x0, t_8_ws[0].reshape(t_8_n, 32, 32)) * 0.17677669529663687
-        t_8 = t_8_p0.reshape(t_8_n, 32)
-        # t_9 = linear[weights=learned, paths=1](B2): 32x0e over node
-        t_9_n = B2.shape[0]
-        t_9_x = B2.split([32], dim=1)
-        t_9_x0 = t_9_x[0].reshape(t_9_n, 32, 1)
-        t_9_p0 = torch.einsum("zui,uw->zwi", t_9_x0, (self.t_9_weight[0:1024].view(32, 32) * 0.17677669529663687))
-        t_9 = t_9_p0.reshape(t_9_n, 32)
-        # h2 = add(t_8, t_9): 32x0e over node
-        h2 = t_8 + t_9
+        # h2_1 = linear[weights=learned[z]x3, paths=1](h1, z): 32x0e over node
+        h2_1_n = h1.shape[0]
+        h2_1_w = self.h2_1_weight.index_select(0, z)  # one weight set per z
+        h2_1_ws = h2_1_w.split([1024], dim=1)
+        h2_1_x = h1.split([32, 96], dim=1)
+        h2_1_x0 = h2_1_x[0].reshape(h2_1_n, 32, 1)
+        h2_1_p0 = torch.einsum("zui,zuw->zwi", h2_1_x0, h2_1_ws[0].reshape(h2_1_n, 32, 32)) * 0.17677669529663687
+        h2_1 = h2_1_p0.reshape(h2_1_n, 32)
+        # h2_2 = linear[weights=learned, paths=1](B2): 32x0e over node
+        h2_2_n = B2.shape[0]
+        h2_2_x = B2.split([32], dim=1)
+        h2_2_x0 = h2_2_x[0].reshape(h2_2_n, 32, 1)
+        h2_2_p0 = torch.einsum("zui,uw->zwi", h2_2_x0, (self.h2_2_weight[0:1024].view(32, 32) * 0.17677669529663687))
+        h2_2 = h2_2_p0.reshape(h2_2_n, 32)
+        # h2 = add(h2_1, h2_2): 32x0e over node
+        h2 = h2_1 + h2_2
         return (h1, h2)
 
-    def t_6_slice(self, a: torch.Tensor, b: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
-        """t_6 = couple(t_5, Y) [mode = uvu] on a slice of rows.
+    def a2_2_slice(self, a: torch.Tensor, b: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
+        """a2_2 = couple(a2_1, Y) [mode = uvu] on a slice of rows.
 
         One batched matmul per block.
         """
         n = a.shape[0]
         # per-row coupling matrices: CG tensors of all paths contracted with b
-        cg = (b @ self.t_6_cg).split([1, 3, 3, 18, 5, 30, 7, 21], dim=1)
+        cg = (b @ self.a2_2_cg).split([1, 3, 3, 18, 5, 30, 7, 21], dim=1)
         w = w.split([32, 32, 32, 32, 32, 32, 32, 32, 32, 32], dim=1)  # per path
-        a0, a1 = fdg.runtime.permute_columns(a, self.t_6_cg_a_inverse, self.t_6_cg_a).split([32, 96], dim=1)
+        a0, a1 = fdg.runtime.permute_columns(a, self.a2_2_cg_a_inverse, self.a2_2_cg_a).split([32, 96], dim=1)
         a0 = a0.view(n, 1, 32)
         a1 = a1.view(n, 3, 32)
         # 0e <- 0e x 0e
@@ -279,4 +279,4 @@ class MACEFusion(fdg.runtime.FdgModule):
             ],
             dim=1,
         )
-        return fdg.runtime.permute_columns(y, self.t_6_cg_y, self.t_6_cg_y_inverse)
+        return fdg.runtime.permute_columns(y, self.a2_2_cg_y, self.a2_2_cg_y_inverse)

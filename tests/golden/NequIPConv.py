@@ -80,19 +80,19 @@ class NequIPConv(fdg.runtime.FdgModule):
             fdg.runtime.check_inputs(self, h, vec, R, src, dst)
         # Y = sh[lmax=2](vec): 1x0e+1x1o+1x2e over edge
         Y = fdg.runtime.spherical_harmonics(2, vec)
-        # m = couple[uvu, weights=R, paths=15](t_1, Y, R): 32x0e+32x1o+32x2e+32x1e+32x2o over edge
+        # m = couple[uvu, weights=R, paths=15](m_1, Y, R): 32x0e+32x1o+32x2e+32x1e+32x2o over edge
         if fdg.runtime.channelwise_available(h):  # one native CPU kernel call, indices read in place
-            t_2 = fdg.runtime.channelwise(
+            agg_1 = fdg.runtime.channelwise(
                 h, Y @ self.m_cg, R, self.m_cg_table, [288, 179, 480, 544], src, dst, h.shape[0]
             )
         else:  # off the CPU, or without a C++ compiler: gather, the coupling in slices of batched matmuls, scatter
-            # t_1 = gather(h, src): 32x0e+32x1o+32x2e over edge
-            t_1 = h.index_select(0, src)
-            m = fdg.runtime.chunked(self.m_slice, 4096, t_1, Y, R)
-            # t_2 = scatter_sum(m, dst): 32x0e+32x1o+32x2e+32x1e+32x2o over node
-            t_2 = m.new_zeros((h.shape[0], 544)).index_add(0, dst, m)
-        # agg = scale[0.1](t_2): 32x0e+32x1o+32x2e+32x1e+32x2o over node
-        agg = t_2 * 0.1
+            # m_1 = gather(h, src): 32x0e+32x1o+32x2e over edge
+            m_1 = h.index_select(0, src)
+            m = fdg.runtime.chunked(self.m_slice, 4096, m_1, Y, R)
+            # agg_1 = scatter_sum(m, dst): 32x0e+32x1o+32x2e+32x1e+32x2o over node
+            agg_1 = m.new_zeros((h.shape[0], 544)).index_add(0, dst, m)
+        # agg = scale[0.1](agg_1): 32x0e+32x1o+32x2e+32x1e+32x2o over node
+        agg = agg_1 * 0.1
         # out = linear[weights=learned, paths=3](agg): 32x0e+32x1o+32x2e over node
         out_n = agg.shape[0]
         out_x = agg.split([32, 96, 160, 96, 160], dim=1)
@@ -106,7 +106,7 @@ class NequIPConv(fdg.runtime.FdgModule):
         return out
 
     def m_slice(self, a: torch.Tensor, b: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
-        """m = couple(t_1, Y) [mode = uvu] on a slice of rows.
+        """m = couple(m_1, Y) [mode = uvu] on a slice of rows.
 
         One batched matmul per block.
         """

@@ -105,21 +105,21 @@ class NequIPInteraction(fdg.runtime.FdgModule):
         x_x2 = x_x[2].reshape(x_n, 32, 5)
         x_p2 = torch.einsum("zui,uw->zwi", x_x2, (self.x_weight[2048:3072].view(32, 32) * 0.17677669529663687))
         x = torch.cat([x_p0.reshape(x_n, 32), x_p1.reshape(x_n, 96), x_p2.reshape(x_n, 160)], dim=1)
-        # t_2 = sh[lmax=2](vec): 1x0e+1x1o+1x2e over edge
-        t_2 = fdg.runtime.spherical_harmonics(2, vec)
-        # m = couple[uvu, weights=R, paths=15](t_1, t_2, R): 32x0e+32x1o+32x2e+32x1e+32x2o over edge
+        # m_2 = sh[lmax=2](vec): 1x0e+1x1o+1x2e over edge
+        m_2 = fdg.runtime.spherical_harmonics(2, vec)
+        # m = couple[uvu, weights=R, paths=15](m_1, m_2, R): 32x0e+32x1o+32x2e+32x1e+32x2o over edge
         if fdg.runtime.channelwise_available(x):  # one native CPU kernel call, indices read in place
-            t_3 = fdg.runtime.channelwise(
-                x, t_2 @ self.m_cg, R, self.m_cg_table, [288, 179, 480, 544], src, dst, h.shape[0]
+            agg_1 = fdg.runtime.channelwise(
+                x, m_2 @ self.m_cg, R, self.m_cg_table, [288, 179, 480, 544], src, dst, h.shape[0]
             )
         else:  # off the CPU, or without a C++ compiler: gather, the coupling in slices of batched matmuls, scatter
-            # t_1 = gather(x, src): 32x0e+32x1o+32x2e over edge
-            t_1 = x.index_select(0, src)
-            m = fdg.runtime.chunked(self.m_slice, 4096, t_1, t_2, R)
-            # t_3 = scatter_sum(m, dst): 32x0e+32x1o+32x2e+32x1e+32x2o over node
-            t_3 = m.new_zeros((h.shape[0], 544)).index_add(0, dst, m)
-        # agg = scale[0.25](t_3): 32x0e+32x1o+32x2e+32x1e+32x2o over node
-        agg = t_3 * 0.25
+            # m_1 = gather(x, src): 32x0e+32x1o+32x2e over edge
+            m_1 = x.index_select(0, src)
+            m = fdg.runtime.chunked(self.m_slice, 4096, m_1, m_2, R)
+            # agg_1 = scatter_sum(m, dst): 32x0e+32x1o+32x2e+32x1e+32x2o over node
+            agg_1 = m.new_zeros((h.shape[0], 544)).index_add(0, dst, m)
+        # agg = scale[0.25](agg_1): 32x0e+32x1o+32x2e+32x1e+32x2o over node
+        agg = agg_1 * 0.25
         # y = linear[weights=learned, paths=3](agg): 96x0e+32x1o+32x2e over node
         y_n = agg.shape[0]
         y_x = agg.split([32, 96, 160, 96, 160], dim=1)
@@ -135,7 +135,7 @@ class NequIPInteraction(fdg.runtime.FdgModule):
         return out
 
     def m_slice(self, a: torch.Tensor, b: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
-        """m = couple(t_1, t_2) [mode = uvu] on a slice of rows.
+        """m = couple(m_1, m_2) [mode = uvu] on a slice of rows.
 
         One batched matmul per block.
         """

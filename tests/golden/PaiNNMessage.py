@@ -51,36 +51,36 @@ class PaiNNMessage(fdg.runtime.FdgModule):
     ) -> tuple[torch.Tensor, torch.Tensor]:
         if self.checks:  # each input against its declaration (fdg.runtime.inputs)
             fdg.runtime.check_inputs(self, s, fs, v, fvv, fvs, vec, src, dst)
-        # t_1 = gather(v, src): 16x1o over edge
-        t_1 = v.index_select(0, src)
-        # dv_vv = couple[uuu, weights=none, paths=1](t_1, fvv): 16x1o over edge
-        dv_vv_n = t_1.shape[0]
-        dv_vv_a = t_1.split([48], dim=1)
+        # dv_vv_1 = gather(v, src): 16x1o over edge
+        dv_vv_1 = v.index_select(0, src)
+        # dv_vv = couple[uuu, weights=none, paths=1](dv_vv_1, fvv): 16x1o over edge
+        dv_vv_n = dv_vv_1.shape[0]
+        dv_vv_a = dv_vv_1.split([48], dim=1)
         dv_vv_a0 = dv_vv_a[0].reshape(dv_vv_n, 16, 3)
         dv_vv_b = fvv.split([16], dim=1)
         dv_vv_b0 = dv_vv_b[0].reshape(dv_vv_n, 16, 1)
         dv_vv_p0_3 = torch.einsum("zui,zuj->zuij", dv_vv_a0, dv_vv_b0)
         dv_vv_p0 = torch.einsum("ijk,zuij->zuk", (self.cg_1_0_1 * 1.7320508075688772), dv_vv_p0_3)
         dv_vv = dv_vv_p0.reshape(dv_vv_n, 48)
-        # t_2 = sh[lmax=1](vec): 1x0e+1x1o over edge
-        t_2 = fdg.runtime.spherical_harmonics(1, vec)
-        # dv_vs = couple[uvu, weights=none, paths=1](fvs, t_2): 16x1o over edge
+        # dv_vs_1 = sh[lmax=1](vec): 1x0e+1x1o over edge
+        dv_vs_1 = fdg.runtime.spherical_harmonics(1, vec)
+        # dv_vs = couple[uvu, weights=none, paths=1](fvs, dv_vs_1): 16x1o over edge
         dv_vs_n = fvs.shape[0]
         dv_vs_a = fvs.split([16], dim=1)
         dv_vs_a0 = dv_vs_a[0].reshape(dv_vs_n, 16, 1)
-        dv_vs_b = t_2.split([1, 3], dim=1)
+        dv_vs_b = dv_vs_1.split([1, 3], dim=1)
         dv_vs_b1 = dv_vs_b[1].reshape(dv_vs_n, 1, 3)
         dv_vs_p0_3 = torch.einsum("zvj,ijk->zik", dv_vs_b1, (self.cg_0_1_1 * 1.7320508075688772))
         dv_vs_p0 = torch.einsum("zui,zik->zuk", dv_vs_a0, dv_vs_p0_3)
         dv_vs = dv_vs_p0.reshape(dv_vs_n, 48)
-        # t_3 = scatter_sum(fs, dst): 16x0e over node
-        t_3 = fs.new_zeros((s.shape[0], 16)).index_add(0, dst, fs)
-        # s_out = add(s, t_3): 16x0e over node
-        s_out = s + t_3
-        # t_4 = add(dv_vv, dv_vs): 16x1o over edge
-        t_4 = dv_vv + dv_vs
-        # t_5 = scatter_sum(t_4, dst): 16x1o over node
-        t_5 = t_4.new_zeros((s.shape[0], 48)).index_add(0, dst, t_4)
-        # v_out = add(v, t_5): 16x1o over node
-        v_out = v + t_5
+        # s_out_1 = scatter_sum(fs, dst): 16x0e over node
+        s_out_1 = fs.new_zeros((s.shape[0], 16)).index_add(0, dst, fs)
+        # s_out = add(s, s_out_1): 16x0e over node
+        s_out = s + s_out_1
+        # v_out_1 = add(dv_vv, dv_vs): 16x1o over edge
+        v_out_1 = dv_vv + dv_vs
+        # v_out_2 = scatter_sum(v_out_1, dst): 16x1o over node
+        v_out_2 = v_out_1.new_zeros((s.shape[0], 48)).index_add(0, dst, v_out_1)
+        # v_out = add(v, v_out_2): 16x1o over node
+        v_out = v + v_out_2
         return (s_out, v_out)

@@ -79,16 +79,16 @@ class SE3Aggregate(fdg.runtime.FdgModule):
             ],
             dim=1,
         )
-        # t_1 = gather(h, src): 8x0e+8x1o+8x2e over edge
-        t_1 = h.index_select(0, src)
-        # t_2 = sh[lmax=2](vec): 1x0e+1x1o+1x2e over edge
-        t_2 = fdg.runtime.spherical_harmonics(2, vec)
-        # values = couple[uvw, weights=RV, paths=11](t_1, t_2, RV): 8x0e+8x1o+8x2e over edge
-        values_n = t_1.shape[0]
+        # values_1 = gather(h, src): 8x0e+8x1o+8x2e over edge
+        values_1 = h.index_select(0, src)
+        # values_2 = sh[lmax=2](vec): 1x0e+1x1o+1x2e over edge
+        values_2 = fdg.runtime.spherical_harmonics(2, vec)
+        # values = couple[uvw, weights=RV, paths=11](values_1, values_2, RV): 8x0e+8x1o+8x2e over edge
+        values_n = values_1.shape[0]
         values_ws = RV.split([64, 64, 64, 64, 64, 64, 64, 64, 64, 64, 64], dim=1)
-        values_a = t_1.split([8, 24, 40], dim=1)
+        values_a = values_1.split([8, 24, 40], dim=1)
         values_a0 = values_a[0].reshape(values_n, 8, 1)
-        values_b = t_2.split([1, 3, 5], dim=1)
+        values_b = values_2.split([1, 3, 5], dim=1)
         values_b0 = values_b[0].reshape(values_n, 1, 1)
         values_p0_4 = torch.einsum("zui,zuvw->zivw", values_a0, values_ws[0].reshape(values_n, 8, 1, 8))
         values_p0_3 = torch.einsum("zvj,ijk->zvik", values_b0, (self.cg_0_0_0 * 0.2041241452319315))
@@ -157,11 +157,11 @@ class SE3Aggregate(fdg.runtime.FdgModule):
             ],
             dim=1,
         )
-        # t_3 = scatter_sum(weighted, dst): 8x0e+8x1o+8x2e over node
-        t_3 = weighted.new_zeros((h.shape[0], 72)).index_add(0, dst, weighted)
-        # mix_att = linear[weights=learned, paths=3](t_3): 8x0e+8x1o+8x2e over node
-        mix_att_n = t_3.shape[0]
-        mix_att_x = t_3.split([8, 24, 40], dim=1)
+        # mix_att_1 = scatter_sum(weighted, dst): 8x0e+8x1o+8x2e over node
+        mix_att_1 = weighted.new_zeros((h.shape[0], 72)).index_add(0, dst, weighted)
+        # mix_att = linear[weights=learned, paths=3](mix_att_1): 8x0e+8x1o+8x2e over node
+        mix_att_n = mix_att_1.shape[0]
+        mix_att_x = mix_att_1.split([8, 24, 40], dim=1)
         mix_att_x0 = mix_att_x[0].reshape(mix_att_n, 8, 1)
         mix_att_p0 = torch.einsum(
             "zui,uw->zwi", mix_att_x0, (self.mix_att_weight[0:64].view(8, 8) * 0.35355339059327373)

@@ -57,16 +57,16 @@ class SE3Attention(fdg.runtime.FdgModule):
         q_x2 = q_x[2].reshape(q_n, 8, 5)
         q_p2 = torch.einsum("zui,uw->zwi", q_x2, (self.q_weight[128:192].view(8, 8) * 0.35355339059327373))
         q = torch.cat([q_p0.reshape(q_n, 8), q_p1.reshape(q_n, 24), q_p2.reshape(q_n, 40)], dim=1)
-        # t_1 = gather(h, src): 8x0e+8x1o+8x2e over edge
-        t_1 = h.index_select(0, src)
-        # t_2 = sh[lmax=2](vec): 1x0e+1x1o+1x2e over edge
-        t_2 = fdg.runtime.spherical_harmonics(2, vec)
-        # k = couple[uvw, weights=RK, paths=11](t_1, t_2, RK): 8x0e+8x1o+8x2e over edge
-        k_n = t_1.shape[0]
+        # k_1 = gather(h, src): 8x0e+8x1o+8x2e over edge
+        k_1 = h.index_select(0, src)
+        # k_2 = sh[lmax=2](vec): 1x0e+1x1o+1x2e over edge
+        k_2 = fdg.runtime.spherical_harmonics(2, vec)
+        # k = couple[uvw, weights=RK, paths=11](k_1, k_2, RK): 8x0e+8x1o+8x2e over edge
+        k_n = k_1.shape[0]
         k_ws = RK.split([64, 64, 64, 64, 64, 64, 64, 64, 64, 64, 64], dim=1)
-        k_a = t_1.split([8, 24, 40], dim=1)
+        k_a = k_1.split([8, 24, 40], dim=1)
         k_a0 = k_a[0].reshape(k_n, 8, 1)
-        k_b = t_2.split([1, 3, 5], dim=1)
+        k_b = k_2.split([1, 3, 5], dim=1)
         k_b0 = k_b[0].reshape(k_n, 1, 1)
         k_p0_4 = torch.einsum("zui,zuvw->zivw", k_a0, k_ws[0].reshape(k_n, 8, 1, 8))
         k_p0_3 = torch.einsum("zvj,ijk->zvik", k_b0, (self.cg_0_0_0 * 0.2041241452319315))
@@ -113,11 +113,11 @@ class SE3Attention(fdg.runtime.FdgModule):
             ],
             dim=1,
         )
-        # t_3 = gather(q, dst): 8x0e+8x1o+8x2e over edge
-        t_3 = q.index_select(0, dst)
-        # logits = couple[uuw, weights=none, paths=3](t_3, k): 1x0e over edge
-        logits_n = t_3.shape[0]
-        logits_a = t_3.split([8, 24, 40], dim=1)
+        # logits_1 = gather(q, dst): 8x0e+8x1o+8x2e over edge
+        logits_1 = q.index_select(0, dst)
+        # logits = couple[uuw, weights=none, paths=3](logits_1, k): 1x0e over edge
+        logits_n = logits_1.shape[0]
+        logits_a = logits_1.split([8, 24, 40], dim=1)
         logits_a0 = logits_a[0].reshape(logits_n, 8, 1)
         logits_b = k.split([8, 24, 40], dim=1)
         logits_b0 = logits_b[0].reshape(logits_n, 8, 1)

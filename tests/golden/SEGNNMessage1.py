@@ -92,14 +92,14 @@ class SEGNNMessage1(fdg.runtime.FdgModule):
         d2_p0_3 = torch.einsum("zui,ijk->zujk", d2_a0, (self.cg_1_1_0 * 1.0))
         d2_p0 = torch.einsum("zuj,zujk->zuk", d2_b0, d2_p0_3)
         d2 = d2_p0.reshape(d2_n, 1)
-        # t_1 = gather(h, dst): 8x0e+8x1o+8x2e over edge
-        t_1 = h.index_select(0, dst)
-        # mi = couple[uvw, weights=learned, paths=11](t_1, a): 24x0e+8x1o+8x2e over edge
-        mi = fdg.runtime.chunked(self.mi_slice, 1024, t_1, a)
-        # t_2 = gather(h, src): 8x0e+8x1o+8x2e over edge
-        t_2 = h.index_select(0, src)
-        # mj = couple[uvw, weights=learned, paths=11](t_2, a): 24x0e+8x1o+8x2e over edge
-        mj = fdg.runtime.chunked(self.mj_slice, 1024, t_2, a)
+        # mi_1 = gather(h, dst): 8x0e+8x1o+8x2e over edge
+        mi_1 = h.index_select(0, dst)
+        # mi = couple[uvw, weights=learned, paths=11](mi_1, a): 24x0e+8x1o+8x2e over edge
+        mi = fdg.runtime.chunked(self.mi_slice, 1024, mi_1, a)
+        # mj_1 = gather(h, src): 8x0e+8x1o+8x2e over edge
+        mj_1 = h.index_select(0, src)
+        # mj = couple[uvw, weights=learned, paths=11](mj_1, a): 24x0e+8x1o+8x2e over edge
+        mj = fdg.runtime.chunked(self.mj_slice, 1024, mj_1, a)
         # md = couple[uvw, weights=learned, paths=3](d2, a): 24x0e+8x1o+8x2e over edge
         if d2.shape[0] < 2048:  # grouped is estimated faster below 2048 rows, dense from there on
             md = fdg.runtime.chunked(self.md_slice, 1024, d2, a)
@@ -121,14 +121,14 @@ class SEGNNMessage1(fdg.runtime.FdgModule):
             md_p2_3 = torch.einsum("ijk,zuivj->kzuv", (self.cg_0_2_2 * 2.23606797749979), md_p2_4)
             md_p2 = torch.einsum("uvw,kzuv->zwk", self.md_weight[32:40].view(1, 1, 8), md_p2_3)
             md = torch.cat([md_p0.reshape(md_n, 24), md_p1.reshape(md_n, 24), md_p2.reshape(md_n, 40)], dim=1)
-        # t_3 = add(mi, mj): 24x0e+8x1o+8x2e over edge
-        t_3 = mi + mj
-        # m = add(t_3, md): 24x0e+8x1o+8x2e over edge
-        m = t_3 + md
+        # m_1 = add(mi, mj): 24x0e+8x1o+8x2e over edge
+        m_1 = mi + mj
+        # m = add(m_1, md): 24x0e+8x1o+8x2e over edge
+        m = m_1 + md
         return m
 
     def mi_slice(self, a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
-        """mi = couple(t_1, a) [mode = uvw] on a slice of rows.
+        """mi = couple(mi_1, a) [mode = uvw] on a slice of rows.
 
         One batched matmul per input irrep, one matmul per output irrep.
         """
@@ -173,7 +173,7 @@ class SEGNNMessage1(fdg.runtime.FdgModule):
         return fdg.runtime.permute_columns(y, self.mi_cg_y, self.mi_cg_y_inverse)
 
     def mj_slice(self, a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
-        """mj = couple(t_2, a) [mode = uvw] on a slice of rows.
+        """mj = couple(mj_1, a) [mode = uvw] on a slice of rows.
 
         One batched matmul per input irrep, one matmul per output irrep.
         """

@@ -41,14 +41,14 @@ class SEGNNMessage2(fdg.runtime.FdgModule):
     def forward(self, m: torch.Tensor, vec: torch.Tensor) -> torch.Tensor:
         if self.checks:  # each input against its declaration (fdg.runtime.inputs)
             fdg.runtime.check_inputs(self, m, vec)
-        # t_1 = sh[lmax=2](vec): 1x0e+1x1o+1x2e over edge
-        t_1 = fdg.runtime.spherical_harmonics(2, vec)
-        # out = couple[uvw, weights=learned, paths=11](m, t_1): 24x0e+8x1o+8x2e over edge
-        out = fdg.runtime.chunked(self.out_slice, 1024, m, t_1)
+        # out_1 = sh[lmax=2](vec): 1x0e+1x1o+1x2e over edge
+        out_1 = fdg.runtime.spherical_harmonics(2, vec)
+        # out = couple[uvw, weights=learned, paths=11](m, out_1): 24x0e+8x1o+8x2e over edge
+        out = fdg.runtime.chunked(self.out_slice, 1024, m, out_1)
         return out
 
     def out_slice(self, a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
-        """out = couple(m, t_1) [mode = uvw] on a slice of rows.
+        """out = couple(m, out_1) [mode = uvw] on a slice of rows.
 
         One batched matmul per input irrep, one matmul per output irrep.
         """

@@ -73,10 +73,10 @@ class SEGNNUpdate1(fdg.runtime.FdgModule):
             fdg.runtime.check_inputs(self, h, m, a, dst)
         # uh = couple[uvw, weights=learned, paths=11](h, a): 24x0e+8x1o+8x2e over node
         uh = fdg.runtime.chunked(self.uh_slice, 1024, h, a)
-        # t_1 = scatter_sum(m, dst): 8x0e+8x1o+8x2e over node
-        t_1 = m.new_zeros((h.shape[0], 72)).index_add(0, dst, m)
-        # um = couple[uvw, weights=learned, paths=11](t_1, a): 24x0e+8x1o+8x2e over node
-        um = fdg.runtime.chunked(self.um_slice, 1024, t_1, a)
+        # um_1 = scatter_sum(m, dst): 8x0e+8x1o+8x2e over node
+        um_1 = m.new_zeros((h.shape[0], 72)).index_add(0, dst, m)
+        # um = couple[uvw, weights=learned, paths=11](um_1, a): 24x0e+8x1o+8x2e over node
+        um = fdg.runtime.chunked(self.um_slice, 1024, um_1, a)
         # u = add(uh, um): 24x0e+8x1o+8x2e over node
         u = uh + um
         return u
@@ -127,7 +127,7 @@ class SEGNNUpdate1(fdg.runtime.FdgModule):
         return fdg.runtime.permute_columns(y, self.uh_cg_y, self.uh_cg_y_inverse)
 
     def um_slice(self, a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
-        """um = couple(t_1, a) [mode = uvw] on a slice of rows.
+        """um = couple(um_1, a) [mode = uvw] on a slice of rows.
 
         One batched matmul per input irrep, one matmul per output irrep.
         """

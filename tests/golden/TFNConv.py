@@ -46,16 +46,16 @@ class TFNConv(fdg.runtime.FdgModule):
     ) -> torch.Tensor:
         if self.checks:  # each input against its declaration (fdg.runtime.inputs)
             fdg.runtime.check_inputs(self, h, vec, R, src, dst)
-        # t_1 = gather(h, src): 16x0e+16x1o+16x2e over edge
-        t_1 = h.index_select(0, src)
-        # t_2 = sh[lmax=2](vec): 1x0e+1x1o+1x2e over edge
-        t_2 = fdg.runtime.spherical_harmonics(2, vec)
-        # msg = couple[uvw, weights=R, paths=11](t_1, t_2, R): 16x0e+16x1o+16x2e over edge
-        msg_n = t_1.shape[0]
+        # msg_1 = gather(h, src): 16x0e+16x1o+16x2e over edge
+        msg_1 = h.index_select(0, src)
+        # msg_2 = sh[lmax=2](vec): 1x0e+1x1o+1x2e over edge
+        msg_2 = fdg.runtime.spherical_harmonics(2, vec)
+        # msg = couple[uvw, weights=R, paths=11](msg_1, msg_2, R): 16x0e+16x1o+16x2e over edge
+        msg_n = msg_1.shape[0]
         msg_ws = R.split([256, 256, 256, 256, 256, 256, 256, 256, 256, 256, 256], dim=1)
-        msg_a = t_1.split([16, 48, 80], dim=1)
+        msg_a = msg_1.split([16, 48, 80], dim=1)
         msg_a0 = msg_a[0].reshape(msg_n, 16, 1)
-        msg_b = t_2.split([1, 3, 5], dim=1)
+        msg_b = msg_2.split([1, 3, 5], dim=1)
         msg_b0 = msg_b[0].reshape(msg_n, 1, 1)
         msg_p0_4 = torch.einsum("zui,zuvw->zivw", msg_a0, msg_ws[0].reshape(msg_n, 16, 1, 16))
         msg_p0_3 = torch.einsum("zvj,ijk->zvik", msg_b0, (self.cg_0_0_0 * 0.14433756729740643))

@@ -117,7 +117,7 @@ CORRUPTIONS: dict[str, tuple[str, Callable[[ir.Diagram], object], str]] = {
     # rule 3: ports 0..n-1
     "ports with a gap": (SOURCE, lambda d: edge(d, "h", "t").update(port=2), "t: ports [0, 2] are not 0..n-1"),
     # rule 4: typing of each vertex
-    "gather axis": (SOURCE, lambda d: set_out(d, "_1", ir.Feature(NODE, Irreps("2x0e+2x1o"))), "gather typing"),
+    "gather axis": (SOURCE, lambda d: set_out(d, "_m_1", ir.Feature(NODE, Irreps("2x0e+2x1o"))), "gather typing"),
     "scatter axis": (SOURCE, lambda d: set_out(d, "agg", ir.Feature(EDGE, Irreps("2x0e+2x1o"))), "scatter typing"),
     "scale type": (SOURCE, lambda d: set_out(d, "s", ir.Feature(NODE, Irreps("2x0e+2x1e"))), "scale typing"),
     "add type": (SOURCE, lambda d: set_out(d, "t", ir.Feature(NODE, Irreps("2x0e+2x1e"))), "add typing"),

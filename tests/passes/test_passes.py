@@ -51,7 +51,7 @@ def test_run_checks_after_every_pass() -> None:
     seen: list[int] = []
     d = raw("diagram D() { input x : 0e\n u = 3 * x\n output y = 0.5 * (2 * x) }")
     out = passes.run(d, lambda diagram: seen.append(diagram.graph.number_of_nodes()))
-    assert seen == [4, 3]  # x u _1 y out:y -> prune drops u -> fold_scale drops _1
+    assert seen == [4, 3]  # x u _y_1 y out:y -> prune drops u -> fold_scale drops _y_1
     assert list(out.graph.nodes) == ["x", "y", "out:y"]
 
 
@@ -110,14 +110,14 @@ def test_prune_does_not_rename_kept_weights() -> None:
 
 def test_fold_scale_merges_two_scalings() -> None:
     d = raw("diagram D() { input x : 0e + 1o\n output y = 0.5 * (4 * x) }")
-    assert [d.op(n) for n in d.order()][1:3] == [ir.Scale(4.0, d.op("_1").span), ir.Scale(0.5, d.op("y").span)]
+    assert [d.op(n) for n in d.order()][1:3] == [ir.Scale(4.0, d.op("_y_1").span), ir.Scale(0.5, d.op("y").span)]
     folded = fold_scale(d)
     assert list(folded.graph.nodes) == ["x", "y", "out:y"]
     assert folded.op("y").factor == 2.0
     assert folded.operands("y") == ["x"]
     assert list(folded.graph.in_edges("y", data="port")) == [("x", "y", 0)]
     assert folded.graph.edges["x", "y", 0]["wire"] == d.out("x")
-    assert set(d.graph.nodes) == {"x", "_1", "y", "out:y"}  # pure
+    assert set(d.graph.nodes) == {"x", "_y_1", "y", "out:y"}  # pure
     check_ir(folded)
 
 

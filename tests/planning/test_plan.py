@@ -66,9 +66,23 @@ def test_value_names_avoid_keywords_and_generated_names(statement: str, value: s
 
 
 def test_anonymous_values_never_take_an_input_name() -> None:
-    """``_1`` would become ``t_1``, which the input holds: it gets ``t_1_2``; inputs keep their own names."""
-    plan = plan_of("diagram D() { input t_1 : 0e\n output y = 2 * t_1 + t_1 }")
-    assert named(plan) == {"t_1": "t_1", "_1": "t_1_2", "y": "y"}
+    """``_y_1`` (the first unnamed vertex of statement ``y``) would become ``y_1``, which the input holds: it gets
+    ``y_1_2``; inputs keep their own names."""
+    plan = plan_of("diagram D() { input y_1 : 0e\n output y = 2 * y_1 + y_1 }")
+    assert named(plan) == {"y_1": "y_1", "_y_1": "y_1_2", "y": "y"}
+
+
+def test_weight_names_do_not_depend_on_other_statements() -> None:
+    """Unnamed vertices are numbered within their statement: adding or removing a statement elsewhere renames no
+    weight (``state_dict`` keys stay loadable)."""
+    body = "output y = (linear(x) -> 4x0e) + (linear(x) -> 4x0e)"
+    before = fdg.compile(f"diagram D() {{ input x : 4x0e\n {body} }}")
+    after = fdg.compile(f"diagram D() {{ input x : 4x0e\n output z = (linear(x) -> 4x0e) + x\n {body} }}")
+    assert set(before.state_dict()) == {"y_1_weight", "y_2_weight"}
+    assert set(before.state_dict()) < set(after.state_dict())
+    after.load_state_dict(before.state_dict(), strict=False)
+    x = torch.randn(3, 4)
+    torch.testing.assert_close(after(x)[1], before(x))
 
 
 def test_every_name_is_unique_and_an_identifier() -> None:
