@@ -133,6 +133,30 @@ def test_linear_matches_e3nn() -> None:
     torch.testing.assert_close(module(x), lin(x), atol=1e-10, rtol=1e-10)
 
 
+def test_linear_with_biases_matches_e3nn() -> None:
+    """``[bias = true]`` is e3nn's ``Linear(biases=True)``: a bias per channel of every 0e output block, including a
+    0e output no path reaches (there it is the whole output), zeros at first; both carried over, non-trivial."""
+    a, out = "5x0e + 3x1o + 2x0e + 4x2e", "2x0e + 4x1o + 3x2e + 3x0o + 2x1e + 4x0e"
+    source = f"diagram L() {{ input x : {a}\n output y = linear(x) -> {out} [bias = true, unreached = ignore] }}"
+    module = fdg.compile(source).double()
+    assert not module.y_bias.detach().any()  # zeros, as e3nn's
+    lin = o3.Linear(o3.Irreps(a), o3.Irreps(out), biases=True).double()
+    assert (module.y_weight.numel(), module.y_bias.numel()) == (lin.weight_numel, lin.bias_numel)
+    assert lin.bias_numel == 6  # 2x0e and 4x0e; 3x0o is not a scalar
+    with torch.no_grad():
+        module.y_weight.normal_()
+        module.y_bias.normal_()
+        lin.weight.copy_(module.y_weight)
+        lin.bias.copy_(module.y_bias)
+    x = o3.Irreps(a).randn(9, -1, dtype=torch.float64)
+    torch.testing.assert_close(module(x), lin(x), atol=1e-10, rtol=1e-10)
+    rotation = o3.rand_matrix(dtype=torch.float64)
+    for D_in, D_out in ((o3.Irreps(a).D_from_matrix(rotation), o3.Irreps(out).D_from_matrix(rotation)),
+                        (o3.Irreps(a).D_from_matrix(-torch.eye(3, dtype=torch.float64)),
+                         o3.Irreps(out).D_from_matrix(-torch.eye(3, dtype=torch.float64)))):  # fmt: skip
+        torch.testing.assert_close(module(x @ D_in.T), module(x) @ D_out.T, atol=1e-10, rtol=1e-10)
+
+
 def test_linear_per_species_matches_e3nn() -> None:
     a, out = "4x0e + 2x1o", "3x0e + 3x1o"
     module = fdg.compile(

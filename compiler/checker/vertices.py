@@ -65,7 +65,7 @@ class Call:
 # name -> (number of positional arguments (None: two or more), keyword arguments, options, takes '->')
 SIGNATURES: dict[str, tuple[int | None, tuple[str, ...], tuple[str, ...], bool]] = {
     "couple": (2, (), ("mode", "weights", "unreached"), True),
-    "linear": (1, (), ("weights", "unreached"), True),
+    "linear": (1, (), ("weights", "bias", "unreached"), True),
     "sh": (2, (), (), False),
     "sum": (1, ("by",), (), False),
     "fuse": (None, (), ("weights", "tree", "lmax", "unreached"), True),
@@ -408,10 +408,16 @@ def linear(call: Call, resolve: Resolve, env: Mapping[str, Number], warnings: li
             call.target.span,
             "use couple to change degrees or parities",
         )
-    warn_unreached(out, {p.i_out for p in paths}, "linear", call, warnings)
+    bias = "bias" in call.options and _word(call, "bias", ("true", "false")) == "true"
+    if bias and not any(ir_.is_scalar() for _, ir_ in out):
+        raise FdgTypeError(
+            f"a bias is added to the 0e outputs, and {out} has none", call.options["bias"].span, "remove bias = true"
+        )
+    reached = {p.i_out for p in paths} | ({i for i, (_, ir_) in enumerate(out) if ir_.is_scalar()} if bias else set())
+    warn_unreached(out, reached, "linear", call, warnings)
     numel = rules.linear_numel(x.type.irreps, out, paths)
     check_size(ir.Weights(weights.kind, numel, weights.count), call)
-    op = ir.Linear(ir.Weights(weights.kind, numel, weights.count, weights.source), out, paths, call.span)
+    op = ir.Linear(ir.Weights(weights.kind, numel, weights.count, weights.source), out, paths, call.span, bias)
     return Made(op, ir.Feature(x.type.axis, out), (x,) if z is None else (x, z))
 
 

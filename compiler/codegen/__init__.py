@@ -57,6 +57,8 @@ def emit_module(plan: Plan, origin: str) -> str:
     for param in plan.parameters.values():
         shape = ", ".join(map(str, param.shape))
         lines.append(f"        self.{param.name} = torch.nn.Parameter(torch.randn({shape}))")
+    for param in plan.biases.values():  # zeros, as e3nn starts its biases
+        lines.append(f"        self.{param.name} = torch.nn.Parameter(torch.zeros({param.shape[0]}))")
     if not plan.cg and not plan.parameters and not plan.grouped and not plan.fusions and not plan.powers:
         lines.append("        # this diagram has no CG tensors and no learned weights")
     signature = ", ".join(f"{n}: torch.Tensor" for n in d.inputs())

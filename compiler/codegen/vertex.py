@@ -129,7 +129,8 @@ def _contract(plan: Plan, node: str, args: list[str], temp: Temp) -> list[str]:
         slots.setdefault(c.i_out, []).append(result)
 
     var = plan.names[node]
-    pieces = _outputs(op.irreps_out, slots, args[0], n)
+    bias = plan.biases[node].name if node in plan.biases else None
+    pieces = _outputs(op.irreps_out, slots, args[0], n, bias)
     lines.append(f"{var} = {pieces[0]}" if len(pieces) == 1 else f"{var} = torch.cat([{', '.join(pieces)}], dim=1)")
     return lines
 
@@ -151,16 +152,22 @@ def _weight_table(plan: Plan, node: str, args: list[str], temp: Temp, lines: lis
     return split
 
 
-def _outputs(irreps_out: Irreps, slots: dict[int, list[str]], first: str, n: str) -> list[str]:
-    """Per output irrep, the sum of its paths (zeros where none reaches it), flattened to ``[n, mul * dim]``."""
+def _outputs(irreps_out: Irreps, slots: dict[int, list[str]], first: str, n: str, bias: str | None = None) -> list[str]:
+    """Per output irrep, the sum of its paths (zeros where none reaches it), flattened to ``[n, mul * dim]``; with
+    ``bias`` (a parameter), its slice added to every ``0e`` block."""
     pieces = []
+    offset = 0
     for i_out, (mul, ir_) in enumerate(irreps_out):
         size = mul * ir_.dim
         if i_out not in slots:
-            pieces.append(f"{first}.new_zeros(({n}, {size}))")
-            continue
-        total = " + ".join(slots[i_out])
-        pieces.append(f"({total}).reshape({n}, {size})" if len(slots[i_out]) > 1 else f"{total}.reshape({n}, {size})")
+            piece = f"{first}.new_zeros(({n}, {size}))"
+        else:
+            total = " + ".join(slots[i_out])
+            piece = f"({total}).reshape({n}, {size})" if len(slots[i_out]) > 1 else f"{total}.reshape({n}, {size})"
+        if bias is not None and ir_.is_scalar():
+            piece = f"{piece} + self.{bias}[{offset}:{offset + mul}]"
+            offset += mul
+        pieces.append(piece)
     return pieces
 
 

@@ -150,6 +150,12 @@ class Linear:
     irreps_out: Irreps
     paths: tuple[LinearPath, ...]
     span: Span = field(compare=False, repr=False)
+    bias: bool = False  # a learned bias on every 0e output block (e3nn's ``Linear(biases=True)``)
+
+    @property
+    def bias_numel(self) -> int:
+        """Biases: one per channel of each ``0e`` output block, in output order (0 without ``bias``)."""
+        return sum(mul for mul, ir in self.irreps_out if ir.is_scalar()) if self.bias else 0
 
 
 @dataclass(frozen=True)

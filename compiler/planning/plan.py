@@ -52,6 +52,7 @@ class Plan:
     sizes: dict[str, str]  # axis name -> expression giving its size in forward
     lowered: dict[str, Lowered]  # node id -> its lowering (every vertex but inputs and outputs)
     indexed: dict[str, IndexedAccess]  # couple or fuse node id -> the gathers and scatter-sum its kernel call absorbs
+    biases: dict[str, Parameter]  # linear node id -> its learned bias
 
     @property
     def absorbed(self) -> dict[str, str]:
@@ -61,8 +62,8 @@ class Plan:
 
     @property
     def learned(self) -> int:
-        """The number of learned weights (every parameter of the module)."""
-        return sum(math.prod(p.shape) for p in self.parameters.values())
+        """The number of learned weights (every parameter of the module: weights and biases)."""
+        return sum(math.prod(p.shape) for p in (*self.parameters.values(), *self.biases.values()))
 
     # views of ``lowered``, by what codegen and the report read
     @property
@@ -140,6 +141,7 @@ def make_plan(diagram: ir.Diagram, pins: Mapping[str, Pin] | None = None) -> Pla
     pinned = _pinned(diagram, names, pins)
     lowered: dict[str, Lowered] = {}
     parameters: dict[str, Parameter] = {}
+    biases: dict[str, Parameter] = {}
     for node in order:
         if isinstance(diagram.op(node), ir.Input | ir.Output):
             continue
@@ -149,9 +151,12 @@ def make_plan(diagram: ir.Diagram, pins: Mapping[str, Pin] | None = None) -> Pla
         parameter = _parameter(diagram.op(node))
         if parameter is not None:
             parameters[node] = Parameter(namer.attribute(f"{names[node]}_weight"), parameter)
+        op = diagram.op(node)
+        if isinstance(op, ir.Linear) and op.bias:
+            biases[node] = Parameter(namer.attribute(f"{names[node]}_bias"), (op.bias_numel,))
     indexed = _indexed_access(diagram, lowered, names)
     cg = _cg_buffers(diagram, lowered)
-    return Plan(diagram, tuple(order), names, cg, parameters, _sizes(diagram), lowered, indexed)
+    return Plan(diagram, tuple(order), names, cg, parameters, _sizes(diagram), lowered, indexed, biases)
 
 
 def _indexed_access(
