@@ -366,6 +366,8 @@ class _Lowering:
             made = vertices.spherical_harmonics(call, self._eval, self._constants())
         elif call.name == "sum":
             made = vertices.scatter_sum(call, self._eval)
+        elif call.name == "sort":
+            made = vertices.sort(call, self._eval)
         elif call.name == "fuse":
             made = manybody.fuse(call, self._eval, self._constants(), self.warnings)
         else:

@@ -64,7 +64,13 @@ def references(expr: syntax.Expr) -> Iterator[syntax.Name]:
             for arg in args:
                 yield from references(arg.value)
             for opt in arrow.options if arrow else ():
-                if opt.name not in ("tree", "mode", "unreached", "bias"):  # a tree of labels, a word: not values
+                if opt.name not in (
+                    "tree",
+                    "mode",
+                    "unreached",
+                    "bias",
+                    "blocks",
+                ):  # a tree of labels, a word: not values
                     yield from references(opt.value)
             if arrow is not None:
                 yield from _target_names(arrow.target)

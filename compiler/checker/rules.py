@@ -12,6 +12,7 @@ keeps the first input's channels, so ``out.mul == a.mul`` ...).  Normalization i
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from fdg.ir import CouplePath, LinearPath
@@ -104,6 +105,36 @@ def couple_paths(a: Irreps, b: Irreps, out: Irreps, mode: str, weighted: bool) -
         shape = path_shape(mode, a[i1].mul, b[i2].mul, out[i_out].mul) if weighted else ()
         paths.append(CouplePath(i1, i2, i_out, shape, math.sqrt(alpha)))
     return tuple(paths)
+
+
+def per_path(
+    a: Irreps, b: Irreps, allowed: Callable[[Irrep], bool], mode: str, weighted: bool
+) -> tuple[Irreps, tuple[CouplePath, ...]]:
+    """A couple that keeps one output block per path: for every ``(i1, i2)`` and every irrep of ``ir1 x ir2`` that
+    ``allowed`` admits, in e3nn's instruction order (NequIP's and MACE's ``irreps_mid``), a block of the mode's
+    multiplicity, and path ``k`` into block ``k``, normalized as e3nn normalizes an instruction alone in its output
+    block.  The mode must fix that multiplicity (not ``uvw``, nor a weighted ``uuw``)."""
+    blocks: list[tuple[int, Irrep]] = []
+    paths = []
+    for i1, (mul1, ir1) in enumerate(a):
+        for i2, (mul2, ir2) in enumerate(b):
+            if mode in ("uuw", "uuu") and mul1 != mul2:
+                continue
+            mul = mode_multiplicity(mode, mul1, mul2, weighted)
+            assert mul is not None, f"mode {mode} leaves the output multiplicity free"
+            for ir in ir1 * ir2:
+                if allowed(ir):
+                    fan_in = _fan_in(mode, mul1, mul2)
+                    shape = path_shape(mode, mul1, mul2, mul) if weighted else ()
+                    paths.append(CouplePath(i1, i2, len(blocks), shape, math.sqrt(ir.dim / fan_in)))
+                    blocks.append((mul, ir))
+    return Irreps(blocks), tuple(paths)
+
+
+def sort_order(irreps: Irreps) -> tuple[int, ...]:
+    """The blocks of ``irreps`` in the order of e3nn's ``Irreps.sort()``: by degree, odd before even, ties kept in
+    their order (block ``k`` of the sorted irreps is block ``order[k]``)."""
+    return tuple(sorted(range(len(irreps)), key=lambda k: (irreps[k].ir.l, irreps[k].ir.p, k)))
 
 
 def reachable(a: Irreps, b: Irreps, lmax: int, mode: str, weighted: bool) -> Irreps | str:

@@ -64,12 +64,13 @@ class Call:
 
 # name -> (number of positional arguments (None: two or more), keyword arguments, options, takes '->')
 SIGNATURES: dict[str, tuple[int | None, tuple[str, ...], tuple[str, ...], bool]] = {
-    "couple": (2, (), ("mode", "weights", "unreached"), True),
+    "couple": (2, (), ("mode", "weights", "blocks", "unreached"), True),
     "linear": (1, (), ("weights", "bias", "unreached"), True),
     "sh": (2, (), (), False),
     "sum": (1, ("by",), (), False),
     "fuse": (None, (), ("weights", "tree", "lmax", "unreached"), True),
     "power": (2, (), ("weights",), True),
+    "sort": (1, (), (), False),
 }
 
 
@@ -119,6 +120,7 @@ USAGE = {
     "sum": "sum(x, by = index)",
     "fuse": "fuse(a, b, c) -> IRREPS [weights = learned, tree = ((a, b), c), lmax = L]",
     "power": "power(a, nu) -> IRREPS [weights = learned]",
+    "sort": "sort(x)",
 }
 
 
@@ -225,24 +227,53 @@ def couple(call: Call, resolve: Resolve, env: Mapping[str, Number], warnings: li
             "use weights = learned, or mode = uvuv for the plain outer product",
         )
     assert call.target is not None
-    out = (
-        _lmax_out(call, a.type.irreps, b.type.irreps, env, mode, weighted)
-        if isinstance(call.target, syntax.Lmax)
-        else irreps(call.target, env)
-    )
-    paths = rules.couple_paths(a.type.irreps, b.type.irreps, out, mode, weighted)
-    if not paths:
-        raise _no_path(a.type.irreps, b.type.irreps, out, mode, weighted, call)
-    reach = _reaches(a.type.irreps, b.type.irreps, mode, weighted)
-    warn_unreached(out, {p.i_out for p in paths}, "couple", call, warnings, reach)
+    per_path = "blocks" in call.options and _word(call, "blocks", ("irreps", "paths")) == "paths"
+    if per_path:
+        out, paths = _per_path(call, a.type.irreps, b.type.irreps, env, mode, weighted)
+    else:
+        out = (
+            _lmax_out(call, a.type.irreps, b.type.irreps, env, mode, weighted)
+            if isinstance(call.target, syntax.Lmax)
+            else irreps(call.target, env)
+        )
+        paths = rules.couple_paths(a.type.irreps, b.type.irreps, out, mode, weighted)
+        if not paths:
+            raise _no_path(a.type.irreps, b.type.irreps, out, mode, weighted, call)
+        reach = _reaches(a.type.irreps, b.type.irreps, mode, weighted)
+        warn_unreached(out, {p.i_out for p in paths}, "couple", call, warnings, reach)
     if weights.kind == "input" and "mode" not in call.options:
         warnings.append(_uvw_by_default(a.type.irreps, b.type.irreps, out, paths, call))
     check_cg_work({(a.type.irreps[p.i1].ir.l, b.type.irreps[p.i2].ir.l, out[p.i_out].ir.l) for p in paths}, call)
     weights = ir.Weights(weights.kind, rules.couple_numel(paths), weights.count, weights.source)
     check_size(weights, call)
-    op = ir.Couple(mode, weights, out, paths, call.span)
+    op = ir.Couple(mode, weights, out, paths, call.span, per_path)
     operands = (a, b) if extra is None else (a, b, extra)
     return Made(op, ir.Feature(axis, out), operands)
+
+
+def _per_path(
+    call: Call, a: Irreps, b: Irreps, env: Mapping[str, Number], mode: str, weighted: bool
+) -> tuple[Irreps, tuple[ir.CouplePath, ...]]:
+    """``[blocks = paths]``: one output block per path (:func:`rules.per_path`), among the irreps of the target
+    (``-> lmax L``: every irrep up to ``L``; irreps: those irreps, whatever their multiplicities)."""
+    assert call.target is not None
+    if rules.mode_multiplicity(mode, 1, 1, weighted) is None:
+        raise FdgTypeError(
+            f"blocks = paths needs a mode that fixes each block's multiplicity, not {mode}",
+            call.options["blocks"].span,
+            "use mode = uvu (NequIP's and MACE's convolutions), uvv, uuu or uvuv",
+        )
+    if isinstance(call.target, syntax.Lmax):
+        lmax = integer(call.target.value, env, "lmax", 0, MAX_L)
+        out, paths = rules.per_path(a, b, lambda ir_: ir_.l <= lmax, mode, weighted)
+    else:
+        wanted = {ir_ for _, ir_ in irreps(call.target, env)}
+        out, paths = rules.per_path(a, b, wanted.__contains__, mode, weighted)
+    if not paths:
+        raise FdgTypeError(
+            f"no path of mode {mode} reaches the irreps asked for", call.target.span, _reaches(a, b, mode, weighted)
+        )
+    return out, paths
 
 
 def _reaches(a: Irreps, b: Irreps, mode: str, weighted: bool) -> str | None:
@@ -434,6 +465,17 @@ def spherical_harmonics(call: Call, resolve: Resolve, env: Mapping[str, Number])
     lmax = integer(l_arg.value, env, "the degree of sh", 0, MAX_L)
     out = Irreps.spherical_harmonics(lmax)
     return Made(ir.SphericalHarmonics(lmax, call.span), ir.Feature(v.type.axis, out), (v,))
+
+
+def sort(call: Call, resolve: Resolve) -> Made:
+    """``sort(x)``: x's irreps blocks in the order of e3nn's ``Irreps.sort()`` (not merged: ``Irreps.simplify``
+    would add multiplicities, which MACE and NequIP do not do to ``irreps_mid``)."""
+    (x_arg,) = call.positional
+    x = feature(resolve(x_arg.value), x_arg.span, "the input of sort")
+    assert isinstance(x.type, ir.Feature)
+    order = rules.sort_order(x.type.irreps)
+    out = Irreps([x.type.irreps[k] for k in order])
+    return Made(ir.Sort(order, call.span), ir.Feature(x.type.axis, out), (x,))
 
 
 def scatter_sum(call: Call, resolve: Resolve) -> Made:

@@ -60,6 +60,15 @@ def _single(plan: Plan, node: str, args: list[str], temp: Temp) -> list[str]:
             return [f"{var} = {' + '.join(args)}"]
         case ir.Scale(factor=factor):
             return [f"{var} = {args[0]} * {factor!r}"]
+        case ir.Sort(order=order):
+            source = plan.diagram.out(plan.diagram.operands(node)[0])
+            assert isinstance(source, ir.Feature)
+            parts = temp("blocks")
+            picked = ", ".join(f"{parts}[{k}]" for k in order)
+            return [
+                f"{parts} = {args[0]}.split({_split(source.irreps)}, dim=1)",
+                f"{var} = torch.cat([{picked}], dim=1)",
+            ]
     raise AssertionError(f"codegen has no rule for {op!r}")
 
 

@@ -233,4 +233,6 @@ def simple(value: str, op: ir.Vertex, out: ir.Feature, operands: list[ir.WireTyp
             return (Step(value, f"add x{k} [{dim}]", "elementwise", axis, (k - 1) * dim, io, dim, 0, io),)
         case ir.Scale():
             return (Step(value, f"scale [{dim}]", "elementwise", axis, dim, 2 * e * dim, dim, dim, 2 * e * dim),)
+        case ir.Sort():
+            return (Step(value, f"sort blocks [{dim}]", "elementwise", axis, 0, 2 * e * dim, dim, 0, 2 * e * dim),)
     raise AssertionError(f"no steps for {op!r}")

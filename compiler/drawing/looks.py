@@ -130,6 +130,8 @@ def look(diagram: ir.Diagram, node: str) -> Look:
         case ir.Scale(factor=factor):
             text = f"×{factor:g}"
             return Look("scale", text, text_width(text, SMALL_SIZE) + 22, 20, (), name)
+        case ir.Sort():
+            return Look("sort", "sort", text_width("sort", NODE_SIZE) + 12, 20, (), name)
     raise AssertionError(f"no look for {op!r}")  # unreachable: every vertex kind is matched above
 
 

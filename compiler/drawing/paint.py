@@ -41,6 +41,7 @@ FILL = {
     "index": "#ece0f3",
     "add": "#ffffff",
     "scale": "#ffffff",
+    "sort": "#ffffff",
 }
 TAG_FILL, TAG_INK = "#fff5cc", "#9e7c00"
 

@@ -16,6 +16,7 @@ from fdg.ir.graph import (
     Power,
     Scale,
     ScatterSum,
+    Sort,
     SphericalHarmonics,
     Vertex,
 )
@@ -40,6 +41,8 @@ def describe(op: Vertex) -> str:
             return "add"
         case Scale(factor=factor):
             return f"scale[{factor!r}]"
+        case Sort(order=order):
+            return f"sort[{', '.join(map(str, order))}]"
         case Fuse(weights=w, tree=tree, lmax=lmax):
             return f"fuse[{w}, tree={tree or 'auto'}{'' if lmax is None else f', lmax={lmax}'}]"
         case Power(nu=nu, weights=w):

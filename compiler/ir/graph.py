@@ -140,6 +140,7 @@ class Couple:
     irreps_out: Irreps
     paths: tuple[CouplePath, ...]
     span: Span = field(compare=False, repr=False)
+    per_path: bool = False  # one output block per path, in e3nn's instruction order (``[blocks = paths]``)
 
 
 @dataclass(frozen=True)
@@ -192,6 +193,15 @@ class Scale:
 
 
 @dataclass(frozen=True)
+class Sort:
+    """The irreps blocks of a wire reordered as e3nn's ``Irreps.sort()`` does: block ``k`` of the result is block
+    ``order[k]`` of the input (by degree, odd before even, ties in their order)."""
+
+    order: tuple[int, ...]
+    span: Span = field(compare=False, repr=False)
+
+
+@dataclass(frozen=True)
 class Fuse:
     """n-ary fusion vertex; ports 0..n-1 = its inputs, port n = external weights or the index of ``learned[z]``.
 
@@ -224,7 +234,7 @@ class Output:
     span: Span = field(compare=False, repr=False)
 
 
-Vertex = Input | Couple | Linear | SphericalHarmonics | Gather | ScatterSum | Add | Scale | Fuse | Power | Output
+Vertex = Input | Couple | Linear | SphericalHarmonics | Gather | ScatterSum | Add | Scale | Sort | Fuse | Power | Output
 
 
 @dataclass(frozen=True, eq=False)

@@ -95,6 +95,11 @@ def _check_vertex(diagram: ir.Diagram, node: str, op: ir.Vertex, out: ir.WireTyp
             need(len(ins) >= 2 and all(t == out for t in ins) and isinstance(out, ir.Feature), "add typing")
         case ir.Scale():
             need(len(ins) == 1 and ins[0] == out and isinstance(out, ir.Feature), "scale typing")
+        case ir.Sort(order=order):
+            need(len(ins) == 1 and isinstance(ins[0], ir.Feature), "sort reads one feature wire")
+            assert isinstance(ins[0], ir.Feature)
+            need(order == rules.sort_order(ins[0].irreps), "sort order: e3nn's Irreps.sort")
+            need(out == ir.Feature(ins[0].axis, Irreps([ins[0].irreps[k] for k in order])), "sort typing")
         case ir.SphericalHarmonics(lmax=lmax):
             need(len(ins) == 1 and isinstance(ins[0], ir.Feature) and ins[0].irreps == Irreps("1o"), "sh input")
             need(isinstance(out, ir.Feature) and out.irreps == Irreps.spherical_harmonics(lmax), "sh output")
@@ -131,7 +136,12 @@ def _check_couple(op: ir.Couple, ins: list[ir.WireType], out: ir.WireType | None
     assert isinstance(a, ir.Feature) and isinstance(b, ir.Feature)
     need(a.axis == b.axis and out == ir.Feature(a.axis, op.irreps_out), "couple typing")
     weighted = op.weights.kind != "none"
-    expected = rules.couple_paths(a.irreps, b.irreps, op.irreps_out, op.mode, weighted)
+    if op.per_path:
+        kept = {ir_ for _, ir_ in op.irreps_out}
+        found, expected = rules.per_path(a.irreps, b.irreps, kept.__contains__, op.mode, weighted)
+        need(found == op.irreps_out, "per-path couple: one output block per path of its irreps")
+    else:
+        expected = rules.couple_paths(a.irreps, b.irreps, op.irreps_out, op.mode, weighted)
     need(op.paths == expected, "couple paths differ from the e3nn enumeration")
     need(all(math.isfinite(p.alpha) and p.alpha > 0 for p in op.paths), "path normalization")
     need(op.weights.numel == rules.couple_numel(op.paths), "couple numel")
