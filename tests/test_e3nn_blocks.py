@@ -1,11 +1,14 @@
-"""Per-path output blocks and ``sort`` against e3nn: NequIP's and MACE's ``irreps_mid`` (a ``uvu`` TensorProduct that
+"""Per-path output blocks, ``sort``, ``cat``, ``select`` and the activations against e3nn: NequIP's and MACE's ``irreps_mid`` (a ``uvu`` TensorProduct that
 keeps one output block per instruction, sorted, then a Linear over every block), with the reference's own weights,
 in float64 to 1e-10, under every lowering of the couple, and equivariant under rotations and inversion."""
 
 from __future__ import annotations
 
+import math
+
 import pytest
 import torch
+from e3nn import nn as e3nn_nn
 from e3nn import o3
 
 import fdg
@@ -93,3 +96,57 @@ def test_per_path_blocks_second_derivatives() -> None:
         return module(h, x["src"], x["dst"], vec, R)
 
     assert torch.autograd.gradgradcheck(f, leaves)
+
+
+CAT_SELECT = """
+diagram Pieces() {
+    input a : 4x0e + 2x1o
+    input b : 3x0e + 2x2e + 1x1o
+    both = cat(a, b)
+    middle = select(both, 1, 4)
+    output y = linear(both) -> 5x0e + 3x1o
+    output z = middle
+}
+"""
+
+
+def test_cat_and_select_are_e3nn_concatenation_and_block_slicing() -> None:
+    module = fdg.compile(CAT_SELECT).double()
+    ia, ib = o3.Irreps("4x0e + 2x1o"), o3.Irreps("3x0e + 2x2e + 1x1o")
+    both = ia + ib  # e3nn's concatenation: blocks appended, not merged
+    lin = o3.Linear(both, o3.Irreps("5x0e + 3x1o")).double()
+    with torch.no_grad():
+        module.y_weight.normal_()
+        lin.weight.copy_(module.y_weight)
+    a, b = ia.randn(7, -1), ib.randn(7, -1)
+    y, z = module(a, b)
+    joined = torch.cat([a, b], dim=1)
+    torch.testing.assert_close(y, lin(joined), atol=1e-10, rtol=1e-10)
+    start, stop = both.slices()[1].start, both.slices()[3].stop  # blocks 1..3 of the joined wire
+    torch.testing.assert_close(z, joined[:, start:stop], atol=0, rtol=0)
+    assert str(fdg.api.lower_source(CAT_SELECT).out("middle").irreps) == str(both[1:4])
+
+
+ACTIVATIONS = """
+diagram Acts() {
+    input x : 4x0e + 3x0o + 2x0e
+    odd = select(x, 1, 2)
+    output y = cat(silu(select(x, 0, 1)), tanh(odd), abs(odd), ssp(select(x, 2, 3)), sigmoid(select(x, 0, 1)))
+}
+"""
+
+
+def test_activations_equal_e3nn_activation_with_its_normalization_and_parities() -> None:
+    module = fdg.compile(ACTIVATIONS).double()
+    F = torch.nn.functional
+    functions = [F.silu, torch.tanh, torch.abs, lambda t: F.softplus(t) - math.log(2.0), torch.sigmoid]
+    reference = e3nn_nn.Activation("4x0e + 3x0o + 3x0o + 2x0e + 4x0e", functions)
+    assert str(fdg.api.lower_source(ACTIVATIONS).out("y").irreps) == str(reference.irreps_out)  # tanh odd, abs even
+    x = o3.Irreps("4x0e + 3x0o + 2x0e").randn(6, -1)
+    blocks = x.split([4, 3, 2], dim=1)
+    expected = reference(torch.cat([blocks[0], blocks[1], blocks[1], blocks[2], blocks[0]], dim=1))
+    torch.testing.assert_close(module(x), expected, atol=1e-12, rtol=1e-12)
+    inverted = Irreps("4x0e + 3x0o + 2x0e").D_from_matrix(-torch.eye(3, dtype=torch.float64))
+    out = Irreps(str(reference.irreps_out)).D_from_matrix(-torch.eye(3, dtype=torch.float64))
+    torch.testing.assert_close(module(x @ inverted.T), module(x) @ out.T, atol=1e-12, rtol=1e-12)
+    assert torch.autograd.gradgradcheck(module, (x[:2].clone().requires_grad_(),))

@@ -17,7 +17,8 @@ from dataclasses import dataclass
 import networkx as nx
 
 from fdg import ir
-from fdg.checker import inline, manybody, vertices
+from fdg.checker import inline, manybody, structure, vertices
+from fdg.checker.activations import FUNCTIONS as ACTIVATIONS
 from fdg.checker.evaluate import (
     FUNCTIONS,
     MAX_MUL,
@@ -367,7 +368,13 @@ class _Lowering:
         elif call.name == "sum":
             made = vertices.scatter_sum(call, self._eval)
         elif call.name == "sort":
-            made = vertices.sort(call, self._eval)
+            made = structure.sort(call, self._eval)
+        elif call.name == "cat":
+            made = structure.cat(call, self._eval)
+        elif call.name == "select":
+            made = structure.select(call, self._eval, self._constants())
+        elif call.name in ACTIVATIONS:
+            made = structure.activation(call, self._eval)
         elif call.name == "fuse":
             made = manybody.fuse(call, self._eval, self._constants(), self.warnings)
         else:

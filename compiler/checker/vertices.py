@@ -14,6 +14,7 @@ from typing import TypeAlias
 
 from fdg import ir
 from fdg.checker import rules
+from fdg.checker.activations import FUNCTIONS as ACTIVATIONS
 from fdg.checker.evaluate import MAX_L, MAX_MUL, MAX_WEIGHTS, Number, integer, irreps, suggest
 from fdg.errors import Diagnostic, FdgTypeError, Span
 from fdg.frontend import syntax
@@ -71,6 +72,9 @@ SIGNATURES: dict[str, tuple[int | None, tuple[str, ...], tuple[str, ...], bool]]
     "fuse": (None, (), ("weights", "tree", "lmax", "unreached"), True),
     "power": (2, (), ("weights",), True),
     "sort": (1, (), (), False),
+    "cat": (None, (), (), False),
+    "select": (3, (), (), False),
+    **{name: (1, (), (), False) for name in ACTIVATIONS},
 }
 
 
@@ -121,6 +125,9 @@ USAGE = {
     "fuse": "fuse(a, b, c) -> IRREPS [weights = learned, tree = ((a, b), c), lmax = L]",
     "power": "power(a, nu) -> IRREPS [weights = learned]",
     "sort": "sort(x)",
+    **{name: f"{name}(x), x of scalars" for name in ACTIVATIONS},
+    "cat": "cat(a, b, ...)",
+    "select": "select(x, start, stop)",
 }
 
 
@@ -465,17 +472,6 @@ def spherical_harmonics(call: Call, resolve: Resolve, env: Mapping[str, Number])
     lmax = integer(l_arg.value, env, "the degree of sh", 0, MAX_L)
     out = Irreps.spherical_harmonics(lmax)
     return Made(ir.SphericalHarmonics(lmax, call.span), ir.Feature(v.type.axis, out), (v,))
-
-
-def sort(call: Call, resolve: Resolve) -> Made:
-    """``sort(x)``: x's irreps blocks in the order of e3nn's ``Irreps.sort()`` (not merged: ``Irreps.simplify``
-    would add multiplicities, which MACE and NequIP do not do to ``irreps_mid``)."""
-    (x_arg,) = call.positional
-    x = feature(resolve(x_arg.value), x_arg.span, "the input of sort")
-    assert isinstance(x.type, ir.Feature)
-    order = rules.sort_order(x.type.irreps)
-    out = Irreps([x.type.irreps[k] for k in order])
-    return Made(ir.Sort(order, call.span), ir.Feature(x.type.axis, out), (x,))
 
 
 def scatter_sum(call: Call, resolve: Resolve) -> Made:

@@ -12,6 +12,7 @@ import math
 from collections.abc import Callable
 
 from fdg import ir
+from fdg.checker.activations import expression
 from fdg.codegen import fuse, grouped, power
 from fdg.codegen.names import Temp, Temps
 from fdg.planning.einsum import Contraction
@@ -60,6 +61,15 @@ def _single(plan: Plan, node: str, args: list[str], temp: Temp) -> list[str]:
             return [f"{var} = {' + '.join(args)}"]
         case ir.Scale(factor=factor):
             return [f"{var} = {args[0]} * {factor!r}"]
+        case ir.Cat():
+            return [f"{var} = torch.cat([{', '.join(args)}], dim=1)"]
+        case ir.Activation(function=function):
+            return [f"{var} = {expression(function, args[0])}  # normalized to unit second moment, as e3nn"]
+        case ir.Select(start=start, stop=stop):
+            source = plan.diagram.out(plan.diagram.operands(node)[0])
+            assert isinstance(source, ir.Feature)
+            dims = [mul * ir_.dim for mul, ir_ in source.irreps]
+            return [f"{var} = {args[0]}[:, {sum(dims[:start])}:{sum(dims[:stop])}]  # blocks {start}..{stop - 1}"]
         case ir.Sort(order=order):
             source = plan.diagram.out(plan.diagram.operands(node)[0])
             assert isinstance(source, ir.Feature)

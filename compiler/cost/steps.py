@@ -233,6 +233,13 @@ def simple(value: str, op: ir.Vertex, out: ir.Feature, operands: list[ir.WireTyp
             return (Step(value, f"add x{k} [{dim}]", "elementwise", axis, (k - 1) * dim, io, dim, 0, io),)
         case ir.Scale():
             return (Step(value, f"scale [{dim}]", "elementwise", axis, dim, 2 * e * dim, dim, dim, 2 * e * dim),)
+        case ir.Activation():
+            return (Step(value, f"{op.function} [{dim}]", "elementwise", axis, 4 * dim, 2 * e * dim, dim, 8 * dim,
+                         3 * e * dim),)  # fmt: skip
+        case ir.Cat():
+            return (Step(value, f"cat [{dim}]", "elementwise", axis, 0, 2 * e * dim, dim, 0, 2 * e * dim),)
+        case ir.Select():
+            return ()  # a view of its input
         case ir.Sort():
             return (Step(value, f"sort blocks [{dim}]", "elementwise", axis, 0, 2 * e * dim, dim, 0, 2 * e * dim),)
     raise AssertionError(f"no steps for {op!r}")

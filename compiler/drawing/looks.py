@@ -130,8 +130,14 @@ def look(diagram: ir.Diagram, node: str) -> Look:
         case ir.Scale(factor=factor):
             text = f"×{factor:g}"
             return Look("scale", text, text_width(text, SMALL_SIZE) + 22, 20, (), name)
-        case ir.Sort():
-            return Look("sort", "sort", text_width("sort", NODE_SIZE) + 12, 20, (), name)
+        case ir.Activation(function=function):
+            return Look("sort", function, text_width(function, NODE_SIZE) + 12, 20, (), name)
+        case ir.Sort() | ir.Cat():
+            text = "sort" if isinstance(op, ir.Sort) else "cat"
+            return Look("sort", text, text_width(text, NODE_SIZE) + 12, 20, (), name)
+        case ir.Select(start=start, stop=stop):
+            text = f"[{start}:{stop}]"
+            return Look("sort", text, text_width(text, NODE_SIZE) + 12, 20, ("blocks",), name)
     raise AssertionError(f"no look for {op!r}")  # unreachable: every vertex kind is matched above
 
 

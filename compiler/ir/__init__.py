@@ -10,8 +10,10 @@ passes hand on (it raises ``IRError`` otherwise: a compiler bug, never a user er
 from fdg.ir.dump import describe, dump
 from fdg.ir.graph import (
     GENERATED,
+    Activation,
     Add,
     Axis,
+    Cat,
     Couple,
     CouplePath,
     Diagram,
@@ -26,6 +28,7 @@ from fdg.ir.graph import (
     Power,
     Scale,
     ScatterSum,
+    Select,
     Sort,
     SphericalHarmonics,
     Vertex,
@@ -37,8 +40,10 @@ from fdg.ir.graph import (
 
 __all__ = [
     "GENERATED",
+    "Activation",
     "Add",
     "Axis",
+    "Cat",
     "Couple",
     "CouplePath",
     "Diagram",
@@ -53,6 +58,7 @@ __all__ = [
     "Power",
     "Scale",
     "ScatterSum",
+    "Select",
     "Sort",
     "SphericalHarmonics",
     "Vertex",

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 from fdg.ir.graph import (
+    Activation,
     Add,
+    Cat,
     Couple,
     CouplePath,
     Diagram,
@@ -16,6 +18,7 @@ from fdg.ir.graph import (
     Power,
     Scale,
     ScatterSum,
+    Select,
     Sort,
     SphericalHarmonics,
     Vertex,
@@ -41,6 +44,12 @@ def describe(op: Vertex) -> str:
             return "add"
         case Scale(factor=factor):
             return f"scale[{factor!r}]"
+        case Activation(function=function, scale=scale):
+            return f"{function}[scale={scale!r}]"
+        case Cat():
+            return "cat"
+        case Select(start=start, stop=stop):
+            return f"select[{start}:{stop}]"
         case Sort(order=order):
             return f"sort[{', '.join(map(str, order))}]"
         case Fuse(weights=w, tree=tree, lmax=lmax):

@@ -193,6 +193,32 @@ class Scale:
 
 
 @dataclass(frozen=True)
+class Cat:
+    """Wires of one axis side by side: their irreps appended in order (e3nn's ``cat``), not merged."""
+
+    span: Span = field(compare=False, repr=False)
+
+
+@dataclass(frozen=True)
+class Select:
+    """Blocks ``start`` to ``stop - 1`` of a wire's irreps (e3nn's ``irreps[start:stop]``)."""
+
+    start: int
+    stop: int
+    span: Span = field(compare=False, repr=False)
+
+
+@dataclass(frozen=True)
+class Activation:
+    """A pointwise function of scalar channels (``silu(x)``), times ``scale``: e3nn's ``Activation`` normalizes each
+    function to unit second moment under a standard normal input (``normalize2mom``)."""
+
+    function: str
+    scale: float
+    span: Span = field(compare=False, repr=False)
+
+
+@dataclass(frozen=True)
 class Sort:
     """The irreps blocks of a wire reordered as e3nn's ``Irreps.sort()`` does: block ``k`` of the result is block
     ``order[k]`` of the input (by degree, odd before even, ties in their order)."""
@@ -234,7 +260,23 @@ class Output:
     span: Span = field(compare=False, repr=False)
 
 
-Vertex = Input | Couple | Linear | SphericalHarmonics | Gather | ScatterSum | Add | Scale | Sort | Fuse | Power | Output
+Vertex = (
+    Input
+    | Couple
+    | Linear
+    | SphericalHarmonics
+    | Gather
+    | ScatterSum
+    | Add
+    | Scale
+    | Cat
+    | Select
+    | Sort
+    | Activation
+    | Fuse
+    | Power
+    | Output
+)
 
 
 @dataclass(frozen=True, eq=False)

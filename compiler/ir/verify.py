@@ -13,6 +13,7 @@ import networkx as nx
 
 from fdg import ir
 from fdg.checker import rules
+from fdg.checker.activations import FUNCTIONS, normalization
 from fdg.runtime import Irreps, symmetric_power_multiplicity
 from fdg.runtime.fusion_paths import FuseSpec, fuse_layout
 
@@ -95,6 +96,25 @@ def _check_vertex(diagram: ir.Diagram, node: str, op: ir.Vertex, out: ir.WireTyp
             need(len(ins) >= 2 and all(t == out for t in ins) and isinstance(out, ir.Feature), "add typing")
         case ir.Scale():
             need(len(ins) == 1 and ins[0] == out and isinstance(out, ir.Feature), "scale typing")
+        case ir.Cat():
+            need(len(ins) >= 2 and all(isinstance(t, ir.Feature) for t in ins), "cat reads two or more feature wires")
+            features = [t for t in ins if isinstance(t, ir.Feature)]
+            joined = Irreps([block for t in features for block in t.irreps])
+            need(len({t.axis for t in features}) == 1 and out == ir.Feature(features[0].axis, joined), "cat typing")
+        case ir.Select(start=start, stop=stop):
+            need(len(ins) == 1 and isinstance(ins[0], ir.Feature), "select reads one feature wire")
+            assert isinstance(ins[0], ir.Feature)
+            need(0 <= start < stop <= len(ins[0].irreps), "select: blocks inside the wire")
+            picked = Irreps(list(ins[0].irreps)[start:stop])
+            need(out == ir.Feature(ins[0].axis, picked), "select typing")
+        case ir.Activation(function=function, scale=scale):
+            need(len(ins) == 1 and isinstance(ins[0], ir.Feature), "an activation reads one feature wire")
+            assert isinstance(ins[0], ir.Feature)
+            need(all(ir_.l == 0 for _, ir_ in ins[0].irreps), "an activation applies to scalars")
+            need(function in FUNCTIONS and scale == normalization(function), "activation: e3nn's normalization")
+            parity = FUNCTIONS[function][0]
+            kept = Irreps([(mul, (0, ir_.p if ir_.p == 1 else parity)) for mul, ir_ in ins[0].irreps])
+            need(out == ir.Feature(ins[0].axis, kept), "activation typing and parity")
         case ir.Sort(order=order):
             need(len(ins) == 1 and isinstance(ins[0], ir.Feature), "sort reads one feature wire")
             assert isinstance(ins[0], ir.Feature)

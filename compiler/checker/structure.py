@@ -1,0 +1,79 @@
+"""The vertices that rearrange or transform a wire without coupling: ``cat``, ``select``, ``sort`` and the pointwise
+nonlinearities of scalars (``silu(x)``, :mod:`fdg.checker.activations`)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from fdg import ir
+from fdg.checker import rules
+from fdg.checker.activations import FUNCTIONS, normalization
+from fdg.checker.evaluate import MAX_MUL, Number, integer
+from fdg.checker.vertices import Call, Made, Resolve, feature, same_axis
+from fdg.errors import FdgTypeError
+from fdg.runtime import Irrep, Irreps
+
+
+def cat(call: Call, resolve: Resolve) -> Made:
+    """``cat(a, b, ...)``: the wires side by side, their irreps appended in order."""
+    wires = [feature(resolve(a.value), a.span, "an input of cat") for a in call.positional]
+    assert isinstance(wires[0].type, ir.Feature)
+    axis = wires[0].type.axis
+    for w, arg in zip(wires, call.positional, strict=True):
+        same_axis(axis, w, arg.span, "this input")
+    joined = Irreps([block for w in wires if isinstance(w.type, ir.Feature) for block in w.type.irreps])
+    return Made(ir.Cat(call.span), ir.Feature(axis, joined), tuple(wires))
+
+
+def select(call: Call, resolve: Resolve, env: Mapping[str, Number]) -> Made:
+    """``select(x, start, stop)``: blocks ``start .. stop - 1`` of x's irreps (e3nn's ``irreps[start:stop]``)."""
+    x_arg, start_arg, stop_arg = call.positional
+    x = feature(resolve(x_arg.value), x_arg.span, "the input of select")
+    assert isinstance(x.type, ir.Feature)
+    blocks = len(x.type.irreps)
+    start = integer(start_arg.value, env, "the first block", 0, MAX_MUL)
+    stop = integer(stop_arg.value, env, "the end block", 0, MAX_MUL)
+    if not 0 <= start < stop <= blocks:
+        raise FdgTypeError(
+            f"select takes blocks start .. stop - 1 with 0 <= start < stop <= {blocks}, got {start} and {stop}",
+            call.span,
+            f"the input has {blocks} blocks: {' + '.join(str(b) for b in x.type.irreps)}",
+        )
+    out = Irreps(list(x.type.irreps)[start:stop])
+    return Made(ir.Select(start, stop, call.span), ir.Feature(x.type.axis, out), (x,))
+
+
+def sort(call: Call, resolve: Resolve) -> Made:
+    """``sort(x)``: x's irreps blocks in the order of e3nn's ``Irreps.sort()`` (not merged: ``Irreps.simplify``
+    would add multiplicities, which MACE and NequIP do not do to ``irreps_mid``)."""
+    (x_arg,) = call.positional
+    x = feature(resolve(x_arg.value), x_arg.span, "the input of sort")
+    assert isinstance(x.type, ir.Feature)
+    order = rules.sort_order(x.type.irreps)
+    out = Irreps([x.type.irreps[k] for k in order])
+    return Made(ir.Sort(order, call.span), ir.Feature(x.type.axis, out), (x,))
+
+
+def activation(call: Call, resolve: Resolve) -> Made:
+    """``silu(x)`` and the others: every block of ``x`` must be a scalar; ``0o`` blocks need an odd or even function."""
+    (x_arg,) = call.positional
+    x = feature(resolve(x_arg.value), x_arg.span, f"the input of {call.name}")
+    assert isinstance(x.type, ir.Feature)
+    parity = FUNCTIONS[call.name][0]
+    out = []
+    for mul, ir_ in x.type.irreps:
+        if ir_.l != 0:
+            raise FdgTypeError(
+                f"{call.name} applies to scalars, but {x.type.irreps} has {mul}x{ir_}",
+                x_arg.span,
+                "select the scalar blocks (select(x, start, stop)), or gate the others",
+            )
+        if ir_.p == -1 and parity == 0:
+            raise FdgTypeError(
+                f"{call.name} of an odd scalar ({mul}x{ir_}) is neither odd nor even: it would break parity",
+                x_arg.span,
+                "use an odd function (tanh) or an even one (abs) on 0o, as e3nn requires",
+            )
+        out.append((mul, Irrep(0, ir_.p if ir_.p == 1 else parity)))
+    op = ir.Activation(call.name, normalization(call.name), call.span)
+    return Made(op, ir.Feature(x.type.axis, Irreps(out)), (x,))
