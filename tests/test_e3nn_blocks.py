@@ -1,6 +1,7 @@
-"""Per-path output blocks, ``sort``, ``cat``, ``select`` and the activations against e3nn: NequIP's and MACE's ``irreps_mid`` (a ``uvu`` TensorProduct that
-keeps one output block per instruction, sorted, then a Linear over every block), with the reference's own weights,
-in float64 to 1e-10, under every lowering of the couple, and equivariant under rotations and inversion."""
+"""Per-path output blocks, ``sort``, ``cat``, ``select`` and the activations against e3nn: NequIP's and MACE's
+``irreps_mid`` (a ``uvu`` TensorProduct that keeps one output block per instruction, sorted, then a Linear over
+every block), with the reference's own weights, in float64 to 1e-10, under every lowering of the couple, and
+equivariant under rotations and inversion."""
 
 from __future__ import annotations
 
