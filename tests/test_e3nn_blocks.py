@@ -151,3 +151,36 @@ def test_activations_equal_e3nn_activation_with_its_normalization_and_parities()
     out = Irreps(str(reference.irreps_out)).D_from_matrix(-torch.eye(3, dtype=torch.float64))
     torch.testing.assert_close(module(x @ inverted.T), module(x) @ out.T, atol=1e-12, rtol=1e-12)
     assert torch.autograd.gradgradcheck(module, (x[:2].clone().requires_grad_(),))
+
+
+GATE = """
+diagram Gated() {
+    input x : 4x0e + 6x0e + 2x0o + 2x1o + 3x2e + 1x1e
+    output y = gate(silu(select(x, 0, 1)), sigmoid(select(x, 1, 2)), select(x, 3, 6))
+    output z = gate(silu(select(x, 0, 1)), tanh(select(x, 2, 3)), select(x, 3, 4))
+}
+"""
+
+
+def test_gate_equals_e3nn_gate() -> None:
+    """``gate(silu(s), sigmoid(g), v)`` is e3nn's ``Gate(s, [silu], g, [sigmoid], v)``; odd gates (tanh of 0o) flip
+    the gated parities, as e3nn's elementwise product does.  e3nn's Gate reads its input sorted (``irreps_in``: the
+    three parts' blocks by degree, odd before even), so the reference gets the same numbers in that layout."""
+    module = fdg.compile(GATE).double()
+    F = torch.nn.functional
+    even = e3nn_nn.Gate("4x0e", [F.silu], "6x0e", [torch.sigmoid], "2x1o + 3x2e + 1x1e")
+    odd = e3nn_nn.Gate("4x0e", [F.silu], "2x0o", [torch.tanh], "2x1o")
+    lowered = fdg.api.lower_source(GATE)
+    assert [str(lowered.out(n).irreps) for n in ("y", "z")] == [str(even.irreps_out), str(odd.irreps_out)]
+    irreps = Irreps("4x0e + 6x0e + 2x0o + 2x1o + 3x2e + 1x1e")
+    x = o3.Irreps(str(irreps)).randn(6, -1)
+    s, g, o, v = x[:, :4], x[:, 4:10], x[:, 10:12], x[:, 12:]
+    y, z = module(x)
+    assert str(even.irreps_in) == "10x0e+2x1o+1x1e+3x2e" and str(odd.irreps_in) == "2x0o+4x0e+2x1o"
+    torch.testing.assert_close(y, even(torch.cat([s, g, v[:, :6], v[:, 21:], v[:, 6:21]], dim=1)), atol=1e-12, rtol=0)
+    torch.testing.assert_close(z, odd(torch.cat([o, s, v[:, :6]], dim=1)), atol=1e-12, rtol=0)
+    for matrix in (rand_matrix(generator=torch.Generator().manual_seed(3), dtype=torch.float64), -torch.eye(3)):
+        moved = module(x @ irreps.D_from_matrix(matrix).T)
+        for got, result, reference in zip(moved, (y, z), (even, odd), strict=True):
+            D = Irreps(str(reference.irreps_out)).D_from_matrix(matrix)
+            torch.testing.assert_close(got, result @ D.T, atol=1e-12, rtol=1e-12)

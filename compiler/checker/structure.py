@@ -43,6 +43,41 @@ def select(call: Call, resolve: Resolve, env: Mapping[str, Number]) -> Made:
     return Made(ir.Select(start, stop, call.span), ir.Feature(x.type.axis, out), (x,))
 
 
+def gated_irreps(scalars: Irreps, gates: Irreps, gated: Irreps) -> Irreps | str:
+    """The output of ``gate(scalars, gates, gated)``, or why there is none: the scalars, then each gated block with its
+    parity times its gates' (e3nn's ``ElementwiseTensorProduct`` of gates and gated, channel by channel)."""
+    if any(ir_.l != 0 for _, ir_ in (*scalars, *gates)):
+        return "the scalars and the gates must be scalars (0e or 0o)"
+    parities = [ir_.p for mul, ir_ in gates for _ in range(mul)]
+    channels = sum(mul for mul, _ in gated)
+    if len(parities) != channels:
+        return f"one gate per gated channel: {gated} has {channels} channels, {gates} gives {len(parities)} gates"
+    out, c = list(scalars), 0
+    for mul, ir_ in gated:
+        block = set(parities[c : c + mul])
+        if len(block) > 1:
+            return f"the gates of {mul}x{ir_} mix parities"
+        out.append((mul, Irrep(ir_.l, ir_.p * block.pop()) if mul else ir_))
+        c += mul
+    return Irreps(out)
+
+
+def gate(call: Call, resolve: Resolve) -> Made:
+    """``gate(scalars, gates, gated)``: e3nn's ``Gate`` with its activations applied first
+    (``gate(silu(s), sigmoid(g), v)`` is ``Gate(s, [silu], g, [sigmoid], v)``)."""
+    names = ("scalars", "gates", "gated")
+    wires = [feature(resolve(a.value), a.span, f"the {n} of gate") for a, n in zip(call.positional, names, strict=True)]
+    assert isinstance(wires[0].type, ir.Feature)
+    axis = wires[0].type.axis
+    for w, arg in zip(wires, call.positional, strict=True):
+        same_axis(axis, w, arg.span, "this input")
+    irreps = [w.type.irreps for w in wires if isinstance(w.type, ir.Feature)]
+    out = gated_irreps(*irreps)
+    if isinstance(out, str):
+        raise FdgTypeError(f"gate: {out}", call.span, "usage: gate(silu(scalars), sigmoid(gates), gated)")
+    return Made(ir.Gate(call.span), ir.Feature(axis, out), tuple(wires))
+
+
 def sort(call: Call, resolve: Resolve) -> Made:
     """``sort(x)``: x's irreps blocks in the order of e3nn's ``Irreps.sort()`` (not merged: ``Irreps.simplify``
     would add multiplicities, which MACE and NequIP do not do to ``irreps_mid``)."""

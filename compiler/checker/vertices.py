@@ -74,6 +74,7 @@ SIGNATURES: dict[str, tuple[int | None, tuple[str, ...], tuple[str, ...], bool]]
     "sort": (1, (), (), False),
     "cat": (None, (), (), False),
     "select": (3, (), (), False),
+    "gate": (3, (), (), False),
     **{name: (1, (), (), False) for name in ACTIVATIONS},
 }
 
@@ -127,6 +128,7 @@ USAGE = {
     "sort": "sort(x)",
     **{name: f"{name}(x), x of scalars" for name in ACTIVATIONS},
     "cat": "cat(a, b, ...)",
+    "gate": "gate(silu(scalars), sigmoid(gates), gated)",
     "select": "select(x, start, stop)",
 }
 

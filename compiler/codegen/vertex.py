@@ -63,6 +63,8 @@ def _single(plan: Plan, node: str, args: list[str], temp: Temp) -> list[str]:
             return [f"{var} = {args[0]} * {factor!r}"]
         case ir.Cat():
             return [f"{var} = torch.cat([{', '.join(args)}], dim=1)"]
+        case ir.Gate():
+            return _gate(plan, node, args, temp)
         case ir.Activation(function=function):
             return [f"{var} = {expression(function, args[0])}  # normalized to unit second moment, as e3nn"]
         case ir.Select(start=start, stop=stop):
@@ -80,6 +82,20 @@ def _single(plan: Plan, node: str, args: list[str], temp: Temp) -> list[str]:
                 f"{var} = torch.cat([{picked}], dim=1)",
             ]
     raise AssertionError(f"codegen has no rule for {op!r}")
+
+
+def _gate(plan: Plan, node: str, args: list[str], temp: Temp) -> list[str]:
+    """The scalars, then each gated block times its channels' gates."""
+    gated = plan.diagram.out(plan.diagram.operands(node)[2])
+    assert isinstance(gated, ir.Feature)
+    n, blocks = temp("n"), temp("gated")
+    lines = [f"{n} = {args[2]}.shape[0]", f"{blocks} = {args[2]}.split({_split(gated.irreps)}, dim=1)"]
+    pieces, c = [args[0]], 0
+    for k, (mul, ir_) in enumerate(gated.irreps):
+        gates = f"{args[1]}[:, {c}:{c + mul}, None]"
+        pieces.append(f"({blocks}[{k}].reshape({n}, {mul}, {ir_.dim}) * {gates}).reshape({n}, {mul * ir_.dim})")
+        c += mul
+    return [*lines, f"{plan.names[node]} = torch.cat([{', '.join(pieces)}], dim=1)"]
 
 
 def _per_call(plan: Plan, node: str, args: list[str], temp: Temp) -> list[str]:

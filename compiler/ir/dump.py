@@ -10,6 +10,7 @@ from fdg.ir.graph import (
     CouplePath,
     Diagram,
     Fuse,
+    Gate,
     Gather,
     Input,
     Linear,
@@ -46,6 +47,8 @@ def describe(op: Vertex) -> str:
             return f"scale[{factor!r}]"
         case Activation(function=function, scale=scale):
             return f"{function}[scale={scale!r}]"
+        case Gate():
+            return "gate"
         case Cat():
             return "cat"
         case Select(start=start, stop=stop):

@@ -219,6 +219,14 @@ class Activation:
 
 
 @dataclass(frozen=True)
+class Gate:
+    """e3nn's ``Gate`` after its activations: ports 0, 1, 2 = scalars, gates, gated; the result is the scalars, then
+    each channel of the gated blocks times its gate (gate ``c`` scales gated channel ``c``, in order)."""
+
+    span: Span = field(compare=False, repr=False)
+
+
+@dataclass(frozen=True)
 class Sort:
     """The irreps blocks of a wire reordered as e3nn's ``Irreps.sort()`` does: block ``k`` of the result is block
     ``order[k]`` of the input (by degree, odd before even, ties in their order)."""
@@ -273,6 +281,7 @@ Vertex = (
     | Select
     | Sort
     | Activation
+    | Gate
     | Fuse
     | Power
     | Output

@@ -14,6 +14,7 @@ import networkx as nx
 from fdg import ir
 from fdg.checker import rules
 from fdg.checker.activations import FUNCTIONS, normalization
+from fdg.checker.structure import gated_irreps
 from fdg.runtime import Irreps, symmetric_power_multiplicity
 from fdg.runtime.fusion_paths import FuseSpec, fuse_layout
 
@@ -115,6 +116,12 @@ def _check_vertex(diagram: ir.Diagram, node: str, op: ir.Vertex, out: ir.WireTyp
             parity = FUNCTIONS[function][0]
             kept = Irreps([(mul, (0, ir_.p if ir_.p == 1 else parity)) for mul, ir_ in ins[0].irreps])
             need(out == ir.Feature(ins[0].axis, kept), "activation typing and parity")
+        case ir.Gate():
+            need(len(ins) == 3 and all(isinstance(t, ir.Feature) for t in ins), "gate reads scalars, gates, gated")
+            features = [t for t in ins if isinstance(t, ir.Feature)]
+            expected = gated_irreps(*(t.irreps for t in features))
+            need(not isinstance(expected, str) and len({t.axis for t in features}) == 1, "gate: its inputs fit")
+            need(out == ir.Feature(features[0].axis, expected), "gate typing")
         case ir.Sort(order=order):
             need(len(ins) == 1 and isinstance(ins[0], ir.Feature), "sort reads one feature wire")
             assert isinstance(ins[0], ir.Feature)
