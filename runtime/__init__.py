@@ -40,6 +40,9 @@ _WHERE = {
     "permute_columns": "grouped",
     "sparse_matmul": "grouped",
     "spherical_harmonics": "sh",
+    "edge_length": "radial",
+    "bessel": "radial",
+    "polynomial_cutoff": "radial",
     "symmetric_power_decomposition": "characters",
     "symmetric_power_multiplicity": "characters",
 }
@@ -55,14 +58,17 @@ __all__ = [
     "SymmetricBasis",
     "SymmetricPower",
     "angles_to_matrix",
+    "bessel",
     "channelwise",
     "channelwise_available",
     "check_inputs",
     "chunked",
+    "edge_length",
     "fusion",
     "load_source",
     "matrix_to_angles",
     "permute_columns",
+    "polynomial_cutoff",
     "rand_angles",
     "rand_matrix",
     "so3_generators",
@@ -85,6 +91,7 @@ if TYPE_CHECKING:
     from .module import FdgModule, load_source
     from .power import SymmetricPower
     from .power_basis import SymmetricBasis, symmetric_basis
+    from .radial import bessel, edge_length, polynomial_cutoff
     from .sh import spherical_harmonics
     from .wigner import (
         angles_to_matrix,

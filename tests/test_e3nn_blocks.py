@@ -11,6 +11,7 @@ import pytest
 import torch
 from e3nn import nn as e3nn_nn
 from e3nn import o3
+from e3nn.math import soft_one_hot_linspace
 
 import fdg
 from fdg.runtime import Irreps, rand_matrix
@@ -184,3 +185,41 @@ def test_gate_equals_e3nn_gate() -> None:
         for got, result, reference in zip(moved, (y, z), (even, odd), strict=True):
             D = Irreps(str(reference.irreps_out)).D_from_matrix(matrix)
             torch.testing.assert_close(got, result @ D.T, atol=1e-12, rtol=1e-12)
+
+
+RADIAL = """
+diagram Radial(r_max = 5.0, n = 8) {
+    input vec : 1o over edge
+    r = length(vec)
+    features = couple(bessel(r, n, r_max), cutoff(r, r_max, 6)) -> n x 0e [mode = uvu, weights = none]
+    hidden = silu(linear(features) -> 16x0e)
+    output R = linear(hidden) -> 12x0e
+}
+"""
+
+
+def polynomial_cutoff(r: torch.Tensor, r_max: float, p: int) -> torch.Tensor:
+    """MACE's PolynomialCutoff, written out (mace/modules/radial.py)."""
+    x = r / r_max
+    envelope = 1 - (p + 1) * (p + 2) / 2 * x**p + p * (p + 2) * x ** (p + 1) - p * (p + 1) / 2 * x ** (p + 2)
+    return envelope * (x < 1)
+
+
+def test_radial_features_and_mlp_equal_e3nn_bessel_and_fully_connected_net() -> None:
+    """MACE's radial embedding (Bessel basis times the polynomial cutoff) and its radial MLP (e3nn's
+    FullyConnectedNet: linear layers normalized by fan-in, silu normalized to unit second moment)."""
+    module = fdg.compile(RADIAL).double()
+    net = e3nn_nn.FullyConnectedNet([8, 16, 12], torch.nn.functional.silu).double()
+    with torch.no_grad():
+        module.hidden_1_weight.normal_()
+        module.R_weight.normal_()
+        net[0].weight.copy_(module.hidden_1_weight.view(8, 16))
+        net[1].weight.copy_(module.R_weight.view(16, 12))
+    vec = torch.randn(30, 3, dtype=torch.float64) * 2.5  # some beyond r_max = 5
+    r = vec.norm(dim=1)
+    basis = soft_one_hot_linspace(r, 0.0, 5.0, 8, basis="bessel", cutoff=False)
+    expected = net(basis * polynomial_cutoff(r, 5.0, 6)[:, None])
+    torch.testing.assert_close(module(vec), expected, atol=1e-10, rtol=1e-10)
+    rotation = rand_matrix(generator=torch.Generator().manual_seed(4), dtype=torch.float64)
+    torch.testing.assert_close(module(-vec @ rotation.T), module(vec), atol=1e-10, rtol=1e-10)  # invariant
+    assert torch.autograd.gradgradcheck(module, (vec[:4].clone().requires_grad_(),))  # forces, and their training

@@ -373,6 +373,8 @@ class _Lowering:
             made = structure.cat(call, self._eval)
         elif call.name == "select":
             made = structure.select(call, self._eval, self._constants())
+        elif call.name in ("length", "bessel", "cutoff"):
+            made = structure.radial(call, self._eval, self._constants())
         elif call.name == "gate":
             made = structure.gate(call, self._eval)
         elif call.name in ACTIVATIONS:

@@ -7,8 +7,8 @@ from collections.abc import Mapping
 
 from fdg import ir
 from fdg.checker import rules
-from fdg.checker.activations import FUNCTIONS, normalization
-from fdg.checker.evaluate import MAX_MUL, Number, integer
+from fdg.checker.activations import FUNCTIONS
+from fdg.checker.evaluate import MAX_MUL, Number, integer, number
 from fdg.checker.vertices import Call, Made, Resolve, feature, same_axis
 from fdg.errors import FdgTypeError
 from fdg.runtime import Irrep, Irreps
@@ -78,6 +78,35 @@ def gate(call: Call, resolve: Resolve) -> Made:
     return Made(ir.Gate(call.span), ir.Feature(axis, out), tuple(wires))
 
 
+def radial(call: Call, resolve: Resolve, env: Mapping[str, Number]) -> Made:
+    """``length(vec)`` (a ``1o`` vector's length), ``bessel(r, n, r_max)`` and ``cutoff(r, r_max, p)`` of a length
+    ``r`` (``1x0e``): MACE's and NequIP's radial features (``fdg.runtime.radial``)."""
+    first = call.positional[0]
+    x = feature(resolve(first.value), first.span, f"the input of {call.name}")
+    assert isinstance(x.type, ir.Feature)
+    wanted = Irreps("1o") if call.name == "length" else Irreps("1x0e")
+    if x.type.irreps != wanted:
+        what = "a vector (1o)" if call.name == "length" else "a length (1x0e), such as length(vec)"
+        raise FdgTypeError(f"{call.name} takes {what}, but this is {x.type.irreps}", first.span)
+    out = Irreps("1x0e")
+    args: tuple[float, ...] = ()
+    if call.name == "bessel":
+        n = integer(call.positional[1].value, env, "the number of Bessel functions", 1, MAX_MUL)
+        args, out = (n, _positive(call, 2, env, "r_max")), Irreps(f"{n}x0e")
+    elif call.name == "cutoff":
+        p = integer(call.positional[2].value, env, "the degree p of the cutoff", 1, 64)
+        args = (_positive(call, 1, env, "r_max"), p)
+    return Made(ir.Radial(call.name, args, call.span), ir.Feature(x.type.axis, out), (x,))
+
+
+def _positive(call: Call, k: int, env: Mapping[str, Number], what: str) -> float:
+    arg = call.positional[k]
+    value = number(arg.value, env, what)
+    if value <= 0:
+        raise FdgTypeError(f"{what} must be positive, got {value}", arg.span)
+    return float(value)
+
+
 def sort(call: Call, resolve: Resolve) -> Made:
     """``sort(x)``: x's irreps blocks in the order of e3nn's ``Irreps.sort()`` (not merged: ``Irreps.simplify``
     would add multiplicities, which MACE and NequIP do not do to ``irreps_mid``)."""
@@ -110,5 +139,5 @@ def activation(call: Call, resolve: Resolve) -> Made:
                 "use an odd function (tanh) or an even one (abs) on 0o, as e3nn requires",
             )
         out.append((mul, Irrep(0, ir_.p if ir_.p == 1 else parity)))
-    op = ir.Activation(call.name, normalization(call.name), call.span)
+    op = ir.Activation(call.name, call.span)
     return Made(op, ir.Feature(x.type.axis, Irreps(out)), (x,))

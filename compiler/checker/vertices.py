@@ -75,6 +75,9 @@ SIGNATURES: dict[str, tuple[int | None, tuple[str, ...], tuple[str, ...], bool]]
     "cat": (None, (), (), False),
     "select": (3, (), (), False),
     "gate": (3, (), (), False),
+    "length": (1, (), (), False),
+    "bessel": (3, (), (), False),
+    "cutoff": (3, (), (), False),
     **{name: (1, (), (), False) for name in ACTIVATIONS},
 }
 
@@ -129,6 +132,9 @@ USAGE = {
     **{name: f"{name}(x), x of scalars" for name in ACTIVATIONS},
     "cat": "cat(a, b, ...)",
     "gate": "gate(silu(scalars), sigmoid(gates), gated)",
+    "length": "length(vec)",
+    "bessel": "bessel(length(vec), 8, r_max)",
+    "cutoff": "cutoff(length(vec), r_max, 6)",
     "select": "select(x, start, stop)",
 }
 

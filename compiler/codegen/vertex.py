@@ -65,6 +65,12 @@ def _single(plan: Plan, node: str, args: list[str], temp: Temp) -> list[str]:
             return [f"{var} = torch.cat([{', '.join(args)}], dim=1)"]
         case ir.Gate():
             return _gate(plan, node, args, temp)
+        case ir.Radial(kind="length"):
+            return [f"{var} = fdg.runtime.edge_length({args[0]})"]
+        case ir.Radial(kind="bessel", args=(n, r_max)):
+            return [f"{var} = fdg.runtime.bessel({args[0]}, {int(n)}, {r_max!r})"]
+        case ir.Radial(kind="cutoff", args=(r_max, p)):
+            return [f"{var} = fdg.runtime.polynomial_cutoff({args[0]}, {r_max!r}, {int(p)})"]
         case ir.Activation(function=function):
             return [f"{var} = {expression(function, args[0])}  # normalized to unit second moment, as e3nn"]
         case ir.Select(start=start, stop=stop):

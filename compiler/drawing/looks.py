@@ -132,6 +132,8 @@ def look(diagram: ir.Diagram, node: str) -> Look:
             return Look("scale", text, text_width(text, SMALL_SIZE) + 22, 20, (), name)
         case ir.Activation(function=function):
             return Look("sort", function, text_width(function, NODE_SIZE) + 12, 20, (), name)
+        case ir.Radial(kind=kind):
+            return Look("sort", kind, text_width(kind, NODE_SIZE) + 12, 20, (), name)
         case ir.Gate():
             return Look("sort", "gate", text_width("gate", NODE_SIZE) + 12, 20, (), name)
         case ir.Sort() | ir.Cat():

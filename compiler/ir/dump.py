@@ -17,6 +17,7 @@ from fdg.ir.graph import (
     LinearPath,
     Output,
     Power,
+    Radial,
     Scale,
     ScatterSum,
     Select,
@@ -45,8 +46,10 @@ def describe(op: Vertex) -> str:
             return "add"
         case Scale(factor=factor):
             return f"scale[{factor!r}]"
-        case Activation(function=function, scale=scale):
-            return f"{function}[scale={scale!r}]"
+        case Activation(function=function):
+            return function
+        case Radial(kind=kind, args=args):
+            return f"{kind}[{', '.join(map(repr, args))}]"
         case Gate():
             return "gate"
         case Cat():

@@ -210,11 +210,10 @@ class Select:
 
 @dataclass(frozen=True)
 class Activation:
-    """A pointwise function of scalar channels (``silu(x)``), times ``scale``: e3nn's ``Activation`` normalizes each
-    function to unit second moment under a standard normal input (``normalize2mom``)."""
+    """A pointwise function of scalar channels (``silu(x)``), normalized as e3nn's ``Activation`` normalizes it (to
+    unit second moment under a standard normal input, ``fdg.checker.activations.normalization``)."""
 
     function: str
-    scale: float
     span: Span = field(compare=False, repr=False)
 
 
@@ -223,6 +222,16 @@ class Gate:
     """e3nn's ``Gate`` after its activations: ports 0, 1, 2 = scalars, gates, gated; the result is the scalars, then
     each channel of the gated blocks times its gate (gate ``c`` scales gated channel ``c``, in order)."""
 
+    span: Span = field(compare=False, repr=False)
+
+
+@dataclass(frozen=True)
+class Radial:
+    """A radial feature of edges: ``length`` of a vector (``1x0e``), ``bessel`` of a length (``args = (n, r_max)``,
+    ``n x 0e``) or its ``cutoff`` envelope (``args = (r_max, p)``, ``1x0e``); ``fdg.runtime.radial``."""
+
+    kind: str
+    args: tuple[float, ...]
     span: Span = field(compare=False, repr=False)
 
 
@@ -282,6 +291,7 @@ Vertex = (
     | Sort
     | Activation
     | Gate
+    | Radial
     | Fuse
     | Power
     | Output

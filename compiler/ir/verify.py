@@ -13,7 +13,7 @@ import networkx as nx
 
 from fdg import ir
 from fdg.checker import rules
-from fdg.checker.activations import FUNCTIONS, normalization
+from fdg.checker.activations import FUNCTIONS
 from fdg.checker.structure import gated_irreps
 from fdg.runtime import Irreps, symmetric_power_multiplicity
 from fdg.runtime.fusion_paths import FuseSpec, fuse_layout
@@ -108,14 +108,20 @@ def _check_vertex(diagram: ir.Diagram, node: str, op: ir.Vertex, out: ir.WireTyp
             need(0 <= start < stop <= len(ins[0].irreps), "select: blocks inside the wire")
             picked = Irreps(list(ins[0].irreps)[start:stop])
             need(out == ir.Feature(ins[0].axis, picked), "select typing")
-        case ir.Activation(function=function, scale=scale):
+        case ir.Activation(function=function):
             need(len(ins) == 1 and isinstance(ins[0], ir.Feature), "an activation reads one feature wire")
             assert isinstance(ins[0], ir.Feature)
             need(all(ir_.l == 0 for _, ir_ in ins[0].irreps), "an activation applies to scalars")
-            need(function in FUNCTIONS and scale == normalization(function), "activation: e3nn's normalization")
+            need(function in FUNCTIONS, "activation: a known function")
             parity = FUNCTIONS[function][0]
             kept = Irreps([(mul, (0, ir_.p if ir_.p == 1 else parity)) for mul, ir_ in ins[0].irreps])
             need(out == ir.Feature(ins[0].axis, kept), "activation typing and parity")
+        case ir.Radial(kind=kind, args=args):
+            need(len(ins) == 1 and isinstance(ins[0], ir.Feature), "a radial feature reads one feature wire")
+            assert isinstance(ins[0], ir.Feature)
+            need(ins[0].irreps == Irreps("1o" if kind == "length" else "1x0e"), "radial input: a vector or a length")
+            size = int(args[0]) if kind == "bessel" else 1
+            need(out == ir.Feature(ins[0].axis, Irreps(f"{size}x0e")), "radial typing")
         case ir.Gate():
             need(len(ins) == 3 and all(isinstance(t, ir.Feature) for t in ins), "gate reads scalars, gates, gated")
             features = [t for t in ins if isinstance(t, ir.Feature)]
