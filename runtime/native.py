@@ -32,9 +32,9 @@ from torch.utils import cpp_extension
 
 CSRC = Path(__file__).with_name("csrc")
 #: the translation units: the kernel, and the ops registering it with torch
-UNITS = (CSRC / "channelwise.cpp", CSRC / "ops.cpp")
+UNITS = (CSRC / "channelwise.cpp", CSRC / "table.cpp", CSRC / "ops.cpp")
 #: every file the build reads (the units and the headers they include), all part of the cache key
-SOURCES = (*UNITS, CSRC / "channelwise.h", CSRC / "lanes.h")
+SOURCES = (*UNITS, CSRC / "channelwise.h", CSRC / "lanes.h", CSRC / "table.h")
 FLAGS = ("-O3", "-march=native", "-std=c++20", "-shared", "-fPIC", "-pthread")
 
 

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 import networkx as nx
 
 from fdg import ir
-from fdg.checker import inline, manybody, structure, vertices
+from fdg.checker import couple, inline, manybody, structure, vertices
 from fdg.checker.activations import FUNCTIONS as ACTIVATIONS
 from fdg.checker.evaluate import (
     FUNCTIONS,
@@ -360,7 +360,7 @@ class _Lowering:
             )
         call = vertices.split_call(func.id, expr)
         if call.name == "couple":
-            made = vertices.couple(call, self._eval, self._constants(), self.warnings)
+            made = couple.couple(call, self._eval, self._constants(), self.warnings)
         elif call.name == "linear":
             made = vertices.linear(call, self._eval, self._constants(), self.warnings)
         elif call.name == "sh":
