@@ -60,7 +60,7 @@ def couple(call: Call, resolve: Resolve, env: Mapping[str, Number], warnings: li
         warnings.append(_uvw_by_default(a.type.irreps, b.type.irreps, out, paths, call))
     check_cg_work({(a.type.irreps[p.i1].ir.l, b.type.irreps[p.i2].ir.l, out[p.i_out].ir.l) for p in paths}, call)
     weights = ir.Weights(weights.kind, rules.couple_numel(paths), weights.count, weights.source)
-    check_size(weights, call)
+    check_size(weights, call, extra)
     op = ir.Couple(mode, weights, out, paths, call.span, per_path)
     operands = (a, b) if extra is None else (a, b, extra)
     return Made(op, ir.Feature(axis, out), operands)

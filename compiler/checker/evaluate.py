@@ -89,6 +89,9 @@ def _power(base: Number, exponent: Number, span: Span) -> Number:
         raise FdgTypeError("this expression overflows", span) from None
 
 
+#: the named constants of parameter expressions (a parameter or a wire of the same name takes precedence)
+CONSTANTS: dict[str, float] = {"pi": math.pi}
+
 #: the functions of parameter expressions: name -> (what it takes, the function); ``sqrt(5 / 6)``, ``max(a, 2)``
 FUNCTIONS: dict[str, tuple[str, Callable[..., float]]] = {
     "sqrt": ("x >= 0", math.sqrt),
@@ -127,6 +130,8 @@ def number(expr: syntax.Expr, env: Mapping[str, Number], what: str = "a number")
         case syntax.Name(id=name, span=span):
             if name in env:
                 return env[name]
+            if name in CONSTANTS:
+                return CONSTANTS[name]
             raise FdgTypeError(
                 f"unknown parameter '{name}'",
                 span,

@@ -20,6 +20,7 @@ from fdg import ir
 from fdg.checker import couple, inline, manybody, structure, vertices
 from fdg.checker.activations import FUNCTIONS as ACTIVATIONS
 from fdg.checker.evaluate import (
+    CONSTANTS,
     FUNCTIONS,
     MAX_MUL,
     Number,
@@ -261,6 +262,8 @@ class _Lowering:
                     return self.env[name]
                 if name in self.values:
                     return self.values[name]
+                if name in CONSTANTS:
+                    return CONSTANTS[name]
                 if name in vertices.SIGNATURES:
                     raise FdgTypeError(f"'{name}' is a function; call it: {vertices.USAGE[name]}", span)
                 hint = (
@@ -373,6 +376,8 @@ class _Lowering:
             made = structure.cat(call, self._eval)
         elif call.name == "select":
             made = structure.select(call, self._eval, self._constants())
+        elif call.name == "channels":
+            made = structure.channels(call, self._eval, self._constants())
         elif call.name in ("length", "bessel", "cutoff"):
             made = structure.radial(call, self._eval, self._constants())
         elif call.name == "gate":

@@ -113,7 +113,7 @@ def fuse(call: Call, resolve: Resolve, env: Mapping[str, Number], warnings: list
     check_cg_work(layout.degree_triples(), call)
     numel = 0 if weights.kind == "none" else len(layout.paths) * mul
     weights = ir.Weights(weights.kind, numel, weights.count, weights.source)
-    check_size(weights, call)
+    check_size(weights, call, extra)
     labels = tuple(_label(a.span, k) for k, a in enumerate(call.positional))
     op = ir.Fuse(weights, out, text, basis, lmax, labels, call.span)
     return Made(op, ir.Feature(axis, out), (*wires, extra) if extra else tuple(wires))
@@ -210,6 +210,6 @@ def power(call: Call, resolve: Resolve, env: Mapping[str, Number]) -> Made:
             )
     weights, extra = weights_option(call, resolve, a.type.axis, ("learned", "per_index", "input"))
     weights = ir.Weights(weights.kind, mul * sum(counts.values()), weights.count, weights.source)
-    check_size(weights, call)
+    check_size(weights, call, extra)
     op = ir.Power(nu, weights, out, call.span)
     return Made(op, ir.Feature(a.type.axis, out), (a,) if extra is None else (a, extra))

@@ -39,8 +39,32 @@ def select(call: Call, resolve: Resolve, env: Mapping[str, Number]) -> Made:
             call.span,
             f"the input has {blocks} blocks: {' + '.join(str(b) for b in x.type.irreps)}",
         )
-    out = Irreps(list(x.type.irreps)[start:stop])
-    return Made(ir.Select(start, stop, call.span), ir.Feature(x.type.axis, out), (x,))
+    op = ir.Select(start, stop, call.span)
+    return Made(op, ir.Feature(x.type.axis, op.picked(x.type.irreps)), (x,))
+
+
+def channels(call: Call, resolve: Resolve, env: Mapping[str, Number]) -> Made:
+    """``channels(x, block, start, stop)``: channels ``start .. stop - 1`` of one block of x (the scalars and the gates
+    that e3nn's ``Gate`` cuts from one block of its input)."""
+    x_arg, block_arg, start_arg, stop_arg = call.positional
+    x = feature(resolve(x_arg.value), x_arg.span, "the input of channels")
+    assert isinstance(x.type, ir.Feature)
+    layout = " + ".join(str(b) for b in x.type.irreps)
+    blocks = len(x.type.irreps)
+    block = integer(block_arg.value, env, "the block", 0, MAX_MUL)
+    if block >= blocks:
+        raise FdgTypeError(f"channels: block {block} of a wire with {blocks} blocks", block_arg.span, f"x is {layout}")
+    mul = x.type.irreps[block].mul
+    start = integer(start_arg.value, env, "the first channel", 0, MAX_MUL)
+    stop = integer(stop_arg.value, env, "the end channel", 0, MAX_MUL)
+    if not 0 <= start < stop <= mul:
+        raise FdgTypeError(
+            f"channels takes channels start .. stop - 1 with 0 <= start < stop <= {mul}, got {start} and {stop}",
+            call.span,
+            f"block {block} of the input is {x.type.irreps[block]}",
+        )
+    op = ir.Select(block, block + 1, call.span, (start, stop))
+    return Made(op, ir.Feature(x.type.axis, op.picked(x.type.irreps)), (x,))
 
 
 def gated_irreps(scalars: Irreps, gates: Irreps, gated: Irreps) -> Irreps | str:

@@ -18,7 +18,10 @@ from fdg.checker.activations import FUNCTIONS as ACTIVATIONS
 from fdg.checker.evaluate import MAX_L, MAX_WEIGHTS, Number, integer, irreps, suggest
 from fdg.errors import Diagnostic, FdgTypeError, Span
 from fdg.frontend import syntax
-from fdg.runtime import Irreps
+from fdg.runtime import Irrep, Irreps
+
+#: per-row weights read from a feature wire must be invariant channels
+EVEN_SCALAR = Irrep(0, 1)
 
 
 @dataclass(frozen=True)
@@ -74,6 +77,7 @@ SIGNATURES: dict[str, tuple[int | None, tuple[str, ...], tuple[str, ...], bool]]
     "sort": (1, (), (), False),
     "cat": (None, (), (), False),
     "select": (3, (), (), False),
+    "channels": (4, (), (), False),
     "gate": (3, (), (), False),
     "length": (1, (), (), False),
     "bessel": (3, (), (), False),
@@ -136,6 +140,7 @@ USAGE = {
     "bessel": "bessel(length(vec), 8, r_max)",
     "cutoff": "cutoff(length(vec), r_max, 6)",
     "select": "select(x, start, stop)",
+    "channels": "channels(x, block, start, stop)",
 }
 
 
@@ -210,7 +215,17 @@ def weights_option(
                     f"declare them `input {value.id} : weights over {axis}`",
                 )
             return ir.Weights("input", source=found.node), found
-        raise FdgTypeError(f"'{value.id}' is {what_is(found)}, not an input declared `: weights`", value.span, takes)
+        if isinstance(found, Wire) and isinstance(found.type, ir.Feature) and "input" in allowed:
+            if found.type.axis != axis or any(ir_ != EVEN_SCALAR for _, ir_ in found.type.irreps):
+                raise FdgTypeError(
+                    f"weights {value.id} must be even scalars over {axis}, but {value.id} is {found.type}",
+                    value.span,
+                    "per-row weights are invariant: a wire of 0e channels over the vertex's axis (a radial MLP)",
+                )
+            return ir.Weights("input", source=found.node), found
+        raise FdgTypeError(
+            f"'{value.id}' is {what_is(found)}, not weights", value.span, f"{takes}, or a wire of 0e channels"
+        )
     raise FdgTypeError(
         "weights must be learned, none, learned[index] or an input declared `: weights`", value.span, takes
     )
@@ -225,7 +240,15 @@ def _spell(kind: str) -> str:
     return {"per_index": "learned[z]", "input": "an input of kind weights"}.get(kind, kind)
 
 
-def check_size(weights: ir.Weights, call: Call) -> None:
+def check_size(weights: ir.Weights, call: Call, extra: Wire | None = None) -> None:
+    """Refuse a vertex with too many weights, and per-row weights from a wire of the wrong width."""
+    if extra is not None and isinstance(extra.type, ir.Feature) and extra.type.irreps.dim != weights.numel:
+        opt = call.options["weights"]
+        raise FdgTypeError(
+            f"this {call.name} needs {weights.numel} weights per row, but {extra.node} has {extra.type.irreps.dim}",
+            opt.span,
+            f"make {extra.node} {weights.numel}x0e",
+        )
     total = weights.numel * weights.count
     if total > MAX_WEIGHTS:
         raise FdgTypeError(

@@ -73,11 +73,14 @@ def _single(plan: Plan, node: str, args: list[str], temp: Temp) -> list[str]:
             return [f"{var} = fdg.runtime.polynomial_cutoff({args[0]}, {r_max!r}, {int(p)})"]
         case ir.Activation(function=function):
             return [f"{var} = {expression(function, args[0])}  # normalized to unit second moment, as e3nn"]
-        case ir.Select(start=start, stop=stop):
+        case ir.Select(start=start, stop=stop, channels=channels):
             source = plan.diagram.out(plan.diagram.operands(node)[0])
             assert isinstance(source, ir.Feature)
-            dims = [mul * ir_.dim for mul, ir_ in source.irreps]
-            return [f"{var} = {args[0]}[:, {sum(dims[:start])}:{sum(dims[:stop])}]  # blocks {start}..{stop - 1}"]
+            first, end = op.bounds(source.irreps)
+            what = f"blocks {start}..{stop - 1}"
+            if channels is not None:
+                what = f"channels {channels[0]}..{channels[1] - 1} of block {start}"
+            return [f"{var} = {args[0]}[:, {first}:{end}]  # {what}"]
         case ir.Sort(order=order):
             source = plan.diagram.out(plan.diagram.operands(node)[0])
             assert isinstance(source, ir.Feature)

@@ -139,9 +139,10 @@ def look(diagram: ir.Diagram, node: str) -> Look:
         case ir.Sort() | ir.Cat():
             text = "sort" if isinstance(op, ir.Sort) else "cat"
             return Look("sort", text, text_width(text, NODE_SIZE) + 12, 20, (), name)
-        case ir.Select(start=start, stop=stop):
-            text = f"[{start}:{stop}]"
-            return Look("sort", text, text_width(text, NODE_SIZE) + 12, 20, ("blocks",), name)
+        case ir.Select(start=start, stop=stop, channels=channels):
+            text = f"[{start}:{stop}]" if channels is None else f"[{start}][{channels[0]}:{channels[1]}]"
+            kind = "blocks" if channels is None else "block, channels"
+            return Look("sort", text, text_width(text, NODE_SIZE) + 12, 20, (kind,), name)
     raise AssertionError(f"no look for {op!r}")  # unreachable: every vertex kind is matched above
 
 

@@ -54,8 +54,10 @@ def describe(op: Vertex) -> str:
             return "gate"
         case Cat():
             return "cat"
-        case Select(start=start, stop=stop):
+        case Select(start=start, stop=stop, channels=None):
             return f"select[{start}:{stop}]"
+        case Select(start=start, channels=(c0, c1)):
+            return f"channels[{start}][{c0}:{c1}]"
         case Sort(order=order):
             return f"sort[{', '.join(map(str, order))}]"
         case Fuse(weights=w, tree=tree, lmax=lmax):

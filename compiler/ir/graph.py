@@ -201,11 +201,31 @@ class Cat:
 
 @dataclass(frozen=True)
 class Select:
-    """Blocks ``start`` to ``stop - 1`` of a wire's irreps (e3nn's ``irreps[start:stop]``)."""
+    """Blocks ``start`` to ``stop - 1`` of a wire's irreps (e3nn's ``irreps[start:stop]``), or with ``channels =
+    (c0, c1)`` channels ``c0`` to ``c1 - 1`` of block ``start`` alone (``stop = start + 1``): a contiguous part of the
+    wire either way."""
 
     start: int
     stop: int
     span: Span = field(compare=False, repr=False)
+    channels: tuple[int, int] | None = None
+
+    def picked(self, irreps: Irreps) -> Irreps:
+        """The irreps this selection leaves of ``irreps``."""
+        if self.channels is None:
+            return Irreps(list(irreps)[self.start : self.stop])
+        c0, c1 = self.channels
+        return Irreps([(c1 - c0, irreps[self.start].ir)])
+
+    def bounds(self, irreps: Irreps) -> tuple[int, int]:
+        """The first and the end column of the selection in the wire's features."""
+        dims = [mul * ir_.dim for mul, ir_ in irreps]
+        first, end = sum(dims[: self.start]), sum(dims[: self.stop])
+        if self.channels is None:
+            return first, end
+        c0, c1 = self.channels
+        width = irreps[self.start].ir.dim
+        return first + c0 * width, first + c1 * width
 
 
 @dataclass(frozen=True)

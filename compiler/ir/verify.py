@@ -15,7 +15,7 @@ from fdg import ir
 from fdg.checker import rules
 from fdg.checker.activations import FUNCTIONS
 from fdg.checker.structure import gated_irreps
-from fdg.runtime import Irreps, symmetric_power_multiplicity
+from fdg.runtime import Irrep, Irreps, symmetric_power_multiplicity
 from fdg.runtime.fusion_paths import FuseSpec, fuse_layout
 
 #: ``need(condition, what)`` raises :class:`IRError` naming the vertex when ``condition`` is false
@@ -102,12 +102,14 @@ def _check_vertex(diagram: ir.Diagram, node: str, op: ir.Vertex, out: ir.WireTyp
             features = [t for t in ins if isinstance(t, ir.Feature)]
             joined = Irreps([block for t in features for block in t.irreps])
             need(len({t.axis for t in features}) == 1 and out == ir.Feature(features[0].axis, joined), "cat typing")
-        case ir.Select(start=start, stop=stop):
+        case ir.Select(start=start, stop=stop, channels=channels):
             need(len(ins) == 1 and isinstance(ins[0], ir.Feature), "select reads one feature wire")
             assert isinstance(ins[0], ir.Feature)
             need(0 <= start < stop <= len(ins[0].irreps), "select: blocks inside the wire")
-            picked = Irreps(list(ins[0].irreps)[start:stop])
-            need(out == ir.Feature(ins[0].axis, picked), "select typing")
+            if channels is not None:
+                need(stop == start + 1, "channels: of one block")
+                need(0 <= channels[0] < channels[1] <= ins[0].irreps[start].mul, "channels: inside the block")
+            need(out == ir.Feature(ins[0].axis, op.picked(ins[0].irreps)), "select typing")
         case ir.Activation(function=function):
             need(len(ins) == 1 and isinstance(ins[0], ir.Feature), "an activation reads one feature wire")
             assert isinstance(ins[0], ir.Feature)
@@ -195,9 +197,18 @@ def _check_fuse(op: ir.Fuse, ins: list[ir.WireType], out: ir.WireType | None, ne
     _check_weights(op.weights, axis, ins[n:], need)
 
 
+def _scalar_rows(wire: ir.WireType, scalars: ir.Feature) -> bool:
+    """A feature wire of even scalars, in blocks or one, read as per-row weights."""
+    return isinstance(wire, ir.Feature) and wire.axis == scalars.axis and wire.irreps.simplify() == scalars.irreps
+
+
 def _check_weights(weights: ir.Weights, axis: ir.Axis, extra: list[ir.WireType], need: Need) -> None:
     if weights.kind == "input":
-        need(len(extra) == 1 and extra[0] == ir.WeightsWire(axis, weights.numel), "external weights wire")
+        scalars = ir.Feature(axis, Irreps([(weights.numel, Irrep(0, 1))]))
+        need(
+            len(extra) == 1 and (extra[0] == ir.WeightsWire(axis, weights.numel) or _scalar_rows(extra[0], scalars)),
+            "external weights: a weights wire, or a feature wire of as many 0e channels",
+        )
     elif weights.kind == "per_index":
         need(len(extra) == 1 and isinstance(extra[0], ir.IndexWire), "learned[z] index wire")
         assert isinstance(extra[0], ir.IndexWire)

@@ -1,0 +1,1 @@
+"""Weights of other libraries' models in fdg's diagrams (``fdg.interop.nequip``)."""
