@@ -81,3 +81,18 @@ $(VENV)/.installed-train: pyproject.toml | $(BIN)/python
 
 results: $(VENV)/.installed-train
 	$(BIN)/python -m training.results
+
+# nequip 0.19 wants lightning and hydra, so it gets its own environment too, kept out of git and of `make test`;
+# tests_nequip/: diagrams/nequip_interaction.fdg against nequip's own ConvNetLayer.
+.PHONY: venv-nequip test-nequip
+NEQUIP_VENV := .venv-nequip
+$(NEQUIP_VENV)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(NEQUIP_VENV)
+	$(NEQUIP_VENV)/bin/python -m pip install --quiet torch==2.13.0
+	$(NEQUIP_VENV)/bin/python -m pip install --quiet nequip==0.19.1 pytest -e .
+	touch $@
+
+venv-nequip: $(NEQUIP_VENV)/.installed
+
+test-nequip: $(NEQUIP_VENV)/.installed
+	$(NEQUIP_VENV)/bin/python -m pytest tests_nequip -q -p no:cacheprovider -p no:warnings
