@@ -71,26 +71,6 @@ def test_outputs_have_the_declared_shapes_and_are_not_zero(path: Path, name: str
         assert torch.isfinite(y).all() and y.abs().max() > 0, out
 
 
-def test_nequip_interaction_matches_the_same_block_in_e3nn() -> None:
-    """linear_1, uvu conv under radial weights, scatter, 1/sqrt(neighbours), linear_2, per-element self-connection."""
-    mul, elements, nodes, edges = 3, 4, 6, 20
-    module = fdg.compile(DIAGRAMS / "nequip_interaction.fdg", mul=mul, elements=elements, norm=0.3)
-    assert module.outputs == {"out": "9x0e+3x1o+3x2e over node"}  # scalars, 2*mul gates, gated
-    hidden, mid, out = f"{mul}x0e+{mul}x1o+{mul}x2e", f"{mul}x0e+{mul}x1o+{mul}x2e+{mul}x1e+{mul}x2o", "9x0e+3x1o+3x2e"
-    w = weights(module)
-    tp = tensor_product(hidden, "0e+1o+2e", mid, "uvu", shared_weights=False, internal_weights=False)
-    sc = o3.Linear(o3.Irreps(hidden), o3.Irreps(out), shared_weights=False, internal_weights=False)
-    h, vec = o3.Irreps(hidden).randn(nodes, -1), torch.randn(edges, 3)
-    src, dst, z = torch.randint(0, nodes, (edges,)), torch.randint(0, nodes, (edges,)), torch.randint(0, 4, (nodes,))
-    R = torch.randn(edges, tp.weight_numel)
-    assert module.weight_numel == {"R": tp.weight_numel}
-    x = linear(hidden, hidden, w["x_weight"])(h)
-    agg = scatter(tp(x[src], sh(vec, 2), R), dst, nodes) * 0.3
-    expected = linear(mid, out, w["y_weight"])(agg) + sc(h, w["sc_weight"][z])
-    got = module(h=h, z=z, vec=vec, R=R, src=src, dst=dst)
-    torch.testing.assert_close(got, expected, atol=1e-10, rtol=1e-10)
-
-
 def test_se3_attention_logits_are_invariant_query_key_products_and_aggregate_sums_weighted_values() -> None:
     mul, nodes, edges = 2, 5, 16
     hidden = o3.Irreps(f"{mul}x0e+{mul}x1o+{mul}x2e")

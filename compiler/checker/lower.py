@@ -40,7 +40,7 @@ from fdg.frontend import syntax, uses
 from fdg.ir import GENERATED
 
 #: the names the language gives meaning to, which no value may take (the grammar's own words are syntax.KEYWORDS)
-BUILTINS = frozenset({*vertices.SIGNATURES, "learned", "none"})
+BUILTINS = frozenset({*vertices.SIGNATURES, *CONSTANTS, "learned", "none"})
 
 
 @dataclass(frozen=True)
@@ -124,6 +124,12 @@ class _Lowering:
         for p in self.syntax.params:
             if p.name.id in self.env:
                 raise FdgTypeError(f"parameter '{p.name.id}' is declared twice", p.name.span)
+            if p.name.id in BUILTINS:
+                raise FdgTypeError(
+                    f"'{p.name.id}' is a built-in name and cannot name a parameter",
+                    p.name.span,
+                    f"rename it, e.g. '{p.name.id}_'",
+                )
             default = number(p.default, self.env, "a parameter default")
             self.env[p.name.id] = parameter(p.name.id, overrides[p.name.id]) if p.name.id in overrides else default
 

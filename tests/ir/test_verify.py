@@ -142,7 +142,11 @@ CORRUPTIONS: dict[str, tuple[str, Callable[[ir.Diagram], object], str]] = {
     "fuse numel": (FUSE, with_numel("y", 1), "fuse numel"),
     "power numel": (POWER, with_numel("B", 1), "power numel"),
     # rule 6: weight operands
-    "external weights numel": (SOURCE, lambda d: set_out(d, "R", ir.WeightsWire(EDGE, 9)), "external weights wire"),
+    "external weights numel": (
+        SOURCE,
+        lambda d: set_out(d, "R", ir.WeightsWire(EDGE, 9)),
+        "external weights: a weights wire",
+    ),
     "learned[z] count": (
         SOURCE,
         lambda d: set_op(d, "out", weights=ir.Weights("per_index", 8, 4, "z")),
