@@ -61,7 +61,7 @@ def _scan(code: str) -> tuple[list[tuple[int, int]], list[int]]:
             quote = ch
         elif ch in _OPEN:
             stack.append(i)
-        elif ch in _CLOSE:
+        elif ch in _CLOSE and stack:  # an unmatched closer opens a tail: `) -> tuple[...]:` after the parameters
             start = stack.pop()
             if not stack:
                 pairs.append((start, i))

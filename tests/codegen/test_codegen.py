@@ -142,6 +142,20 @@ def test_generated_source_passes_the_formatter() -> None:
         assert result.returncode == 0, result.stdout
 
 
+def test_a_long_return_annotation_is_split_as_the_formatter_splits_it() -> None:
+    # ten outputs: the signature's tail `) -> tuple[torch.Tensor, ...]:` does not fit on one line
+    outputs = "\n".join(f"output o{i} = h * {i + 1}" for i in range(10))
+    source = fdg.emit(f"diagram Many() {{ input h : 4x0e\n{outputs} }}")
+    assert ") -> tuple[\n" in source
+    result = subprocess.run(
+        [sys.executable, "-m", "ruff", "format", "--line-length", "120", "--diff", "--stdin-filename", "m.py", "-"],
+        input=source,
+        capture_output=True,
+        text=True,
+    )
+    assert result.returncode == 0, result.stdout
+
+
 def test_attributes_never_take_a_name_every_module_has() -> None:
     # value `register` would hold its coupling matrix in buffer `register_cg`, which is FdgModule's method
     text = """diagram D() { input a : 4x0e + 4x1o
