@@ -11,14 +11,24 @@ lowering depends on the batch size, the number of rows.  Identical plans give by
 
 from __future__ import annotations
 
+import textwrap
 from collections.abc import Mapping
 
 from fdg import __version__, ir
 from fdg.codegen import fuse, grouped, power
 from fdg.codegen.names import Temps
 from fdg.codegen.vertex import emit_vertex
-from fdg.codegen.wrap import wrap
+from fdg.codegen.wrap import WIDTH, wrap
 from fdg.planning.plan import Plan
+
+
+def _docstring(name: str, params: str) -> list[str]:
+    """The class docstring: one line when it fits in ruff's 120 columns, else the parameters below, wrapped."""
+    line = f'    """Fusion diagram {name}({params}), compiled by fdg."""'
+    if len(line) <= WIDTH:
+        return [line]
+    wrapped = textwrap.wrap(f"Parameters: {params}.", WIDTH - 4, initial_indent="    ", subsequent_indent="    ")
+    return [f'    """Fusion diagram {name}, compiled by fdg.', "", *wrapped, '    """']
 
 
 def emit_module(plan: Plan, origin: str) -> str:
@@ -36,7 +46,7 @@ def emit_module(plan: Plan, origin: str) -> str:
         "",
         "",
         f"class {d.name}(fdg.runtime.FdgModule):",
-        f'    """Fusion diagram {d.name}({params}), compiled by fdg."""',
+        *_docstring(d.name, params),
         "",
         *_table("inputs", {n: str(d.out(n)) for n in d.inputs()}),
         *_table("outputs", {_output_name(d, n): str(d.out(d.operands(n)[0])) for n in d.outputs()}),

@@ -9,7 +9,10 @@ import fdg.runtime
 
 
 class NequIPConvNetLayer(fdg.runtime.FdgModule):
-    """Fusion diagram NequIPConvNetLayer(mul=32, elements=4, bessels=8, r_max=5.0, p=6, width=64, avg=20.0), compiled by fdg."""
+    """Fusion diagram NequIPConvNetLayer, compiled by fdg.
+
+    Parameters: mul=32, elements=4, bessels=8, r_max=5.0, p=6, width=64, avg=20.0.
+    """
 
     inputs = {
         "h": "32x0e+32x1o+32x2e over node",
