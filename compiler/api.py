@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from fdg import ir, passes
-from fdg.checker.evaluate import Number, parameter
+from fdg.checker.evaluate import ParamValue, parameter
 from fdg.checker.lower import lower
 from fdg.errors import Diagnostic, FdgArgumentError, FdgError, Source
 from fdg.frontend import uses
@@ -67,13 +67,13 @@ def diagram_names(program: str | Path) -> list[str]:
     return uses.parsed(read(program)).names
 
 
-def lower_source(program: str | Path, diagram: str | None = None, **params: Number) -> ir.Diagram:
+def lower_source(program: str | Path, diagram: str | None = None, **params: object) -> ir.Diagram:
     """Parse, check and lower one diagram, then run the passes: the IR ``fdg compile --dump-ir`` prints."""
     return _lowered(library(program), diagram, params)[0]
 
 
 def _lowered(
-    files: uses.Library, diagram: str | None, params: dict[str, Number]
+    files: uses.Library, diagram: str | None, params: dict[str, ParamValue]
 ) -> tuple[ir.Diagram, tuple[Diagnostic, ...]]:
     result = lower(files.root, diagram, params, files)
     check_ir(result.diagram)
@@ -89,7 +89,7 @@ Pins = Mapping[str, str | Pin]
 def _build(
     files: uses.Library,
     diagram: str | None,
-    params: tuple[tuple[str, Number], ...],
+    params: tuple[tuple[str, ParamValue], ...],
     pins: tuple[tuple[str, Pin], ...],
 ) -> Built:
     # keyed by the text of every file involved: editing a used file compiles afresh
@@ -101,7 +101,7 @@ def _build(
     return Built(plan, emit_module(plan, files.root.span.source.name), found)
 
 
-def build(program: str | Path, diagram: str | None = None, *, pin: Pins | None = None, **params: Number) -> Built:
+def build(program: str | Path, diagram: str | None = None, *, pin: Pins | None = None, **params: object) -> Built:
     """Run the whole pipeline once; warnings about the program are issued as :class:`FdgWarning`.
 
     ``pin`` maps value names to the lowering to use for them in place of the cost model's choice (see
@@ -123,7 +123,7 @@ def _module_class(source: str, class_name: str) -> type[FdgModule]:
     return load_source(source, class_name)
 
 
-def compile(program: str | Path, diagram: str | None = None, *, pin: Pins | None = None, **params: Number) -> FdgModule:
+def compile(program: str | Path, diagram: str | None = None, *, pin: Pins | None = None, **params: object) -> FdgModule:
     """Compile a diagram into a ``torch.nn.Module``.
 
     >>> import torch, fdg
@@ -145,7 +145,7 @@ def report(
     sizes: Mapping[str, int] | None = None,
     *,
     pin: Pins | None = None,
-    **params: Number,
+    **params: object,
 ) -> Report:
     """The cost report of a diagram at the given axis sizes (``fdg report``); ``print`` it or call ``to_json()``.
 
@@ -159,12 +159,12 @@ def report(
     return make_report(build(program, diagram, pin=pin, **params).plan, sizes)
 
 
-def emit(program: str | Path, diagram: str | None = None, *, pin: Pins | None = None, **params: Number) -> str:
+def emit(program: str | Path, diagram: str | None = None, *, pin: Pins | None = None, **params: object) -> str:
     """The standalone Python source of the compiled module (it imports only torch and fdg.runtime)."""
     return build(program, diagram, pin=pin, **params).source
 
 
-def draw(program: str | Path, diagram: str | None = None, *, output: str | Path, **params: Number) -> Path:
+def draw(program: str | Path, diagram: str | None = None, *, output: str | Path, **params: object) -> Path:
     """Draw a diagram (every diagram of the file when ``diagram`` is None) to ``output``, an ``.svg`` or ``.png``.
 
     >>> import fdg, tempfile

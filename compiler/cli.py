@@ -13,23 +13,24 @@ from pathlib import Path
 from typing import TYPE_CHECKING, NoReturn
 
 from fdg import ir, passes
-from fdg.checker.evaluate import Number
+from fdg.checker.evaluate import ParamValue
 from fdg.errors import Diagnostic, FdgArgumentError, FdgError
+from fdg.runtime import Irreps
 
 if TYPE_CHECKING:  # the back end loads torch: `fdg check` never needs it
     from fdg.planning.plan import Plan
 
 
-def _param(text: str) -> tuple[str, Number]:
+def _param(text: str) -> tuple[str, ParamValue]:
     name, sep, value = text.partition("=")
     if not sep or not name.strip().isidentifier():
         raise argparse.ArgumentTypeError(f"expected NAME=VALUE, got {text!r}")
-    for kind in (int, float):
+    for kind in (int, float, Irreps):
         try:
             return name.strip(), kind(value)
         except ValueError:
             pass
-    raise argparse.ArgumentTypeError(f"parameter {name.strip()} must be a number, got {value!r}")
+    raise argparse.ArgumentTypeError(f"parameter {name.strip()} must be a number or irreps, got {value!r}")
 
 
 def _pin(text: str) -> tuple[str, str]:
@@ -156,7 +157,7 @@ def _check(files: list[str]) -> int:
     return status
 
 
-def _dump(args: argparse.Namespace, params: dict[str, Number]) -> str:
+def _dump(args: argparse.Namespace, params: dict[str, ParamValue]) -> str:
     from fdg.api import read
     from fdg.checker.lower import lower
     from fdg.frontend.parser import parse

@@ -27,6 +27,14 @@ def test_compile_to_stdout_with_param(capsys: pytest.CaptureFixture[str]) -> Non
     assert '"h": "4x0e+4x1o+4x2e over node"' in out
 
 
+def test_an_irreps_parameter_on_the_command_line(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    source = tmp_path / "hidden.fdg"
+    source.write_text("diagram H(hidden = 0e) {\n    input x : hidden\n    output y = linear(x) -> hidden\n}\n")
+    assert main(["compile", str(source), "-p", "hidden=4x0e+2x1o"]) == 0
+    out = capsys.readouterr().out
+    assert "Fusion diagram H(hidden='4x0e+2x1o'), compiled by fdg." in out and '"x": "4x0e+2x1o over batch"' in out
+
+
 def test_compile_to_file_and_directory(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     target = tmp_path / "conv.py"
     assert main(["compile", NEQUIP, "-d", "NequIPConv", "-o", str(target)]) == 0

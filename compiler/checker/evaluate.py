@@ -11,20 +11,30 @@ import difflib
 import math
 import numbers
 from collections.abc import Callable, Mapping
+from typing import TypeAlias
 
 from fdg.errors import FdgArgumentError, FdgTypeError, Span
 from fdg.frontend import syntax
 from fdg.frontend.parser import MAX_L
 from fdg.runtime import Irrep, Irreps
 
-Number = int | float
+Number: TypeAlias = int | float
+#: what a diagram parameter holds: a number (``mul = 32``) or irreps (``hidden = 32x0e + 32x1o``)
+ParamValue: TypeAlias = Number | Irreps
 
 
-def parameter(name: str, value: object) -> Number:
+def parameter(name: str, value: object) -> ParamValue:
     """A parameter value as the checker reads it, the same in every process: any integer (``numpy.int64(3)``) is an
-    ``int``, a float with an integral value (``4.0``) too, any other real a ``float``; the rest is refused."""
+    ``int``, a float with an integral value (``4.0``) too, any other real a ``float``; irreps given as fdg's or
+    e3nn's ``Irreps``, a string (``"32x0e + 32x1o"``) or ``(mul, (l, p))`` pairs are :class:`Irreps`; the rest is
+    refused."""
+    if isinstance(value, str | tuple | list):
+        try:
+            return Irreps(value if isinstance(value, str | list) else [(m, (ir[0], ir[1])) for m, ir in value])
+        except (ValueError, TypeError, IndexError) as error:
+            raise FdgArgumentError(f"parameter '{name}' must be a number or irreps, got {value!r}: {error}") from None
     if isinstance(value, bool) or not isinstance(value, numbers.Real):
-        raise FdgArgumentError(f"parameter '{name}' must be a number, got {value!r}")
+        raise FdgArgumentError(f"parameter '{name}' must be a number or irreps, got {value!r}")
     if isinstance(value, numbers.Integral):
         return int(value)
     real = float(value)
@@ -122,14 +132,14 @@ def function(name: str, args: list[Number], span: Span) -> Number:
         raise FdgTypeError("this expression overflows", span) from None
 
 
-def number(expr: syntax.Expr, env: Mapping[str, Number], what: str = "a number") -> Number:
+def number(expr: syntax.Expr, env: Mapping[str, ParamValue], what: str = "a number") -> Number:
     """Evaluate a constant expression over parameters (``2 * mul``, ``0.5``)."""
     match expr:
         case syntax.Number(value=value):
             return value
         case syntax.Name(id=name, span=span):
             if name in env:
-                return env[name]
+                return _number_parameter(expr, env[name], what)
             if name in CONSTANTS:
                 return CONSTANTS[name]
             raise FdgTypeError(
@@ -147,6 +157,16 @@ def number(expr: syntax.Expr, env: Mapping[str, Number], what: str = "a number")
             raise FdgTypeError(f"expected {what}, a constant expression of numbers and parameters", expr.span)
 
 
+def _number_parameter(name: syntax.Name, value: ParamValue, what: str) -> Number:
+    if isinstance(value, Irreps):
+        raise FdgTypeError(
+            f"parameter '{name.id}' holds irreps ({value}), not a number",
+            name.span,
+            f"{what} is needed here; irreps parameters stand in types: `input x : {name.id}`, `-> {name.id}`",
+        )
+    return value
+
+
 def positional(arg: syntax.Arg, name: str) -> syntax.Expr:
     """A function's argument, which has no keyword."""
     if arg.name is not None:
@@ -154,7 +174,7 @@ def positional(arg: syntax.Arg, name: str) -> syntax.Expr:
     return arg.value
 
 
-def integer(expr: syntax.Expr, env: Mapping[str, Number], what: str, low: int, high: int) -> int:
+def integer(expr: syntax.Expr, env: Mapping[str, ParamValue], what: str, low: int, high: int) -> int:
     """Evaluate an integer in ``[low, high]``; floats and out-of-range values are errors."""
     value = number(expr, env, what)
     if isinstance(value, float):
@@ -169,7 +189,7 @@ def integer(expr: syntax.Expr, env: Mapping[str, Number], what: str, low: int, h
     return value
 
 
-def irreps(expr: syntax.IrrepsSum, env: Mapping[str, Number]) -> Irreps:
+def irreps(expr: syntax.IrrepsSum, env: Mapping[str, ParamValue]) -> Irreps:
     """Evaluate an irreps expression: ``mul x (0e + 1o)`` distributes, ``sh(L)`` expands.
 
     >>> from fdg.frontend.parser import parse
@@ -184,6 +204,8 @@ def irreps(expr: syntax.IrrepsSum, env: Mapping[str, Number]) -> Irreps:
         if isinstance(body, syntax.IrrepLit):
             p = {"e": 1, "o": -1, "y": (-1) ** body.l}[body.parity]
             inner = Irreps([(1, Irrep(body.l, p))])
+        elif isinstance(body, syntax.Name):
+            inner = _irreps_parameter(body, env)
         elif isinstance(body, syntax.ShIrreps):
             inner = Irreps.spherical_harmonics(integer(body.lmax, env, "the degree of sh", 0, MAX_L))
         else:
@@ -194,3 +216,24 @@ def irreps(expr: syntax.IrrepsSum, env: Mapping[str, Number]) -> Irreps:
                 raise FdgTypeError(f"multiplicity {total} is too large (at most {MAX_MUL})", term.span)
             out.append((total, mul_ir.ir))
     return Irreps(out)
+
+
+def _irreps_parameter(name: syntax.Name, env: Mapping[str, ParamValue]) -> Irreps:
+    """The irreps an irreps-valued parameter holds, where a type names it (``input x : hidden``)."""
+    value = env.get(name.id)
+    if isinstance(value, Irreps):
+        return value
+    if value is not None:
+        raise FdgTypeError(
+            f"parameter '{name.id}' is the number {value!r}, not irreps",
+            name.span,
+            f"a multiplicity needs an irrep after it: {name.id} x 0e",
+        )
+    holding = [k for k, v in env.items() if isinstance(v, Irreps)]
+    raise FdgTypeError(
+        f"'{name.id}' is not an irreps term",
+        name.span,
+        suggest(name.id, holding)
+        or "irreps are written like 16x0e + 8x1o or named by an irreps parameter; after '->', '+' continues the"
+        f" irreps: to add a wire, parenthesize: (f(a) -> 0e) + {name.id}",
+    )

@@ -19,24 +19,25 @@ Errors in the callee's body are located in the callee's file, with a note at the
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Protocol
 
 import networkx as nx
 
 from fdg import ir
 from fdg.checker import vertices
-from fdg.checker.evaluate import Number, suggest
+from fdg.checker.evaluate import ParamValue, irreps, suggest
 from fdg.checker.vertices import Resolve, Value, Wire
 from fdg.errors import Diagnostic, FdgError, FdgTypeError
 from fdg.frontend import syntax
 from fdg.frontend.uses import Library, Scope
+from fdg.runtime import Irreps
 
 if TYPE_CHECKING:
     from fdg.checker.lower import Lowered
 
 #: lowers a diagram body with parameter overrides, its own calls made through the given Calls
-LowerBody = Callable[[syntax.Diagram, dict[str, Number], "Calls"], "Lowered"]
+LowerBody = Callable[[syntax.Diagram, dict[str, ParamValue], "Calls"], "Lowered"]
 
 #: calls nested deeper than this are refused (a model nests a few levels; hundreds would overflow Python's stack)
 MAX_CALL_DEPTH = 50
@@ -53,6 +54,7 @@ class Host(Protocol):
     anonymous: set[str]  # nodes an assignment may rename
     warnings: list[Diagnostic]
     statement: str  # the name assigned by the statement being evaluated
+    env: dict[str, ParamValue]  # the diagram's parameters
 
 
 class Calls:
@@ -64,7 +66,7 @@ class Calls:
         scope: Scope,
         stack: tuple[syntax.Diagram, ...],
         lower: LowerBody,
-        lowered: dict[tuple[int, tuple[tuple[str, str, Number], ...]], Lowered] | None = None,
+        lowered: dict[tuple[int, tuple[tuple[str, str, ParamValue], ...]], Lowered] | None = None,
     ) -> None:
         self.library = library
         self.scope = scope
@@ -94,7 +96,7 @@ class Calls:
 
     def call(self, call: syntax.Call, select: syntax.Expr | None, resolve: Resolve, host: Host) -> Wire:
         """Inline ``call`` (whose ``func`` is a call) into ``host``; ``select`` is the ``[k]`` after it, if any."""
-        callee, overrides = self._head(call, resolve)
+        callee, overrides = self._head(call, resolve, host.env)
         inputs = [s for s in callee.body if isinstance(s, syntax.Input)]
         args = _arguments(call, callee, inputs, resolve)
         if len(self.stack) >= MAX_CALL_DEPTH:
@@ -109,7 +111,7 @@ class Calls:
                 self.lowered[key] = self.lower(callee, overrides, child)
             lowered = self.lowered[key]
         except FdgError as error:
-            given = ", ".join(f"{k}={v!r}" for k, v in overrides.items())
+            given = ir.format_params(overrides.items())
             where = f"in {callee.name.id} with {given}" if given else f"in {callee.name.id}"
             raise error.noted(f"{where}, called here", call.span) from None
         body = lowered.diagram
@@ -131,7 +133,9 @@ class Calls:
             )
         return _splice(host, body, {i.name.id: arg for i, (arg, _) in zip(inputs, args, strict=True)}, axes, chosen)
 
-    def _head(self, call: syntax.Call, resolve: Resolve) -> tuple[syntax.Diagram, dict[str, Number]]:
+    def _head(
+        self, call: syntax.Call, resolve: Resolve, env: Mapping[str, ParamValue]
+    ) -> tuple[syntax.Diagram, dict[str, ParamValue]]:
         """The callee of ``D(p = v, ...)(...)`` and its parameter overrides, evaluated in the caller."""
         head = call.func
         if not isinstance(head, syntax.Call) or not isinstance(head.func, syntax.Name):
@@ -160,7 +164,7 @@ class Calls:
                 )
         params = [p.name.id for p in callee.params]
         listing = f"{name.id}'s parameters: {', '.join(params) or 'none'}"
-        overrides: dict[str, Number] = {}
+        overrides: dict[str, ParamValue] = {}
         for arg in head.args:
             if arg.name is None:
                 raise FdgTypeError(f"parameters of {name.id} are given by name", arg.span, f"usage: {_usage(callee)}")
@@ -170,6 +174,10 @@ class Calls:
                     arg.span,
                     " ".join(filter(None, [suggest(arg.name, params), listing])),
                 )
+            given = _irreps_argument(arg.value, env)
+            if given is not None:
+                overrides[arg.name] = given
+                continue
             value = resolve(arg.value)
             if isinstance(value, Wire):
                 raise FdgTypeError(
@@ -187,6 +195,14 @@ class Calls:
         if not known:
             return "define it in this file, or `use` the file that holds it"
         return suggest(name, known) or f"diagrams callable here: {', '.join(known)}"
+
+
+def _irreps_argument(value: syntax.Expr, env: Mapping[str, ParamValue]) -> Irreps | None:
+    """The irreps a diagram call's keyword argument gives (``hidden = 16x0e + 16x1o``, or the caller's own irreps
+    parameter ``hidden``), or None for a number."""
+    if isinstance(value, syntax.Name) and isinstance(env.get(value.id), Irreps):
+        value = syntax.IrrepsSum((syntax.IrrepsTerm(None, value, value.span),), value.span)
+    return irreps(value, env) if isinstance(value, syntax.IrrepsSum) else None
 
 
 def _usage(callee: syntax.Diagram) -> str:
@@ -236,7 +252,7 @@ def _bind(
     """Check each argument against its input's type and bind the callee's axes to the caller's."""
     axes: dict[ir.Axis, ir.Axis] = {}
     bound_by: dict[ir.Axis, int] = {}
-    params = ", ".join(f"{k}={v!r}" for k, v in body.params)
+    params = body.params_text
     instantiated = f"{callee.name.id} is instantiated with {params}" if params else None
 
     def fail(decl: syntax.Input, arg: syntax.Arg, message: str, hint: str | None) -> FdgTypeError:

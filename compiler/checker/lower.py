@@ -24,6 +24,7 @@ from fdg.checker.evaluate import (
     FUNCTIONS,
     MAX_MUL,
     Number,
+    ParamValue,
     binary,
     function,
     integer,
@@ -38,6 +39,7 @@ from fdg.checker.vertices import Made, Value, Wire
 from fdg.errors import Diagnostic, FdgArgumentError, FdgTypeError
 from fdg.frontend import syntax, uses
 from fdg.ir import GENERATED
+from fdg.runtime import Irreps
 
 #: the names the language gives meaning to, which no value may take (the grammar's own words are syntax.KEYWORDS)
 BUILTINS = frozenset({*vertices.SIGNATURES, *CONSTANTS, "learned", "none"})
@@ -69,7 +71,7 @@ def select(program: syntax.Program, name: str | None) -> syntax.Diagram:
 def lower(
     program: syntax.Program,
     name: str | None = None,
-    params: Mapping[str, Number] | None = None,
+    params: Mapping[str, object] | None = None,
     library: uses.Library | None = None,
 ) -> Lowered:
     """Check one diagram of a program with the given parameter overrides and lower it to the IR.
@@ -92,18 +94,18 @@ def _python_name(name: syntax.Name, what: str, why: str) -> None:
         )
 
 
-def _lower(diagram: syntax.Diagram, overrides: dict[str, Number], calls: inline.Calls) -> Lowered:
+def _lower(diagram: syntax.Diagram, overrides: Mapping[str, object], calls: inline.Calls) -> Lowered:
     return _Lowering(diagram, overrides, calls).run()
 
 
 class _Lowering:
-    def __init__(self, diagram: syntax.Diagram, overrides: dict[str, Number], calls: inline.Calls) -> None:
+    def __init__(self, diagram: syntax.Diagram, overrides: Mapping[str, object], calls: inline.Calls) -> None:
         self.syntax = diagram
         self.calls = calls
         self.statement = ""  # the name the statement being evaluated assigns (prefixes inlined vertices)
         self.made: dict[str, int] = {}  # statement -> its unnamed vertices so far
         self.graph = nx.MultiDiGraph()
-        self.env: dict[str, Number] = {}
+        self.env: dict[str, ParamValue] = {}
         self.values: dict[str, Value] = {}
         self.warnings: list[Diagnostic] = []
         self.defined: dict[str, syntax.Name] = {}
@@ -113,7 +115,7 @@ class _Lowering:
 
     # ------------------------------------------------------------ declarations
 
-    def _params(self, overrides: dict[str, Number]) -> None:
+    def _params(self, overrides: Mapping[str, object]) -> None:
         declared = [p.name.id for p in self.syntax.params]
         for key in overrides:
             if key not in declared:
@@ -130,8 +132,24 @@ class _Lowering:
                     p.name.span,
                     f"rename it, e.g. '{p.name.id}_'",
                 )
-            default = number(p.default, self.env, "a parameter default")
-            self.env[p.name.id] = parameter(p.name.id, overrides[p.name.id]) if p.name.id in overrides else default
+            default: ParamValue
+            if isinstance(p.default, syntax.IrrepsSum):
+                default = irreps(p.default, self.env)
+            else:
+                default = number(p.default, self.env, "a parameter default")
+            if p.name.id not in overrides:
+                self.env[p.name.id] = default
+                continue
+            given = parameter(p.name.id, overrides[p.name.id])
+            if isinstance(given, Irreps) != isinstance(default, Irreps):
+                kinds = ("irreps", "a number") if isinstance(default, Irreps) else ("a number", "irreps")
+                example = "irreps, e.g. 16x0e+16x1o" if isinstance(default, Irreps) else "a number"
+                raise FdgArgumentError(
+                    f"parameter '{p.name.id}' of {self.syntax.name.id} holds {kinds[0]} (default {default}), "
+                    f"got {kinds[1]}: {given}",
+                    hint=f"give {p.name.id} as {example}",
+                )
+            self.env[p.name.id] = given
 
     def _declare(self, name: syntax.Name, where: dict[str, syntax.Name]) -> None:
         if name.id in self.env:
@@ -265,7 +283,7 @@ class _Lowering:
                 return value
             case syntax.Name(id=name, span=span):
                 if name in self.env:
-                    return self.env[name]
+                    return number(expr, self.env)  # a number, or a message if the parameter holds irreps
                 if name in self.values:
                     return self.values[name]
                 if name in CONSTANTS:
@@ -292,9 +310,15 @@ class _Lowering:
                 return self._add(vertices.gather(expr, self._eval))
             case syntax.Call():
                 return self._call(expr)
+            case syntax.IrrepsSum(span=span):
+                raise FdgTypeError(
+                    "irreps are not a value here",
+                    span,
+                    "irreps stand in types (`input x : 16x0e`, `-> 16x0e`) and as the value of an irreps parameter",
+                )
         raise AssertionError(f"unhandled syntax {expr!r}")
 
-    def _constants(self) -> dict[str, Number]:
+    def _constants(self) -> dict[str, ParamValue]:
         """Parameters and the numbers assigned so far: what output types may use."""
         return {**self.env, **{k: v for k, v in self.values.items() if not isinstance(v, Wire)}}
 

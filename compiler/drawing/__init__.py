@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from fdg import ir
-from fdg.checker.evaluate import Number
+from fdg.checker.evaluate import ParamValue
 from fdg.errors import FdgArgumentError
 
 FORMATS = (".svg", ".png")
@@ -40,7 +40,7 @@ def check_format(output: str | Path) -> str:
     return suffix[1:]
 
 
-def draw(program: str | Path, diagram: str | None, output: str | Path, params: dict[str, Number]) -> Path:
+def draw(program: str | Path, diagram: str | None, output: str | Path, params: dict[str, ParamValue]) -> Path:
     """Draw one diagram of ``program`` (a path or source text), or all of them one under the other."""
     from fdg.api import diagram_names, lower_source
 

@@ -93,7 +93,7 @@ def paint(axes: Axes, panels: list[Panel]) -> None:
 def _paint_panel(axes: Axes, p: Panel, colours: dict[str, str]) -> None:
     d = p.diagram
     dx, dy = MARGIN, p.top + TITLE
-    params = ", ".join(f"{k}={v!r}" for k, v in d.params)
+    params = d.params_text
     axes.text(MARGIN, p.top, f"{d.name}({params})", fontsize=11, fontweight="bold", va="top", color="#212121")
     for wire in p.wires:
         out = d.out(wire.source)

@@ -22,6 +22,8 @@ from lark.tree import Meta
 from fdg.errors import FdgSyntaxError, Source, Span
 from fdg.frontend.syntax import KEYWORDS
 
+#: the reserved words that start a statement or a file item; the lexer never reads them as names
+_STATEMENT_WORDS = frozenset({"diagram", "input", "output", "use"})
 RESERVED_HINT = "choose another name; reserved words: " + ", ".join(sorted(KEYWORDS))
 IRREPS_WHERE = "irreps are written after ':' in an input or after '->' following a call"
 _PAIRS = {"LPAR": "RPAR", "LSQB": "RSQB", "LBRACE": "RBRACE"}
@@ -135,8 +137,12 @@ def convert(e: UnexpectedInput, source: Source) -> FdgSyntaxError:
         )
     if isinstance(previous, Tree) and previous.data in ("int_lit", "name"):  # the parser may have reduced it
         previous = previous.children[0]
+    if tok in _STATEMENT_WORDS and all(t.type == "LBRACE" for t in unclosed):
+        # never a name (see NAME in grammar.lark): `input a :` then `output b` stops at `output`
+        hint = f"'{tok}' is a reserved word; is something missing before it?"
+        return FdgSyntaxError(f"unexpected '{tok}'", span, hint)
     if isinstance(previous, Token) and previous.type == "NAME" and previous in KEYWORDS:
-        # A keyword where it is not allowed is lexed as a name (`input a :` then `output b`); the error is there.
+        # Another keyword where it is not allowed is lexed as a name (`x = over`); the error is after it.
         hint = f"'{previous}' is a reserved word; is something missing before it?"
         return FdgSyntaxError(f"unexpected '{previous}'", span_of(source, previous), hint)
     arrows = [i for i, v in enumerate(stack) if isinstance(v, Token) and v.type == "_ARROW"]
@@ -147,6 +153,10 @@ def convert(e: UnexpectedInput, source: Source) -> FdgSyntaxError:
     if "X" in expected and isinstance(previous, Token) and previous.type == "INT":
         hint = f"an irrep needs a parity: {previous}o or {previous}e; a multiplicity needs 'x': {previous}x0e"
         return FdgSyntaxError(f"'{previous}' is not an irrep", span_of(source, previous), hint)
+    if tok.type == "EQUAL" and isinstance(previous, Token) and previous.type == "X":
+        # `input a : hidden` then `x = ...`: `hidden x` read as a multiplicity and its `x`
+        hint = "after a type ending in a name, 'x' continues the irreps: end the type with `over AXIS`, or rename x"
+        return FdgSyntaxError("'x =' after irreps reads as a multiplicity 'x'", span_of(source, previous), hint)
     if tok.type == "EQUAL" and isinstance(previous, Token) and previous in KEYWORDS:
         return FdgSyntaxError(f"'{previous}' is a reserved word", span_of(source, previous), RESERVED_HINT)
     if tok.type == "_ARROW":

@@ -229,6 +229,12 @@ class _ToSyntax(Transformer_NonRecursive):
     def plain_term(self, m: Meta, c: list[Any]) -> s.IrrepsTerm:
         return s.IrrepsTerm(None, c[0], self._sp(m))
 
+    def named_term(self, m: Meta, c: list[Token]) -> s.IrrepsTerm:
+        return s.IrrepsTerm(None, self._name(c[0]), self._sp(m))
+
+    def mul_named_term(self, m: Meta, c: list[Any]) -> s.IrrepsTerm:
+        return s.IrrepsTerm(c[0], self._name(c[1]), self._sp(m))
+
     def irrep(self, m: Meta, c: list[Token]) -> s.IrrepLit:
         return self._irrep(c[0][:-1], c[0][-1], self._sp(m))
 

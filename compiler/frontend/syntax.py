@@ -107,8 +107,6 @@ class Index:
     span: Span
 
 
-Expr = Number | Name | BinOp | Neg | Tuple | Call | Index
-
 # ---------------------------------------------------------------- irreps
 
 
@@ -131,10 +129,11 @@ class ShIrreps:
 
 @dataclass(frozen=True)
 class IrrepsTerm:
-    """``MUL x BODY`` (``mul is None`` means multiplicity 1). ``16x0e`` is a term with mul ``16``."""
+    """``MUL x BODY`` (``mul is None`` means multiplicity 1). ``16x0e`` is a term with mul ``16``; a body that is a
+    :class:`Name` is an irreps-valued parameter (``hidden``, ``2 x hidden``)."""
 
     mul: Expr | None
-    body: IrrepLit | ShIrreps | IrrepsSum
+    body: IrrepLit | ShIrreps | IrrepsSum | Name
     span: Span
 
 
@@ -147,6 +146,9 @@ class IrrepsSum:
 
 
 IrrepsExpr = IrrepsSum
+#: an expression: numbers and wires share the language; an irreps value (``32x0e + 32x1o``) stands where a
+#: parameter's default or a diagram call's keyword argument may be irreps
+Expr = Number | Name | BinOp | Neg | Tuple | Call | Index | IrrepsSum
 
 
 @dataclass(frozen=True)

@@ -38,6 +38,7 @@ from fdg.ir.graph import (
     Weights,
     WeightsWire,
     WireType,
+    format_params,
 )
 
 __all__ = [
@@ -72,4 +73,5 @@ __all__ = [
     "WireType",
     "describe",
     "dump",
+    "format_params",
 ]

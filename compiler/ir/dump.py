@@ -81,7 +81,7 @@ def dump(diagram: Diagram) -> str:
       output y = %_1
     """
     g = diagram.graph
-    params = ", ".join(f"{k}={v!r}" for k, v in diagram.params)
+    params = diagram.params_text
     width = max((len(n) for n in g.nodes), default=0) + 1
     lines = [f"diagram {diagram.name}({params})"]
     for node in diagram.order():

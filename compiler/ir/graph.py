@@ -11,6 +11,7 @@ Payloads are immutable; passes build new graphs (``graph.copy()``) and never mut
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Literal
 
@@ -318,13 +319,23 @@ Vertex = (
 )
 
 
+def format_params(params: Iterable[tuple[str, int | float | Irreps]]) -> str:
+    """``mul=32, hidden='16x0e+16x1o'``: parameter values as keyword arguments of ``fdg.compile``."""
+    return ", ".join(f"{k}={str(v)!r}" if isinstance(v, Irreps) else f"{k}={v!r}" for k, v in params)
+
+
 @dataclass(frozen=True, eq=False)
 class Diagram:
     """One lowered diagram: its name, the parameter values it was lowered with, and its graph."""
 
     name: str
-    params: tuple[tuple[str, int | float], ...]
+    params: tuple[tuple[str, int | float | Irreps], ...]
     graph: nx.MultiDiGraph
+
+    @property
+    def params_text(self) -> str:
+        """``mul=32, hidden='16x0e+16x1o'``: the parameter values, as keyword arguments of ``fdg.compile``."""
+        return format_params(self.params)
 
     def inputs(self) -> list[str]:
         """Node ids of the inputs, in declaration order."""

@@ -163,7 +163,7 @@ def make_report(plan: Plan, sizes: Mapping[str, int] | None = None) -> Report:
     base = tuple(s for node in plan.order if node in plan.baseline for s in plan.baseline[node])
     external = {n: t.numel for n in d.inputs() if isinstance(t := d.out(n), ir.WeightsWire)}
     return Report(
-        f"{d.name}({', '.join(f'{k}={v!r}' for k, v in d.params)})",
+        f"{d.name}({d.params_text})",
         dict(sorted(axes.items())),
         found,
         base,

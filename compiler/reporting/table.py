@@ -46,7 +46,7 @@ def build_file(path: Path, out: Path) -> list[Row]:
             (out / relative).parent.mkdir(parents=True, exist_ok=True)
             (out / relative).write_text(text, encoding="utf-8")
         save([built.plan.diagram], out / f"{name}.svg")  # the IR after the passes, as fdg draw draws it
-        params = ", ".join(f"{k}={v!r}" for k, v in built.plan.diagram.params)
+        params = built.plan.diagram.params_text
         rows.append(Row(str(path), name, params, report.plan.seconds, built.plan.learned))
     return rows
 

@@ -221,7 +221,69 @@ def test_sqrt() -> None:
     assert d.op("y").factor == 2.0
 
 
-@pytest.mark.xfail(raises=FdgError, strict=True, reason="irreps-valued parameters are not parsed")
 def test_irreps_valued_parameter() -> None:
     d = api.lower_source("diagram D(hidden = 2x0e + 2x1o) { input x : hidden\n output y = x }")
     assert d.out("x").irreps == Irreps("2x0e+2x1o")
+    assert d.params == (("hidden", Irreps("2x0e+2x1o")),)
+
+
+IRREPS_DIAGRAM = """
+diagram D(mul = 2, hidden = 0e + 1o) {
+    input  x : mul x hidden + 3x2e over node
+    output y = linear(x) -> hidden + 2x2e
+}
+"""
+
+
+@pytest.mark.parametrize(
+    "given",
+    [Irreps("0e+2e"), "0e + 2e", [(1, (0, 1)), (1, (2, 1))]],
+    ids=["fdg", "string", "pairs"],
+)
+def test_an_irreps_parameter_is_given_as_irreps_a_string_or_pairs(given: object) -> None:
+    d = api.lower_source(IRREPS_DIAGRAM, hidden=given)
+    assert d.out("x").irreps == Irreps("2x0e+2x2e+3x2e")  # `mul x hidden` distributes, as `mul x (0e + 2e)`
+    assert d.out(d.operands(d.outputs()[0])[0]).irreps == Irreps("0e+2e+2x2e")
+    assert ir.format_params(d.params) == "mul=2, hidden='1x0e+1x2e'"
+
+
+def test_an_e3nn_irreps_is_a_parameter_value() -> None:
+    e3nn_o3 = pytest.importorskip("e3nn.o3")
+    d = api.lower_source(IRREPS_DIAGRAM, hidden=e3nn_o3.Irreps("2x0e+1x1o"))
+    assert d.out("x").irreps == Irreps("4x0e+2x1o+3x2e")
+
+
+def test_a_compiled_module_names_its_irreps_parameters_in_python() -> None:
+    source = api.emit(IRREPS_DIAGRAM, hidden="0e+1o")
+    assert "diagram D(mul=2, hidden='1x0e+1x1o')" in source
+    module = api.compile(IRREPS_DIAGRAM, hidden="0e+1o")
+    assert module.inputs["x"] == "2x0e+2x1o+3x2e over node"
+
+
+def test_irreps_parameters_pass_through_diagram_calls() -> None:
+    program = """
+    diagram Inner(hidden = 0e) { input a : hidden\n output b = linear(a) -> hidden }
+    diagram Outer(hidden = 2x0e + 2x1o) {
+        input x : hidden
+        output y = Inner(hidden = hidden)(x)
+        output z = Inner(hidden = 2x1o)(linear(x) -> 2x1o)
+    }
+    """
+    d = api.lower_source(program, "Outer", hidden="1x0e+1x1o")
+    assert [str(d.out(d.operands(n)[0]).irreps) for n in d.outputs()] == ["1x0e+1x1o", "2x1o"]
+
+
+@pytest.mark.parametrize(
+    ("overrides", "message"),
+    [
+        ({"hidden": 3}, "parameter 'hidden' of D holds irreps (default 1x0e+1x1o), got a number: 3"),
+        ({"mul": "2x0e"}, "parameter 'mul' of D holds a number (default 2), got irreps: 2x0e"),
+        ({"hidden": "2x0q"}, "parameter 'hidden' must be a number or irreps, got '2x0q'"),
+        ({"hidden": object()}, "parameter 'hidden' must be a number or irreps, got <object"),
+    ],
+    ids=["number_for_irreps", "irreps_for_number", "bad_string", "other"],
+)
+def test_a_parameter_keeps_its_kind(overrides: dict[str, object], message: str) -> None:
+    with pytest.raises(FdgError) as err:
+        api.lower_source(IRREPS_DIAGRAM, **overrides)
+    assert str(err.value).startswith(f"error: {message}")
