@@ -1,7 +1,7 @@
-"""Per-path output blocks, ``sort``, ``cat``, ``select`` and the activations against e3nn: NequIP's and MACE's
-``irreps_mid`` (a ``uvu`` TensorProduct that keeps one output block per instruction, sorted, then a Linear over
-every block), with the reference's own weights, in float64 to 1e-10, under every lowering of the couple, and
-equivariant under rotations and inversion."""
+"""Per-path output blocks, ``sort``, ``cat``, ``select``, the activations and the norm activation against e3nn:
+NequIP's and MACE's ``irreps_mid`` (a ``uvu`` TensorProduct that keeps one output block per instruction, sorted,
+then a Linear over every block), with the reference's own weights, in float64 to 1e-10, under every lowering of the
+couple, and equivariant under rotations and inversion."""
 
 from __future__ import annotations
 
@@ -185,6 +185,33 @@ def test_gate_equals_e3nn_gate() -> None:
         for got, result, reference in zip(moved, (y, z), (even, odd), strict=True):
             D = Irreps(str(reference.irreps_out)).D_from_matrix(matrix)
             torch.testing.assert_close(got, result @ D.T, atol=1e-12, rtol=1e-12)
+
+
+NORM = """
+diagram Norms() {
+    input x : 3x0e + 2x1o + 2x2e + 1x0o + 1x3o
+    output y = norm_activation(x, sigmoid)
+    output z = norm_activation(x, tanh)
+}
+"""
+
+
+def test_norm_activation_equals_e3nn_norm_activation() -> None:
+    """``norm_activation(x, f)`` is e3nn's ``NormActivation(x, f)`` (normalized, epsilon 1e-8, no bias), near zero
+    vectors included, equivariant under rotations and inversion for any f, and differentiable twice."""
+    module = fdg.compile(NORM).double()
+    irreps = Irreps("3x0e + 2x1o + 2x2e + 1x0o + 1x3o")
+    x = o3.Irreps(str(irreps)).randn(8, -1)
+    x[0, 3:6] = 0.0  # a zero vector: e3nn clamps its squared norm at epsilon**2
+    x[1, 6:9] = 1e-9  # a vector shorter than epsilon
+    y, z = module(x)
+    for got, f in ((y, torch.sigmoid), (z, torch.tanh)):
+        torch.testing.assert_close(got, e3nn_nn.NormActivation(str(irreps), f)(x), atol=1e-12, rtol=1e-12)
+    for matrix in (rand_matrix(generator=torch.Generator().manual_seed(6), dtype=torch.float64), -torch.eye(3)):
+        D = irreps.D_from_matrix(matrix)
+        for got, result in zip(module(x @ D.T), (y, z), strict=True):
+            torch.testing.assert_close(got, result @ D.T, atol=1e-12, rtol=1e-12)
+    assert torch.autograd.gradgradcheck(lambda t: module(t)[0], (x[2:4].clone().requires_grad_(),))
 
 
 RADIAL = """

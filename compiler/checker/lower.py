@@ -412,6 +412,8 @@ class _Lowering:
             made = structure.radial(call, self._eval, self._constants())
         elif call.name == "gate":
             made = structure.gate(call, self._eval)
+        elif call.name == "norm_activation":
+            made = structure.norm_activation(call, self._eval)
         elif call.name in ACTIVATIONS:
             made = structure.activation(call, self._eval)
         elif call.name == "fuse":

@@ -8,9 +8,10 @@ from collections.abc import Mapping
 from fdg import ir
 from fdg.checker import rules
 from fdg.checker.activations import FUNCTIONS
-from fdg.checker.evaluate import MAX_MUL, Number, integer, number
+from fdg.checker.evaluate import MAX_MUL, Number, integer, number, suggest
 from fdg.checker.vertices import Call, Made, Resolve, feature, same_axis
 from fdg.errors import FdgTypeError
+from fdg.frontend import syntax
 from fdg.runtime import Irrep, Irreps
 
 
@@ -142,6 +143,21 @@ def sort(call: Call, resolve: Resolve) -> Made:
     return Made(ir.Sort(order, call.span), ir.Feature(x.type.axis, out), (x,))
 
 
+def norm_activation(call: Call, resolve: Resolve) -> Made:
+    """``norm_activation(x, f)``: e3nn's ``NormActivation(x, f)``; any block, any function (the norm is even)."""
+    x_arg, f_arg = call.positional
+    x = feature(resolve(x_arg.value), x_arg.span, "the input of norm_activation")
+    f = f_arg.value
+    if not isinstance(f, syntax.Name) or f.id not in FUNCTIONS:
+        close = suggest(f.id, list(FUNCTIONS)) if isinstance(f, syntax.Name) else None
+        raise FdgTypeError(
+            "the second argument of norm_activation names a function",
+            f_arg.span,
+            close or f"one of: {', '.join(FUNCTIONS)}; usage: norm_activation(x, sigmoid)",
+        )
+    return Made(ir.NormActivation(f.id, call.span), x.type, (x,))
+
+
 def activation(call: Call, resolve: Resolve) -> Made:
     """``silu(x)`` and the others: every block of ``x`` must be a scalar; ``0o`` blocks need an odd or even function."""
     (x_arg,) = call.positional
@@ -154,7 +170,7 @@ def activation(call: Call, resolve: Resolve) -> Made:
             raise FdgTypeError(
                 f"{call.name} applies to scalars, but {x.type.irreps} has {mul}x{ir_}",
                 x_arg.span,
-                "select the scalar blocks (select(x, start, stop)), or gate the others",
+                f"select the scalars (select(x, start, stop)), gate the others, or norm_activation(x, {call.name})",
             )
         if ir_.p == -1 and parity == 0:
             raise FdgTypeError(

@@ -12,7 +12,7 @@ import math
 from collections.abc import Callable
 
 from fdg import ir
-from fdg.checker.activations import expression
+from fdg.checker.activations import FUNCTIONS, expression
 from fdg.codegen import fuse, grouped, power
 from fdg.codegen.names import Temp, Temps
 from fdg.planning.einsum import Contraction
@@ -65,6 +65,8 @@ def _single(plan: Plan, node: str, args: list[str], temp: Temp) -> list[str]:
             return [f"{var} = torch.cat([{', '.join(args)}], dim=1)"]
         case ir.Gate():
             return _gate(plan, node, args, temp)
+        case ir.NormActivation():
+            return _norm_activation(plan, node, args, temp)
         case ir.Radial(kind="length"):
             return [f"{var} = fdg.runtime.edge_length({args[0]})"]
         case ir.Radial(kind="bessel", args=(n, r_max)):
@@ -104,6 +106,23 @@ def _gate(plan: Plan, node: str, args: list[str], temp: Temp) -> list[str]:
         gates = f"{args[1]}[:, {c}:{c + mul}, None]"
         pieces.append(f"({blocks}[{k}].reshape({n}, {mul}, {ir_.dim}) * {gates}).reshape({n}, {mul * ir_.dim})")
         c += mul
+    return [*lines, f"{plan.names[node]} = torch.cat([{', '.join(pieces)}], dim=1)"]
+
+
+def _norm_activation(plan: Plan, node: str, args: list[str], temp: Temp) -> list[str]:
+    """Each channel of each block times f(|x|) / |x|, its squared norm clamped below at epsilon**2 (as e3nn)."""
+    op, out = plan.diagram.op(node), plan.diagram.out(node)
+    assert isinstance(op, ir.NormActivation) and isinstance(out, ir.Feature)
+    n, blocks, block, norm = temp("n"), temp("blocks"), temp("block"), temp("norm")
+    lines = [f"{n} = {args[0]}.shape[0]", f"{blocks} = {args[0]}.split({_split(out.irreps)}, dim=1)"]
+    pieces = []
+    for k, (mul, ir_) in enumerate(out.irreps):
+        lines += [
+            f"{block}{k} = {blocks}[{k}].reshape({n}, {mul}, {ir_.dim})",
+            f"{norm}{k} = {block}{k}.pow(2).sum(-1, keepdim=True).clamp(min={op.EPSILON**2!r}).sqrt()",
+        ]
+        scaled = f"{FUNCTIONS[op.function][1].format(x=f'{norm}{k}')} / {norm}{k}"
+        pieces.append(f"({block}{k} * ({scaled})).reshape({n}, {mul * ir_.dim})")
     return [*lines, f"{plan.names[node]} = torch.cat([{', '.join(pieces)}], dim=1)"]
 
 

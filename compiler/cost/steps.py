@@ -239,6 +239,9 @@ def simple(value: str, op: ir.Vertex, out: ir.Feature, operands: list[ir.WireTyp
         case ir.Radial(kind=kind):
             return (Step(value, f"{kind} [{dim}]", "elementwise", axis, 8 * dim, 2 * e * (dim + 3), dim, 16 * dim,
                          3 * e * (dim + 3)),)  # fmt: skip
+        case ir.NormActivation():  # the squared norms, the function of each, one product per component
+            return (Step(value, f"norm {op.function} [{dim}]", "elementwise", axis, 4 * dim, 2 * e * dim, dim, 8 * dim,
+                         3 * e * dim),)  # fmt: skip
         case ir.Gate():
             return (Step(value, f"gate [{dim}]", "elementwise", axis, dim, 3 * e * dim, dim, 2 * dim, 4 * e * dim),)
         case ir.Cat():

@@ -136,6 +136,9 @@ def look(diagram: ir.Diagram, node: str) -> Look:
             return Look("sort", kind, text_width(kind, NODE_SIZE) + 12, 20, (), name)
         case ir.Gate():
             return Look("sort", "gate", text_width("gate", NODE_SIZE) + 12, 20, (), name)
+        case ir.NormActivation(function=function):
+            text = f"{function}(|·|)"
+            return Look("sort", text, text_width(text, NODE_SIZE) + 12, 20, (), name)
         case ir.Sort() | ir.Cat():
             text = "sort" if isinstance(op, ir.Sort) else "cat"
             return Look("sort", text, text_width(text, NODE_SIZE) + 12, 20, (), name)

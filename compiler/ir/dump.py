@@ -15,6 +15,7 @@ from fdg.ir.graph import (
     Input,
     Linear,
     LinearPath,
+    NormActivation,
     Output,
     Power,
     Radial,
@@ -52,6 +53,8 @@ def describe(op: Vertex) -> str:
             return f"{kind}[{', '.join(map(repr, args))}]"
         case Gate():
             return "gate"
+        case NormActivation(function=function):
+            return f"norm_activation[{function}]"
         case Cat():
             return "cat"
         case Select(start=start, stop=stop, channels=None):

@@ -239,6 +239,18 @@ class Activation:
 
 
 @dataclass(frozen=True)
+class NormActivation:
+    """e3nn's ``NormActivation`` (``normalize=True``, ``epsilon=1e-8``, no bias): each channel of each block times
+    ``function(|x|) / |x|``, the norm over the block's ``2l + 1`` components, its square clamped below at
+    ``epsilon**2``.  The function is applied as it is (e3nn does not normalize it here)."""
+
+    function: str
+    span: Span = field(compare=False, repr=False)
+
+    EPSILON = 1e-8
+
+
+@dataclass(frozen=True)
 class Gate:
     """e3nn's ``Gate`` after its activations: ports 0, 1, 2 = scalars, gates, gated; the result is the scalars, then
     each channel of the gated blocks times its gate (gate ``c`` scales gated channel ``c``, in order)."""
@@ -312,6 +324,7 @@ Vertex = (
     | Sort
     | Activation
     | Gate
+    | NormActivation
     | Radial
     | Fuse
     | Power

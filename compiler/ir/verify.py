@@ -124,6 +124,9 @@ def _check_vertex(diagram: ir.Diagram, node: str, op: ir.Vertex, out: ir.WireTyp
             need(ins[0].irreps == Irreps("1o" if kind == "length" else "1x0e"), "radial input: a vector or a length")
             size = int(args[0]) if kind == "bessel" else 1
             need(out == ir.Feature(ins[0].axis, Irreps(f"{size}x0e")), "radial typing")
+        case ir.NormActivation(function=function):
+            need(len(ins) == 1 and isinstance(ins[0], ir.Feature), "norm_activation reads one feature wire")
+            need(out == ins[0] and function in FUNCTIONS, "norm_activation keeps its input's type, a known function")
         case ir.Gate():
             need(len(ins) == 3 and all(isinstance(t, ir.Feature) for t in ins), "gate reads scalars, gates, gated")
             features = [t for t in ins if isinstance(t, ir.Feature)]
