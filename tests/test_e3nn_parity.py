@@ -206,6 +206,14 @@ def test_message_passing_matches_e3nn() -> None:
     torch.testing.assert_close(module(**inputs), expected, atol=1e-10, rtol=1e-10)
 
 
+def test_tfn_diagram_equals_e3nn_uvw_convolution() -> None:
+    """diagrams/tfn.fdg is e3nn's uvw TensorProduct of h[src] and sh(vec) under per-edge weights, scatter-summed."""
+    module = fdg.compile("diagrams/tfn.fdg", mul=4).double()
+    inputs, messages = e3nn_messages(4, "uvw", "4x0e + 4x1o + 4x2e", nodes=5, edges=12)
+    expected = torch.zeros(5, messages.shape[1]).index_add(0, inputs["dst"], messages)
+    torch.testing.assert_close(module(**inputs), expected, atol=1e-10, rtol=1e-10)
+
+
 def test_float32_agrees_with_e3nn_within_1e5() -> None:
     torch.set_default_dtype(torch.float32)  # the fixture restores it
     module = fdg.compile("diagrams/tfn.fdg", mul=4)

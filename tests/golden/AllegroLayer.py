@@ -16,7 +16,7 @@ class AllegroLayer(fdg.runtime.FdgModule):
         "vec": "1x1o over edge",
         "center": "index edge -> 12",
     }
-    outputs = {"V_next": "8x0e+8x1o+8x2e over edge"}
+    outputs = {"V_next": "8x0e+8x1o+8x2e over edge", "scalars": "8x0e over edge"}
     weight_numel = {}
     declared = (
         fdg.runtime.Declared("V", "features", "edge", 72),
@@ -40,7 +40,9 @@ class AllegroLayer(fdg.runtime.FdgModule):
         self.register_cg("cg_2_2_2", 2, 2, 2)
         self.V_next_weight = torch.nn.Parameter(torch.randn(88))
 
-    def forward(self, V: torch.Tensor, w: torch.Tensor, vec: torch.Tensor, center: torch.Tensor) -> torch.Tensor:
+    def forward(
+        self, V: torch.Tensor, w: torch.Tensor, vec: torch.Tensor, center: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor]:
         if self.checks:  # each input against its declaration (fdg.runtime.inputs)
             fdg.runtime.check_inputs(self, V, w, vec, center)
         # env_1 = sh[lmax=2](vec): 1x0e+1x1o+1x2e over edge
@@ -137,4 +139,6 @@ class AllegroLayer(fdg.runtime.FdgModule):
             ],
             dim=1,
         )
-        return V_next
+        # scalars = select[0:1](V_next): 8x0e over edge
+        scalars = V_next[:, 0:8]  # blocks 0..0
+        return (V_next, scalars)
