@@ -179,6 +179,16 @@ def power(call: Call, resolve: Resolve, env: Mapping[str, Number]) -> Made:
     for order in range(1, nu + 1):
         reach |= _products([a.type.irreps] * order)
     out = _many_body_out(call, env, mul, reach)
+    targets = [target for _, target in out]
+    repeated = next((t for k, t in enumerate(targets) if t in targets[:k]), None)
+    if repeated is not None:
+        assert call.target is not None
+        raise FdgTypeError(
+            f"power's output lists {repeated} twice: {out}",
+            call.target.span,
+            "each irrep of a power is the whole function space of that degree; list it once (a linear after the power"
+            " makes more channels)",
+        )
     V = a.type.irreps.channel()
     if monomial_count(V.dim, nu) > MAX_POWER_MONOMIALS:
         raise FdgTypeError(
