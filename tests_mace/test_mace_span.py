@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import os
 import warnings
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 
 os.environ.setdefault("TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD", "1")  # e3nn 0.4.4 torch.load()s pickled constants
 
@@ -67,14 +67,6 @@ def jacobian(module: torch.nn.Module, run: Callable[[], tuple[torch.Tensor, ...]
 def rank(matrix: torch.Tensor) -> int:
     s = torch.linalg.svdvals(matrix)
     return int((s > 1e-9 * s[0]).sum())
-
-
-@pytest.fixture(autouse=True)
-def float64() -> Iterator[None]:
-    previous = torch.get_default_dtype()
-    torch.set_default_dtype(torch.float64)
-    yield
-    torch.set_default_dtype(previous)
 
 
 @pytest.mark.parametrize(("lmax", "nu", "out", "mul", "species"), CASES)

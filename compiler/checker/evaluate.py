@@ -1,4 +1,4 @@
-"""Compile-time evaluation: parameter expressions, multiplicities and irreps expressions.
+"""Compile-time evaluation: a diagram's parameter values, parameter expressions, multiplicities and irreps expressions.
 
 Everything here is pure: a syntax expression and an environment of parameter values in, a
 number or an :class:`~fdg.runtime.Irreps` out, or an :class:`~fdg.errors.FdgTypeError` located
@@ -41,6 +41,48 @@ def parameter(name: str, value: object) -> ParamValue:
     if not math.isfinite(real):
         raise FdgArgumentError(f"parameter '{name}' must be a finite number, got {value!r}")
     return int(real) if real.is_integer() else real
+
+
+def bind_parameters(
+    diagram: syntax.Diagram, overrides: Mapping[str, object], builtins: frozenset[str]
+) -> dict[str, ParamValue]:
+    """A diagram's parameter values: each default, in order (a default may use the parameters before it), replaced by
+    its override, which must be of the default's kind (a number, or irreps)."""
+    name = diagram.name.id
+    declared = [p.name.id for p in diagram.params]
+    for key in overrides:
+        if key not in declared:
+            raise FdgArgumentError(
+                f"diagram {name} has no parameter '{key}'", hint=f"its parameters: {', '.join(declared) or 'none'}"
+            )
+    env: dict[str, ParamValue] = {}
+    for p in diagram.params:
+        if p.name.id in env:
+            raise FdgTypeError(f"parameter '{p.name.id}' is declared twice", p.name.span)
+        if p.name.id in builtins:
+            raise FdgTypeError(
+                f"'{p.name.id}' is a built-in name and cannot name a parameter",
+                p.name.span,
+                f"rename it, e.g. '{p.name.id}_'",
+            )
+        default: ParamValue
+        if isinstance(p.default, syntax.IrrepsSum):
+            default = irreps(p.default, env)
+        else:
+            default = number(p.default, env, "a parameter default")
+        if p.name.id not in overrides:
+            env[p.name.id] = default
+            continue
+        given = parameter(p.name.id, overrides[p.name.id])
+        if isinstance(given, Irreps) != isinstance(default, Irreps):
+            kinds = ("irreps", "a number") if isinstance(default, Irreps) else ("a number", "irreps")
+            example = "irreps, e.g. 16x0e+16x1o" if isinstance(default, Irreps) else "a number"
+            raise FdgArgumentError(
+                f"parameter '{p.name.id}' of {name} holds {kinds[0]} (default {default}), got {kinds[1]}: {given}",
+                hint=f"give {p.name.id} as {example}",
+            )
+        env[p.name.id] = given
+    return env
 
 
 #: largest multiplicity fdg accepts (keeps a typo like 10000000x0e from allocating gigabytes)

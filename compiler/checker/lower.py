@@ -26,11 +26,11 @@ from fdg.checker.evaluate import (
     Number,
     ParamValue,
     binary,
+    bind_parameters,
     function,
     integer,
     irreps,
     number,
-    parameter,
     positional,
     suggest,
 )
@@ -39,7 +39,6 @@ from fdg.checker.vertices import Made, Value, Wire
 from fdg.errors import Diagnostic, FdgArgumentError, FdgTypeError
 from fdg.frontend import syntax, uses
 from fdg.ir import GENERATED
-from fdg.runtime import Irreps
 
 #: the names the language gives meaning to, which no value may take (the grammar's own words are syntax.KEYWORDS)
 BUILTINS = frozenset({*vertices.SIGNATURES, *CONSTANTS, "learned", "none"})
@@ -111,45 +110,9 @@ class _Lowering:
         self.defined: dict[str, syntax.Name] = {}
         self.anonymous: set[str] = set()
         self.rank: dict[str, int] = {}  # creation order, kept through renames
-        self._params(overrides)
+        self.env.update(bind_parameters(diagram, overrides, BUILTINS))
 
     # ------------------------------------------------------------ declarations
-
-    def _params(self, overrides: Mapping[str, object]) -> None:
-        declared = [p.name.id for p in self.syntax.params]
-        for key in overrides:
-            if key not in declared:
-                raise FdgArgumentError(
-                    f"diagram {self.syntax.name.id} has no parameter '{key}'",
-                    hint=f"its parameters: {', '.join(declared) or 'none'}",
-                )
-        for p in self.syntax.params:
-            if p.name.id in self.env:
-                raise FdgTypeError(f"parameter '{p.name.id}' is declared twice", p.name.span)
-            if p.name.id in BUILTINS:
-                raise FdgTypeError(
-                    f"'{p.name.id}' is a built-in name and cannot name a parameter",
-                    p.name.span,
-                    f"rename it, e.g. '{p.name.id}_'",
-                )
-            default: ParamValue
-            if isinstance(p.default, syntax.IrrepsSum):
-                default = irreps(p.default, self.env)
-            else:
-                default = number(p.default, self.env, "a parameter default")
-            if p.name.id not in overrides:
-                self.env[p.name.id] = default
-                continue
-            given = parameter(p.name.id, overrides[p.name.id])
-            if isinstance(given, Irreps) != isinstance(default, Irreps):
-                kinds = ("irreps", "a number") if isinstance(default, Irreps) else ("a number", "irreps")
-                example = "irreps, e.g. 16x0e+16x1o" if isinstance(default, Irreps) else "a number"
-                raise FdgArgumentError(
-                    f"parameter '{p.name.id}' of {self.syntax.name.id} holds {kinds[0]} (default {default}), "
-                    f"got {kinds[1]}: {given}",
-                    hint=f"give {p.name.id} as {example}",
-                )
-            self.env[p.name.id] = given
 
     def _declare(self, name: syntax.Name, where: dict[str, syntax.Name]) -> None:
         if name.id in self.env:
