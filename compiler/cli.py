@@ -111,6 +111,10 @@ def _parser() -> argparse.ArgumentParser:
     )
     _add_pin(rep)
     rep.add_argument("--json", action="store_true", help="machine-readable JSON instead of text")
+    port = sub.add_parser("port", help="convert a model of another library into a diagram, its state and a report")
+    port.add_argument("library", choices=["mace"], help="the library that saved the model")
+    port.add_argument("model", metavar="MODEL_FILE", help="the saved model (torch.save of the whole model)")
+    port.add_argument("-o", "--output", required=True, metavar="DIR", help="the folder (created if missing)")
     return parser
 
 
@@ -246,6 +250,14 @@ def _draw(args: argparse.Namespace) -> int:
     return 0
 
 
+def _port(args: argparse.Namespace) -> int:
+    from fdg.interop import mace, potential
+
+    folder = mace.port(args.model, args.output)
+    print(f"{args.model} -> {folder / potential.TEXT}, {folder / potential.STATE}, {folder / potential.REPORT}")
+    return 0
+
+
 def _summary(plan: Plan, source: str) -> str:
     vertices = len(plan.lowered)
     paths = sum(lw.paths for lw in plan.lowered.values())
@@ -273,6 +285,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _report(args)
         if args.command == "build":
             return _build(args)
+        if args.command == "port":
+            return _port(args)
         return _draw(args)
     except FdgArgumentError as err:
         print(f"fdg {args.command}: {err}", file=sys.stderr)

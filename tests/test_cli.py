@@ -7,6 +7,7 @@ import sys
 from pathlib import Path
 
 import pytest
+import torch
 
 import fdg
 from fdg.cli import main
@@ -159,3 +160,17 @@ def test_report_refuses_sizes_that_are_not_row_counts() -> None:
     for rows in (0, -5, 10**20, 2.5, True):
         with pytest.raises(fdg.errors.FdgArgumentError, match="a whole number from 1 to"):
             fdg.report(NEQUIP, sizes={"edge": rows})  # type: ignore[dict-item]
+
+
+def test_port_refuses_what_is_not_a_mace_model(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    torch.save({"not": "a model"}, tmp_path / "state.pt")
+    (tmp_path / "junk.model").write_bytes(b"\x00 not a pickle")
+    for name, message in [
+        ("missing.model", "cannot read"),
+        ("junk.model", "cannot read"),
+        ("state.pt", "is not a mace-torch MACE or ScaleShiftMACE model"),
+    ]:
+        assert main(["port", "mace", str(tmp_path / name), "-o", str(tmp_path / "out")]) == 2
+        err = capsys.readouterr().err
+        assert err.startswith("fdg port: ") and message in err and "Traceback" not in err, err
+    assert not (tmp_path / "out").exists()

@@ -1,87 +1,102 @@
-"""mace-torch 0.3.16's weights in ``diagrams/mace.fdg``.
+"""mace-torch 0.3.16 models as fdg diagrams: :func:`convert` writes a model's ``.fdg`` text, compiles it and carries
+the weights over.
 
-A two-interaction ``mace.modules.MACE`` (hidden irreps ``mul x (0e + 1o)``, RealAgnosticInteractionBlock then
-RealAgnosticResidualInteractionBlock, NonLinearReadoutBlock last) keeps these weights, each one a weight of the
-diagram:
+The text (:mod:`fdg.interop.mace_diagram`) has one statement per weight, so every weight of the compiled diagram
+is named after its statement and comes from one ``state_dict`` entry of the model:
 
-=================================================  ===========================  ====================================
-mace-torch (``state_dict`` key)                    diagram                      mapping
-=================================================  ===========================  ====================================
-``node_embedding.linear.weight``                   ``h0_weight``                unchanged (e3nn's Linear layout)
-``interactions.I.linear_up.weight``                ``up1_weight``, ``up2_..``   unchanged
-``interactions.I.conv_tp_weights.layerK.weight``   ``R1_1_weight`` … ``R1_..``  unchanged: FullyConnectedNet's
-                                                                                ``(in, out)``, ``1 / sqrt(in)``;
-                                                                                the last one's columns in the
-                                                                                diagram's path order
-``interactions.I.linear.weight``                   ``A1_1_weight``, ``A2_1_..``  unchanged (over ``irreps_mid``)
-``interactions.0.skip_tp.weight``                  ``A1_weight``                unchanged (FullyConnectedTP)
-``interactions.1.skip_tp.weight``                  ``sc2_weight``               unchanged
-``products.I.symmetric_contractions``              ``B1_weight``, ``B2_..``     projected onto fdg's basis (below)
-``products.I.linear.weight``                       ``h1_weight``, ``h2_1_..``   unchanged
-``readouts.0.linear.weight``                       ``energy_1_weight``          unchanged
-``readouts.1.linear_1.weight``, ``linear_2``       ``energy_2_..``, ``_4_..``   unchanged
-=================================================  ===========================  ====================================
+======================================================  =====================  ===============================
+mace-torch                                              diagram                mapping
+======================================================  =====================  ===============================
+``node_embedding.linear.weight``                        ``h0_weight``          unchanged (e3nn's Linear layout)
+``interactions.I.conv_tp_weights.layerJ.weight``        ``RKa_weight`` ...     unchanged: FullyConnectedNet's
+                                                        ``RK_weight``          ``(in, out)``, ``1 / sqrt(in)``; the
+                                                                               last one's columns in the
+                                                                               diagram's path order
+``interactions.I.linear_up.weight``, ``.linear.``       ``upK``, ``mixK``      unchanged
+``interactions.I.skip_tp.weight``                       ``AK`` (first), ``scK``  unchanged (FullyConnectedTP)
+``products.I.symmetric_contractions``                   ``BK_weight``          projected onto fdg's basis
+``products.I.linear.weight``                            ``hK`` or ``pK``       unchanged
+``readouts.I.linear``, ``linear_1``, ``linear_2``       ``eJ``, ``rJ``, ``eJ``  unchanged
+======================================================  =====================  ===============================
 
-MACE's symmetric contraction spans the same polynomials as fdg's ``power`` on an over-complete basis, so its
-weights have no one-to-one image.  Each channel of each species is a polynomial of that channel alone, and the
-outputs are linear in the weights; so with ``Phi`` the outputs of fdg's basis (one channel, every basis element)
-on random inputs and ``Y`` those of MACE's contraction with its weights on the same inputs (one column per
-channel), fdg's weights are the exact solution of ``Phi X = Y``.  The residual is checked: a MACE whose space
-differs is refused, never approximated.  So this function needs the model itself, not only its state.
+(``K = I + 1``.)  MACE's symmetric contraction spans the same polynomials as fdg's ``power`` on an over-complete
+basis, so its weights have no one-to-one image.  Each channel of each species is a polynomial of that channel
+alone, and the outputs are linear in the weights; so with ``Phi`` the outputs of fdg's basis (one channel, every
+basis element) on random inputs and ``Y`` those of MACE's contraction with its weights on the same inputs (one
+column per channel), fdg's weights are the exact solution of ``Phi X = Y``.  The residual is checked: a MACE
+whose space differs is refused, never approximated.  So this module needs the model itself, not only its state.
 """
 
 from __future__ import annotations
 
-import copy
+import os
+import pickle
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any  # mace-torch's modules, read by their attributes (fdg does not import mace)
 
 import torch
 
 import fdg
+from fdg.errors import FdgArgumentError, FdgError
+from fdg.interop.mace_diagram import describe, render
+from fdg.interop.potential import Potential
 
-_LAYERS = (  # (interaction index, radial MLP name, names of linear_up, linear, skip_tp, product linear)
-    (0, "R1", "up1_weight", "A1_1_weight", "A1_weight", "h1_weight"),
-    (1, "R2", "up2_weight", "A2_1_weight", "sc2_weight", "h2_1_weight"),
-)
-_READOUTS = {
-    "readouts.0.linear.weight": "energy_1_weight",
-    "readouts.1.linear_1.weight": "energy_2_weight",
-    "readouts.1.linear_2.weight": "energy_4_weight",
-}
+
+def convert(model: Any) -> Potential:
+    """A mace-torch ``MACE`` or ``ScaleShiftMACE`` as a :class:`~fdg.interop.potential.Potential`: the same
+    energies, forces and stresses, from a diagram written for this model (``.text``; ``.write(path)``).  Raises
+    ``ValueError`` naming the first part of the model fdg does not convert."""
+    rendered = render(describe(model))
+    energies = model.atomic_energies_fn.atomic_energies.detach()
+    scale_shift = getattr(model, "scale_shift", None)
+    scale, shift = (1.0, 0.0) if scale_shift is None else (float(scale_shift.scale), float(scale_shift.shift))
+    try:
+        potential = Potential(rendered.text, energies.reshape(-1), scale, shift)
+    except FdgError as err:
+        raise ValueError(f"fdg cannot express this model; the diagram written for it says:\n{err}") from None
+    potential = potential.to(next(model.parameters()).dtype)  # a float64 model converts to a float64 potential
+    state = mace_state(model)
+    missing, unexpected = potential.core.load_state_dict(state, strict=False)
+    assert not unexpected and not [key for key in missing if key.endswith("_weight")], (missing, unexpected)
+    return potential
+
+
+def port(model_file: str | Path, folder: str | Path) -> Path:
+    """``fdg port mace MODEL_FILE -o DIR``: read a model mace-torch saved (``torch.save(model, ...)``; unpickling it
+    needs mace-torch installed), convert it and :meth:`~fdg.interop.potential.Potential.save` it into ``folder``."""
+    os.environ.setdefault("TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD", "1")  # mace-torch's e3nn 0.4.4 unpickles constants
+    try:
+        model = torch.load(model_file, map_location="cpu", weights_only=False)
+    except ModuleNotFoundError as err:
+        raise FdgArgumentError(
+            f"cannot read {model_file}: it needs the module {err.name} (install mace-torch)"
+        ) from None
+    except (OSError, RuntimeError, pickle.UnpicklingError, EOFError) as err:
+        raise FdgArgumentError(f"cannot read {model_file}: {err}") from None
+    try:
+        potential = convert(model)
+    except ValueError as err:
+        raise FdgArgumentError(f"{model_file}: {err}") from None
+    return potential.save(folder)
 
 
 def mace_state(model: Any) -> dict[str, torch.Tensor]:
-    """The compiled ``MACE`` diagram's weights from a mace-torch ``MACE`` model (compile the diagram with the
-    model's sizes: ``mul``, ``lmax``, ``nu``, ``species``, ``bessels``, ``r_max``, ``p``, ``width``, ``readout``,
-    ``avg``).  Load them with ``load_state_dict(..., strict=False)``.  Raises ``ValueError`` naming what the
-    diagram does not express."""
+    """The weights of the diagram :func:`convert` writes for ``model`` (``diagrams/mace.fdg`` uses the same
+    names).  Load them with ``load_state_dict(..., strict=False)``."""
     state = model.state_dict()
-    if len(model.interactions) != 2:
-        raise ValueError(f"the model has {len(model.interactions)} interactions: diagrams/mace.fdg has 2")
     for key, value in state.items():
         if key.endswith(".bias") and value.numel():
             raise ValueError(f"{key} is not empty: the diagram's linears have no bias (MACE's default)")
-    out = {"h0_weight": state["node_embedding.linear.weight"]}
-    for index, radial, up, linear, skip, product in _LAYERS:
-        prefix = f"interactions.{index}."
-        mlp = sorted(
-            (int(key[len(prefix + "conv_tp_weights.layer") : -len(".weight")]), value)
-            for key, value in state.items()
-            if key.startswith(prefix + "conv_tp_weights.layer")
-        )
-        if len(mlp) != 4:
-            raise ValueError(f"{prefix}conv_tp_weights has {len(mlp)} layers: the diagram's radial MLPs have 4")
-        for (_, weight), suffix in zip(mlp, ("_1", "_3", "_5", ""), strict=True):
-            out[f"{radial}{suffix}_weight"] = weight
-        out[f"{radial}_weight"] = out[f"{radial}_weight"][:, _path_order(model.interactions[index].conv_tp)]
-        out[up] = state[prefix + "linear_up.weight"]
-        out[linear] = state[prefix + "linear.weight"]
-        out[skip] = state[prefix + "skip_tp.weight"]
-        out[product] = state[f"products.{index}.linear.weight"]
-        out[f"B{index + 1}_weight"] = _project(model.products[index].symmetric_contractions)
-    out |= {new: state[old] for old, new in _READOUTS.items()}
-    return {key: value.detach().reshape(-1) if key[0] != "B" else value for key, value in out.items()}
+    out = {}
+    for name, source in render(describe(model)).sources.items():
+        if source.how == "project":
+            out[name] = _project(model.products[source.layer].symmetric_contractions)
+        elif source.how == "paths":
+            out[name] = state[source.key].detach()[:, _path_order(model.interactions[source.layer].conv_tp)].reshape(-1)
+        else:
+            out[name] = state[source.key].detach().reshape(-1)
+    return out
 
 
 def _path_order(tp: Any) -> torch.Tensor:
@@ -97,7 +112,8 @@ def _path_order(tp: Any) -> torch.Tensor:
 
 def _project(contraction: Any) -> torch.Tensor:
     """fdg's ``[species, K * mul]`` power weights that give what MACE's ``contraction`` gives."""
-    contraction = copy.deepcopy(contraction).double()
+    tensors = {name: value.detach().double() for name, value in contraction.named_parameters()}
+    tensors |= {name: value.double() for name, value in contraction.named_buffers() if value.is_floating_point()}
     irreps_in, irreps_out = contraction.irreps_in, contraction.irreps_out
     mul = irreps_in[0].mul
     nu = max(c.correlation for c in contraction.contractions)
@@ -112,7 +128,7 @@ def _project(contraction: Any) -> torch.Tensor:
     for s in range(species):
         attrs = torch.nn.functional.one_hot(torch.full((rows,), s), species).to(torch.float64)
         with torch.no_grad():
-            y = contraction(x[:, None, :].expand(rows, mul, dim_in).contiguous(), attrs)
+            y = torch.func.functional_call(contraction, tensors, (x[:, None, :].expand(rows, mul, dim_in), attrs))
         blocks = y.split([mul * ir.dim for _, ir in irreps_out], dim=1)
         y = torch.cat([b.reshape(rows, mul, -1) for b in blocks], dim=2)  # [rows, mul, dim_out]
         target = y.permute(0, 2, 1).reshape(rows * dim_out, mul)

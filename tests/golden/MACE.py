@@ -101,28 +101,28 @@ class MACE(fdg.runtime.FdgModule):
         )
         self.B1_power = fdg.runtime.SymmetricPower("32x0e+32x1o+32x2e+32x3o", 3, "32x0e+32x1o", species=3)
         self.B2_power = fdg.runtime.SymmetricPower("32x0e+32x1o+32x2e+32x3o", 3, "32x0e", species=3)
-        self.R1_1_weight = torch.nn.Parameter(torch.randn(512))
-        self.R1_3_weight = torch.nn.Parameter(torch.randn(4096))
-        self.R1_5_weight = torch.nn.Parameter(torch.randn(4096))
-        self.R1_weight = torch.nn.Parameter(torch.randn(8192))
-        self.R2_1_weight = torch.nn.Parameter(torch.randn(512))
-        self.R2_3_weight = torch.nn.Parameter(torch.randn(4096))
-        self.R2_5_weight = torch.nn.Parameter(torch.randn(4096))
-        self.R2_weight = torch.nn.Parameter(torch.randn(20480))
         self.h0_weight = torch.nn.Parameter(torch.randn(96))
+        self.R1a_weight = torch.nn.Parameter(torch.randn(512))
+        self.R1b_weight = torch.nn.Parameter(torch.randn(4096))
+        self.R1c_weight = torch.nn.Parameter(torch.randn(4096))
+        self.R1_weight = torch.nn.Parameter(torch.randn(8192))
         self.up1_weight = torch.nn.Parameter(torch.randn(1024))
-        self.A1_1_weight = torch.nn.Parameter(torch.randn(4096))
+        self.mix1_weight = torch.nn.Parameter(torch.randn(4096))
         self.A1_weight = torch.nn.Parameter(torch.randn(12288))
         self.B1_weight = torch.nn.Parameter(torch.randn(3, 928))
         self.h1_weight = torch.nn.Parameter(torch.randn(2048))
+        self.R2a_weight = torch.nn.Parameter(torch.randn(512))
+        self.R2b_weight = torch.nn.Parameter(torch.randn(4096))
+        self.R2c_weight = torch.nn.Parameter(torch.randn(4096))
+        self.R2_weight = torch.nn.Parameter(torch.randn(20480))
         self.sc2_weight = torch.nn.Parameter(torch.randn(3072))
         self.up2_weight = torch.nn.Parameter(torch.randn(2048))
-        self.A2_1_weight = torch.nn.Parameter(torch.randn(10240))
+        self.mix2_weight = torch.nn.Parameter(torch.randn(10240))
         self.B2_weight = torch.nn.Parameter(torch.randn(3, 416))
-        self.h2_1_weight = torch.nn.Parameter(torch.randn(1024))
-        self.energy_1_weight = torch.nn.Parameter(torch.randn(32))
-        self.energy_2_weight = torch.nn.Parameter(torch.randn(512))
-        self.energy_4_weight = torch.nn.Parameter(torch.randn(16))
+        self.p2_weight = torch.nn.Parameter(torch.randn(1024))
+        self.e1_weight = torch.nn.Parameter(torch.randn(32))
+        self.r2_weight = torch.nn.Parameter(torch.randn(512))
+        self.e2_weight = torch.nn.Parameter(torch.randn(16))
 
     def forward(
         self, attrs: torch.Tensor, z: torch.Tensor, vec: torch.Tensor, src: torch.Tensor, dst: torch.Tensor
@@ -146,72 +146,42 @@ class MACE(fdg.runtime.FdgModule):
         edge_p0_3 = torch.einsum("zvj,ijk->zik", edge_b0, (self.cg_0_0_0 * 1.0))
         edge_p0 = torch.einsum("zui,zik->zuk", edge_a0, edge_p0_3)
         edge = edge_p0.reshape(edge_n, 8)
-        # R1_1 = linear[weights=learned, paths=1](edge): 64x0e over edge
-        R1_1_n = edge.shape[0]
-        R1_1_x = edge.split([8], dim=1)
-        R1_1_x0 = R1_1_x[0].reshape(R1_1_n, 8, 1)
-        R1_1_p0 = torch.einsum("zui,uw->zwi", R1_1_x0, (self.R1_1_weight[0:512].view(8, 64) * 0.35355339059327373))
-        R1_1 = R1_1_p0.reshape(R1_1_n, 64)
-        # R1_2 = silu(R1_1): 64x0e over edge
-        R1_2 = torch.nn.functional.silu(R1_1) * 1.6791767923989418  # normalized to unit second moment, as e3nn
-        # R1_3 = linear[weights=learned, paths=1](R1_2): 64x0e over edge
-        R1_3_n = R1_2.shape[0]
-        R1_3_x = R1_2.split([64], dim=1)
-        R1_3_x0 = R1_3_x[0].reshape(R1_3_n, 64, 1)
-        R1_3_p0 = torch.einsum("zui,uw->zwi", R1_3_x0, (self.R1_3_weight[0:4096].view(64, 64) * 0.125))
-        R1_3 = R1_3_p0.reshape(R1_3_n, 64)
-        # R1_4 = silu(R1_3): 64x0e over edge
-        R1_4 = torch.nn.functional.silu(R1_3) * 1.6791767923989418  # normalized to unit second moment, as e3nn
-        # R1_5 = linear[weights=learned, paths=1](R1_4): 64x0e over edge
-        R1_5_n = R1_4.shape[0]
-        R1_5_x = R1_4.split([64], dim=1)
-        R1_5_x0 = R1_5_x[0].reshape(R1_5_n, 64, 1)
-        R1_5_p0 = torch.einsum("zui,uw->zwi", R1_5_x0, (self.R1_5_weight[0:4096].view(64, 64) * 0.125))
-        R1_5 = R1_5_p0.reshape(R1_5_n, 64)
-        # R1_6 = silu(R1_5): 64x0e over edge
-        R1_6 = torch.nn.functional.silu(R1_5) * 1.6791767923989418  # normalized to unit second moment, as e3nn
-        # R1 = linear[weights=learned, paths=1](R1_6): 128x0e over edge
-        R1_n = R1_6.shape[0]
-        R1_x = R1_6.split([64], dim=1)
-        R1_x0 = R1_x[0].reshape(R1_n, 64, 1)
-        R1_p0 = torch.einsum("zui,uw->zwi", R1_x0, (self.R1_weight[0:8192].view(64, 128) * 0.125))
-        R1 = R1_p0.reshape(R1_n, 128)
-        # R2_1 = linear[weights=learned, paths=1](edge): 64x0e over edge
-        R2_1_n = edge.shape[0]
-        R2_1_x = edge.split([8], dim=1)
-        R2_1_x0 = R2_1_x[0].reshape(R2_1_n, 8, 1)
-        R2_1_p0 = torch.einsum("zui,uw->zwi", R2_1_x0, (self.R2_1_weight[0:512].view(8, 64) * 0.35355339059327373))
-        R2_1 = R2_1_p0.reshape(R2_1_n, 64)
-        # R2_2 = silu(R2_1): 64x0e over edge
-        R2_2 = torch.nn.functional.silu(R2_1) * 1.6791767923989418  # normalized to unit second moment, as e3nn
-        # R2_3 = linear[weights=learned, paths=1](R2_2): 64x0e over edge
-        R2_3_n = R2_2.shape[0]
-        R2_3_x = R2_2.split([64], dim=1)
-        R2_3_x0 = R2_3_x[0].reshape(R2_3_n, 64, 1)
-        R2_3_p0 = torch.einsum("zui,uw->zwi", R2_3_x0, (self.R2_3_weight[0:4096].view(64, 64) * 0.125))
-        R2_3 = R2_3_p0.reshape(R2_3_n, 64)
-        # R2_4 = silu(R2_3): 64x0e over edge
-        R2_4 = torch.nn.functional.silu(R2_3) * 1.6791767923989418  # normalized to unit second moment, as e3nn
-        # R2_5 = linear[weights=learned, paths=1](R2_4): 64x0e over edge
-        R2_5_n = R2_4.shape[0]
-        R2_5_x = R2_4.split([64], dim=1)
-        R2_5_x0 = R2_5_x[0].reshape(R2_5_n, 64, 1)
-        R2_5_p0 = torch.einsum("zui,uw->zwi", R2_5_x0, (self.R2_5_weight[0:4096].view(64, 64) * 0.125))
-        R2_5 = R2_5_p0.reshape(R2_5_n, 64)
-        # R2_6 = silu(R2_5): 64x0e over edge
-        R2_6 = torch.nn.functional.silu(R2_5) * 1.6791767923989418  # normalized to unit second moment, as e3nn
-        # R2 = linear[weights=learned, paths=1](R2_6): 320x0e over edge
-        R2_n = R2_6.shape[0]
-        R2_x = R2_6.split([64], dim=1)
-        R2_x0 = R2_x[0].reshape(R2_n, 64, 1)
-        R2_p0 = torch.einsum("zui,uw->zwi", R2_x0, (self.R2_weight[0:20480].view(64, 320) * 0.125))
-        R2 = R2_p0.reshape(R2_n, 320)
         # h0 = linear[weights=learned, paths=1](attrs): 32x0e over node
         h0_n = attrs.shape[0]
         h0_x = attrs.split([3], dim=1)
         h0_x0 = h0_x[0].reshape(h0_n, 3, 1)
         h0_p0 = torch.einsum("zui,uw->zwi", h0_x0, (self.h0_weight[0:96].view(3, 32) * 0.5773502691896258))
         h0 = h0_p0.reshape(h0_n, 32)
+        # R1a = linear[weights=learned, paths=1](edge): 64x0e over edge
+        R1a_n = edge.shape[0]
+        R1a_x = edge.split([8], dim=1)
+        R1a_x0 = R1a_x[0].reshape(R1a_n, 8, 1)
+        R1a_p0 = torch.einsum("zui,uw->zwi", R1a_x0, (self.R1a_weight[0:512].view(8, 64) * 0.35355339059327373))
+        R1a = R1a_p0.reshape(R1a_n, 64)
+        # R1b_1 = silu(R1a): 64x0e over edge
+        R1b_1 = torch.nn.functional.silu(R1a) * 1.6791767923989418  # normalized to unit second moment, as e3nn
+        # R1b = linear[weights=learned, paths=1](R1b_1): 64x0e over edge
+        R1b_n = R1b_1.shape[0]
+        R1b_x = R1b_1.split([64], dim=1)
+        R1b_x0 = R1b_x[0].reshape(R1b_n, 64, 1)
+        R1b_p0 = torch.einsum("zui,uw->zwi", R1b_x0, (self.R1b_weight[0:4096].view(64, 64) * 0.125))
+        R1b = R1b_p0.reshape(R1b_n, 64)
+        # R1c_1 = silu(R1b): 64x0e over edge
+        R1c_1 = torch.nn.functional.silu(R1b) * 1.6791767923989418  # normalized to unit second moment, as e3nn
+        # R1c = linear[weights=learned, paths=1](R1c_1): 64x0e over edge
+        R1c_n = R1c_1.shape[0]
+        R1c_x = R1c_1.split([64], dim=1)
+        R1c_x0 = R1c_x[0].reshape(R1c_n, 64, 1)
+        R1c_p0 = torch.einsum("zui,uw->zwi", R1c_x0, (self.R1c_weight[0:4096].view(64, 64) * 0.125))
+        R1c = R1c_p0.reshape(R1c_n, 64)
+        # R1_1 = silu(R1c): 64x0e over edge
+        R1_1 = torch.nn.functional.silu(R1c) * 1.6791767923989418  # normalized to unit second moment, as e3nn
+        # R1 = linear[weights=learned, paths=1](R1_1): 128x0e over edge
+        R1_n = R1_1.shape[0]
+        R1_x = R1_1.split([64], dim=1)
+        R1_x0 = R1_x[0].reshape(R1_n, 64, 1)
+        R1_p0 = torch.einsum("zui,uw->zwi", R1_x0, (self.R1_weight[0:8192].view(64, 128) * 0.125))
+        R1 = R1_p0.reshape(R1_n, 128)
         # up1 = linear[weights=learned, paths=1](h0): 32x0e over node
         up1_n = h0.shape[0]
         up1_x = h0.split([32], dim=1)
@@ -232,31 +202,31 @@ class MACE(fdg.runtime.FdgModule):
         # m1 = sort[0, 1, 2, 3](m1_3): 32x0e+32x1o+32x2e+32x3o over node
         m1_blocks = m1_3.split([32, 96, 160, 224], dim=1)
         m1 = torch.cat([m1_blocks[0], m1_blocks[1], m1_blocks[2], m1_blocks[3]], dim=1)
-        # A1_1 = linear[weights=learned, paths=4](m1): 32x0e+32x1o+32x2e+32x3o over node
-        A1_1_n = m1.shape[0]
-        A1_1_x = m1.split([32, 96, 160, 224], dim=1)
-        A1_1_x0 = A1_1_x[0].reshape(A1_1_n, 32, 1)
-        A1_1_p0 = torch.einsum("zui,uw->zwi", A1_1_x0, (self.A1_1_weight[0:1024].view(32, 32) * 0.17677669529663687))
-        A1_1_x1 = A1_1_x[1].reshape(A1_1_n, 32, 3)
-        A1_1_p1 = torch.einsum("zui,uw->zwi", A1_1_x1, (self.A1_1_weight[1024:2048].view(32, 32) * 0.17677669529663687))
-        A1_1_x2 = A1_1_x[2].reshape(A1_1_n, 32, 5)
-        A1_1_p2 = torch.einsum("zui,uw->zwi", A1_1_x2, (self.A1_1_weight[2048:3072].view(32, 32) * 0.17677669529663687))
-        A1_1_x3 = A1_1_x[3].reshape(A1_1_n, 32, 7)
-        A1_1_p3 = torch.einsum("zui,uw->zwi", A1_1_x3, (self.A1_1_weight[3072:4096].view(32, 32) * 0.17677669529663687))
-        A1_1 = torch.cat(
+        # mix1 = linear[weights=learned, paths=4](m1): 32x0e+32x1o+32x2e+32x3o over node
+        mix1_n = m1.shape[0]
+        mix1_x = m1.split([32, 96, 160, 224], dim=1)
+        mix1_x0 = mix1_x[0].reshape(mix1_n, 32, 1)
+        mix1_p0 = torch.einsum("zui,uw->zwi", mix1_x0, (self.mix1_weight[0:1024].view(32, 32) * 0.17677669529663687))
+        mix1_x1 = mix1_x[1].reshape(mix1_n, 32, 3)
+        mix1_p1 = torch.einsum("zui,uw->zwi", mix1_x1, (self.mix1_weight[1024:2048].view(32, 32) * 0.17677669529663687))
+        mix1_x2 = mix1_x[2].reshape(mix1_n, 32, 5)
+        mix1_p2 = torch.einsum("zui,uw->zwi", mix1_x2, (self.mix1_weight[2048:3072].view(32, 32) * 0.17677669529663687))
+        mix1_x3 = mix1_x[3].reshape(mix1_n, 32, 7)
+        mix1_p3 = torch.einsum("zui,uw->zwi", mix1_x3, (self.mix1_weight[3072:4096].view(32, 32) * 0.17677669529663687))
+        mix1 = torch.cat(
             [
-                A1_1_p0.reshape(A1_1_n, 32),
-                A1_1_p1.reshape(A1_1_n, 96),
-                A1_1_p2.reshape(A1_1_n, 160),
-                A1_1_p3.reshape(A1_1_n, 224),
+                mix1_p0.reshape(mix1_n, 32),
+                mix1_p1.reshape(mix1_n, 96),
+                mix1_p2.reshape(mix1_n, 160),
+                mix1_p3.reshape(mix1_n, 224),
             ],
             dim=1,
         )
-        # A1_2 = scale[0.125](A1_1): 32x0e+32x1o+32x2e+32x3o over node
-        A1_2 = A1_1 * 0.125
-        # A1 = couple[uvw, weights=learned, paths=4](A1_2, attrs): 32x0e+32x1o+32x2e+32x3o over node
-        A1_n = A1_2.shape[0]
-        A1_a = A1_2.split([32, 96, 160, 224], dim=1)
+        # A1_1 = scale[0.125](mix1): 32x0e+32x1o+32x2e+32x3o over node
+        A1_1 = mix1 * 0.125
+        # A1 = couple[uvw, weights=learned, paths=4](A1_1, attrs): 32x0e+32x1o+32x2e+32x3o over node
+        A1_n = A1_1.shape[0]
+        A1_a = A1_1.split([32, 96, 160, 224], dim=1)
         A1_a0 = A1_a[0].reshape(A1_n, 32, 1)
         A1_b = attrs.split([3], dim=1)
         A1_b0 = A1_b[0].reshape(A1_n, 3, 1)
@@ -292,6 +262,36 @@ class MACE(fdg.runtime.FdgModule):
         h1_x1 = h1_x[1].reshape(h1_n, 32, 3)
         h1_p1 = torch.einsum("zui,uw->zwi", h1_x1, (self.h1_weight[1024:2048].view(32, 32) * 0.17677669529663687))
         h1 = torch.cat([h1_p0.reshape(h1_n, 32), h1_p1.reshape(h1_n, 96)], dim=1)
+        # R2a = linear[weights=learned, paths=1](edge): 64x0e over edge
+        R2a_n = edge.shape[0]
+        R2a_x = edge.split([8], dim=1)
+        R2a_x0 = R2a_x[0].reshape(R2a_n, 8, 1)
+        R2a_p0 = torch.einsum("zui,uw->zwi", R2a_x0, (self.R2a_weight[0:512].view(8, 64) * 0.35355339059327373))
+        R2a = R2a_p0.reshape(R2a_n, 64)
+        # R2b_1 = silu(R2a): 64x0e over edge
+        R2b_1 = torch.nn.functional.silu(R2a) * 1.6791767923989418  # normalized to unit second moment, as e3nn
+        # R2b = linear[weights=learned, paths=1](R2b_1): 64x0e over edge
+        R2b_n = R2b_1.shape[0]
+        R2b_x = R2b_1.split([64], dim=1)
+        R2b_x0 = R2b_x[0].reshape(R2b_n, 64, 1)
+        R2b_p0 = torch.einsum("zui,uw->zwi", R2b_x0, (self.R2b_weight[0:4096].view(64, 64) * 0.125))
+        R2b = R2b_p0.reshape(R2b_n, 64)
+        # R2c_1 = silu(R2b): 64x0e over edge
+        R2c_1 = torch.nn.functional.silu(R2b) * 1.6791767923989418  # normalized to unit second moment, as e3nn
+        # R2c = linear[weights=learned, paths=1](R2c_1): 64x0e over edge
+        R2c_n = R2c_1.shape[0]
+        R2c_x = R2c_1.split([64], dim=1)
+        R2c_x0 = R2c_x[0].reshape(R2c_n, 64, 1)
+        R2c_p0 = torch.einsum("zui,uw->zwi", R2c_x0, (self.R2c_weight[0:4096].view(64, 64) * 0.125))
+        R2c = R2c_p0.reshape(R2c_n, 64)
+        # R2_1 = silu(R2c): 64x0e over edge
+        R2_1 = torch.nn.functional.silu(R2c) * 1.6791767923989418  # normalized to unit second moment, as e3nn
+        # R2 = linear[weights=learned, paths=1](R2_1): 320x0e over edge
+        R2_n = R2_1.shape[0]
+        R2_x = R2_1.split([64], dim=1)
+        R2_x0 = R2_x[0].reshape(R2_n, 64, 1)
+        R2_p0 = torch.einsum("zui,uw->zwi", R2_x0, (self.R2_weight[0:20480].view(64, 320) * 0.125))
+        R2 = R2_p0.reshape(R2_n, 320)
         # sc2 = couple[uvw, weights=learned, paths=1](h1, attrs): 32x0e over node
         sc2_n = h1.shape[0]
         sc2_a = h1.split([32, 96], dim=1)
@@ -342,77 +342,73 @@ class MACE(fdg.runtime.FdgModule):
             ],
             dim=1,
         )
-        # A2_1 = linear[weights=learned, paths=10](m2): 32x0e+32x1o+32x2e+32x3o over node
-        A2_1_n = m2.shape[0]
-        A2_1_x = m2.split([32, 32, 96, 96, 96, 160, 160, 160, 224, 224], dim=1)
-        A2_1_x0 = A2_1_x[0].reshape(A2_1_n, 32, 1)
-        A2_1_p0 = torch.einsum("zui,uw->zwi", A2_1_x0, (self.A2_1_weight[0:1024].view(32, 32) * 0.125))
-        A2_1_x1 = A2_1_x[1].reshape(A2_1_n, 32, 1)
-        A2_1_p1 = torch.einsum("zui,uw->zwi", A2_1_x1, (self.A2_1_weight[1024:2048].view(32, 32) * 0.125))
-        A2_1_x2 = A2_1_x[2].reshape(A2_1_n, 32, 3)
-        A2_1_p2 = torch.einsum("zui,uw->zwi", A2_1_x2, (self.A2_1_weight[2048:3072].view(32, 32) * 0.10206207261596577))
-        A2_1_x3 = A2_1_x[3].reshape(A2_1_n, 32, 3)
-        A2_1_p3 = torch.einsum("zui,uw->zwi", A2_1_x3, (self.A2_1_weight[3072:4096].view(32, 32) * 0.10206207261596577))
-        A2_1_x4 = A2_1_x[4].reshape(A2_1_n, 32, 3)
-        A2_1_p4 = torch.einsum("zui,uw->zwi", A2_1_x4, (self.A2_1_weight[4096:5120].view(32, 32) * 0.10206207261596577))
-        A2_1_x5 = A2_1_x[5].reshape(A2_1_n, 32, 5)
-        A2_1_p5 = torch.einsum("zui,uw->zwi", A2_1_x5, (self.A2_1_weight[5120:6144].view(32, 32) * 0.10206207261596577))
-        A2_1_x6 = A2_1_x[6].reshape(A2_1_n, 32, 5)
-        A2_1_p6 = torch.einsum("zui,uw->zwi", A2_1_x6, (self.A2_1_weight[6144:7168].view(32, 32) * 0.10206207261596577))
-        A2_1_x7 = A2_1_x[7].reshape(A2_1_n, 32, 5)
-        A2_1_p7 = torch.einsum("zui,uw->zwi", A2_1_x7, (self.A2_1_weight[7168:8192].view(32, 32) * 0.10206207261596577))
-        A2_1_x8 = A2_1_x[8].reshape(A2_1_n, 32, 7)
-        A2_1_p8 = torch.einsum("zui,uw->zwi", A2_1_x8, (self.A2_1_weight[8192:9216].view(32, 32) * 0.125))
-        A2_1_x9 = A2_1_x[9].reshape(A2_1_n, 32, 7)
-        A2_1_p9 = torch.einsum("zui,uw->zwi", A2_1_x9, (self.A2_1_weight[9216:10240].view(32, 32) * 0.125))
-        A2_1 = torch.cat(
+        # mix2 = linear[weights=learned, paths=10](m2): 32x0e+32x1o+32x2e+32x3o over node
+        mix2_n = m2.shape[0]
+        mix2_x = m2.split([32, 32, 96, 96, 96, 160, 160, 160, 224, 224], dim=1)
+        mix2_x0 = mix2_x[0].reshape(mix2_n, 32, 1)
+        mix2_p0 = torch.einsum("zui,uw->zwi", mix2_x0, (self.mix2_weight[0:1024].view(32, 32) * 0.125))
+        mix2_x1 = mix2_x[1].reshape(mix2_n, 32, 1)
+        mix2_p1 = torch.einsum("zui,uw->zwi", mix2_x1, (self.mix2_weight[1024:2048].view(32, 32) * 0.125))
+        mix2_x2 = mix2_x[2].reshape(mix2_n, 32, 3)
+        mix2_p2 = torch.einsum("zui,uw->zwi", mix2_x2, (self.mix2_weight[2048:3072].view(32, 32) * 0.10206207261596577))
+        mix2_x3 = mix2_x[3].reshape(mix2_n, 32, 3)
+        mix2_p3 = torch.einsum("zui,uw->zwi", mix2_x3, (self.mix2_weight[3072:4096].view(32, 32) * 0.10206207261596577))
+        mix2_x4 = mix2_x[4].reshape(mix2_n, 32, 3)
+        mix2_p4 = torch.einsum("zui,uw->zwi", mix2_x4, (self.mix2_weight[4096:5120].view(32, 32) * 0.10206207261596577))
+        mix2_x5 = mix2_x[5].reshape(mix2_n, 32, 5)
+        mix2_p5 = torch.einsum("zui,uw->zwi", mix2_x5, (self.mix2_weight[5120:6144].view(32, 32) * 0.10206207261596577))
+        mix2_x6 = mix2_x[6].reshape(mix2_n, 32, 5)
+        mix2_p6 = torch.einsum("zui,uw->zwi", mix2_x6, (self.mix2_weight[6144:7168].view(32, 32) * 0.10206207261596577))
+        mix2_x7 = mix2_x[7].reshape(mix2_n, 32, 5)
+        mix2_p7 = torch.einsum("zui,uw->zwi", mix2_x7, (self.mix2_weight[7168:8192].view(32, 32) * 0.10206207261596577))
+        mix2_x8 = mix2_x[8].reshape(mix2_n, 32, 7)
+        mix2_p8 = torch.einsum("zui,uw->zwi", mix2_x8, (self.mix2_weight[8192:9216].view(32, 32) * 0.125))
+        mix2_x9 = mix2_x[9].reshape(mix2_n, 32, 7)
+        mix2_p9 = torch.einsum("zui,uw->zwi", mix2_x9, (self.mix2_weight[9216:10240].view(32, 32) * 0.125))
+        mix2 = torch.cat(
             [
-                (A2_1_p0 + A2_1_p1).reshape(A2_1_n, 32),
-                (A2_1_p2 + A2_1_p3 + A2_1_p4).reshape(A2_1_n, 96),
-                (A2_1_p5 + A2_1_p6 + A2_1_p7).reshape(A2_1_n, 160),
-                (A2_1_p8 + A2_1_p9).reshape(A2_1_n, 224),
+                (mix2_p0 + mix2_p1).reshape(mix2_n, 32),
+                (mix2_p2 + mix2_p3 + mix2_p4).reshape(mix2_n, 96),
+                (mix2_p5 + mix2_p6 + mix2_p7).reshape(mix2_n, 160),
+                (mix2_p8 + mix2_p9).reshape(mix2_n, 224),
             ],
             dim=1,
         )
-        # A2 = scale[0.125](A2_1): 32x0e+32x1o+32x2e+32x3o over node
-        A2 = A2_1 * 0.125
+        # A2 = scale[0.125](mix2): 32x0e+32x1o+32x2e+32x3o over node
+        A2 = mix2 * 0.125
         # B2 = power[nu=3, weights=learned[z]x3](A2, z): 32x0e over node
         # 13 weights per channel: the dimension of the function space (MACE's basis: 28)
         B2 = self.B2_power(A2, self.B2_weight, z)  # weights of each z
-        # h2_1 = linear[weights=learned, paths=1](B2): 32x0e over node
-        h2_1_n = B2.shape[0]
-        h2_1_x = B2.split([32], dim=1)
-        h2_1_x0 = h2_1_x[0].reshape(h2_1_n, 32, 1)
-        h2_1_p0 = torch.einsum("zui,uw->zwi", h2_1_x0, (self.h2_1_weight[0:1024].view(32, 32) * 0.17677669529663687))
-        h2_1 = h2_1_p0.reshape(h2_1_n, 32)
-        # h2 = add(h2_1, sc2): 32x0e over node
-        h2 = h2_1 + sc2
-        # energy_1 = linear[weights=learned, paths=1](h1): 1x0e over node
-        energy_1_n = h1.shape[0]
-        energy_1_x = h1.split([32, 96], dim=1)
-        energy_1_x0 = energy_1_x[0].reshape(energy_1_n, 32, 1)
-        energy_1_p0 = torch.einsum(
-            "zui,uw->zwi", energy_1_x0, (self.energy_1_weight[0:32].view(32, 1) * 0.17677669529663687)
-        )
-        energy_1 = energy_1_p0.reshape(energy_1_n, 1)
-        # energy_2 = linear[weights=learned, paths=1](h2): 16x0e over node
-        energy_2_n = h2.shape[0]
-        energy_2_x = h2.split([32], dim=1)
-        energy_2_x0 = energy_2_x[0].reshape(energy_2_n, 32, 1)
-        energy_2_p0 = torch.einsum(
-            "zui,uw->zwi", energy_2_x0, (self.energy_2_weight[0:512].view(32, 16) * 0.17677669529663687)
-        )
-        energy_2 = energy_2_p0.reshape(energy_2_n, 16)
-        # energy_3 = silu(energy_2): 16x0e over node
-        energy_3 = torch.nn.functional.silu(energy_2) * 1.6791767923989418  # normalized to unit second moment, as e3nn
-        # energy_4 = linear[weights=learned, paths=1](energy_3): 1x0e over node
-        energy_4_n = energy_3.shape[0]
-        energy_4_x = energy_3.split([16], dim=1)
-        energy_4_x0 = energy_4_x[0].reshape(energy_4_n, 16, 1)
-        energy_4_p0 = torch.einsum("zui,uw->zwi", energy_4_x0, (self.energy_4_weight[0:16].view(16, 1) * 0.25))
-        energy_4 = energy_4_p0.reshape(energy_4_n, 1)
-        # energy = add(energy_1, energy_4): 1x0e over node
-        energy = energy_1 + energy_4
+        # p2 = linear[weights=learned, paths=1](B2): 32x0e over node
+        p2_n = B2.shape[0]
+        p2_x = B2.split([32], dim=1)
+        p2_x0 = p2_x[0].reshape(p2_n, 32, 1)
+        p2_p0 = torch.einsum("zui,uw->zwi", p2_x0, (self.p2_weight[0:1024].view(32, 32) * 0.17677669529663687))
+        p2 = p2_p0.reshape(p2_n, 32)
+        # h2 = add(p2, sc2): 32x0e over node
+        h2 = p2 + sc2
+        # e1 = linear[weights=learned, paths=1](h1): 1x0e over node
+        e1_n = h1.shape[0]
+        e1_x = h1.split([32, 96], dim=1)
+        e1_x0 = e1_x[0].reshape(e1_n, 32, 1)
+        e1_p0 = torch.einsum("zui,uw->zwi", e1_x0, (self.e1_weight[0:32].view(32, 1) * 0.17677669529663687))
+        e1 = e1_p0.reshape(e1_n, 1)
+        # r2 = linear[weights=learned, paths=1](h2): 16x0e over node
+        r2_n = h2.shape[0]
+        r2_x = h2.split([32], dim=1)
+        r2_x0 = r2_x[0].reshape(r2_n, 32, 1)
+        r2_p0 = torch.einsum("zui,uw->zwi", r2_x0, (self.r2_weight[0:512].view(32, 16) * 0.17677669529663687))
+        r2 = r2_p0.reshape(r2_n, 16)
+        # e2_1 = silu(r2): 16x0e over node
+        e2_1 = torch.nn.functional.silu(r2) * 1.6791767923989418  # normalized to unit second moment, as e3nn
+        # e2 = linear[weights=learned, paths=1](e2_1): 1x0e over node
+        e2_n = e2_1.shape[0]
+        e2_x = e2_1.split([16], dim=1)
+        e2_x0 = e2_x[0].reshape(e2_n, 16, 1)
+        e2_p0 = torch.einsum("zui,uw->zwi", e2_x0, (self.e2_weight[0:16].view(16, 1) * 0.25))
+        e2 = e2_p0.reshape(e2_n, 1)
+        # energy = add(e1, e2): 1x0e over node
+        energy = e1 + e2
         return energy
 
     def m1_2_slice(self, a: torch.Tensor, b: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
