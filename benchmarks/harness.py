@@ -90,8 +90,9 @@ def _sync() -> None:
         torch.cuda.synchronize()
 
 
-def _once(run: Runner, backward: bool) -> float:
-    """Seconds for one call: forward and ``out.pow(2).sum().backward()``, or forward alone without autograd.
+def _once(run: Runner, backward: bool, no_grad: bool = True) -> float:
+    """Seconds for one call: forward and ``out.pow(2).sum().backward()``, or forward alone: without autograd, or
+    with it (``no_grad=False``: for a runner that takes its own gradients, such as forces).
 
     The cyclic garbage collector is off during the call, so that a collection triggered by one peer's garbage is
     not billed to another (tensors are freed by reference counting either way).
@@ -103,7 +104,7 @@ def _once(run: Runner, backward: bool) -> float:
         if backward:
             run().pow(2).sum().backward()
         else:
-            with torch.no_grad():
+            with torch.set_grad_enabled(not no_grad):
                 run()
         _sync()
         return time.perf_counter() - start
@@ -137,15 +138,21 @@ def largest_tensor(run: Runner, leaves: Sequence[torch.Tensor]) -> tuple[tuple[i
 
 
 def interleaved(
-    runners: dict[str, Runner], leaves: Sequence[torch.Tensor], repeat: int, warmup: int, backward: bool
+    runners: dict[str, Runner],
+    leaves: Sequence[torch.Tensor],
+    repeat: int,
+    warmup: int,
+    backward: bool,
+    no_grad: bool = True,
 ) -> dict[str, list[float]]:
-    """Per-runner lists of ``repeat`` times, taken round-robin after ``warmup`` untimed rounds."""
+    """Per-runner lists of ``repeat`` times, taken round-robin after ``warmup`` untimed rounds (``_once``'s
+    ``backward`` and ``no_grad``)."""
     times: dict[str, list[float]] = {name: [] for name in runners}
     for round_ in range(warmup + repeat):
         gc.collect()
         for name, run in runners.items():
             _clear(leaves)
-            seconds = _once(run, backward)
+            seconds = _once(run, backward, no_grad)
             if round_ >= warmup:
                 times[name].append(seconds)
     _clear(leaves)

@@ -2,7 +2,8 @@
 
 `diagrams/mace.fdg` (and `diagrams/mace_fusion.fdg`) is mace-torch's two-interaction MACE up to the site
 energies: species embedding, Bessel radial basis with its polynomial cutoff, the radial MLPs, both interaction
-and product layers and both readouts.  The PyTorch here is what MACE does around its network:
+and product layers and both readouts.  Around it, `fdg.interop.potential.Potential` does what MACE does around its
+network (the same class runs converted mace-torch models):
 
 * energy = Σ_atoms (E0[element] + force_rms · site energy), E0 a fixed per-element table fitted to the data;
 * forces = -∂E/∂positions by autograd.
@@ -19,8 +20,8 @@ from pathlib import Path
 import torch
 from torch import Tensor, nn
 
-import fdg
-from fdg.runtime import FdgModule
+from fdg.interop import potential
+from fdg.interop.potential import batch_dict
 
 from .data import Batch, radius_graph
 
@@ -51,39 +52,32 @@ class ModelConfig:
         return asdict(self)
 
 
-def compile_core(config: ModelConfig) -> FdgModule:
-    file, name = VARIANTS[config.variant]
-    path = Path(config.diagram_file) if config.diagram_file else DIAGRAMS / file
-    params = {"mul": config.mul, "lmax": config.lmax, "nu": config.nu, "species": len(config.elements)}
-    sizes = {"bessels": config.radial_basis, "r_max": config.cutoff, "width": config.radial_hidden}
-    return fdg.compile(path, diagram=name, readout=config.readout_hidden, avg=config.avg_neighbors, **params, **sizes)
-
-
-class Potential(nn.Module):
-    """Energy of each configuration in a batch; see the module docstring for the pieces."""
-
-    atomic_energies: Tensor
+class Potential(potential.Potential):
+    """The diagram of ``config.variant`` with the config's sizes, as an :class:`fdg.interop.potential.Potential`
+    (so :class:`fdg.interop.calculator.Calculator` runs it in ASE as it runs converted models)."""
 
     def __init__(self, config: ModelConfig) -> None:
-        super().__init__()
+        file, name = VARIANTS[config.variant]
+        path = Path(config.diagram_file) if config.diagram_file else DIAGRAMS / file
+        sizes = dict(mul=config.mul, lmax=config.lmax, nu=config.nu, species=len(config.elements))
+        sizes |= dict(bessels=config.radial_basis, width=config.radial_hidden, readout=config.readout_hidden)
+        params = sizes | dict(r_max=config.cutoff, avg=config.avg_neighbors)
+        text = path.read_text(encoding="utf-8")
+        super().__init__(
+            text, config.elements, config.atomic_energies, config.cutoff, config.force_rms, 0.0, name, params
+        )
         self.config = config
-        self.core = compile_core(config)
-        self.register_buffer("atomic_energies", torch.tensor(config.atomic_energies))
-
-    def forward(self, positions: Tensor, species: Tensor, molecule: Tensor, configs: int) -> Tensor:
-        src, dst = radius_graph(positions, molecule, self.config.cutoff)
-        attrs = nn.functional.one_hot(species, len(self.config.elements)).to(positions.dtype)
-        site = self.core(attrs=attrs, z=species, vec=positions[dst] - positions[src], src=src, dst=dst)[:, 0]
-        site = self.atomic_energies[species] + self.config.force_rms * site
-        return torch.zeros(configs, dtype=site.dtype, device=site.device).index_add(0, molecule, site)
 
 
 def energy_and_forces(model: nn.Module, b: Batch, training: bool) -> tuple[Tensor, Tensor]:
     """Energies and forces -∂E/∂r; with `training`, the forces keep their graph so a force loss trains."""
-    positions = b.positions.detach().requires_grad_(True)
-    energy = model(positions, b.species, b.molecule, b.size)
-    (grad,) = torch.autograd.grad(energy.sum(), positions, create_graph=training)
-    return energy, -grad
+    potential = model.module if isinstance(model, nn.parallel.DistributedDataParallel) else model
+    assert isinstance(potential, Potential)
+    edge_index = torch.stack(radius_graph(b.positions, b.molecule, potential.r_max))
+    elements = potential.atomic_numbers.numel()
+    inputs = batch_dict(b.positions.detach(), b.species, elements, edge_index, b.molecule, b.size)
+    out = model(inputs, training=training)
+    return out["energy"], out["forces"]
 
 
 def build(config: ModelConfig) -> Potential:

@@ -47,12 +47,12 @@ def convert(model: Any) -> Potential:
     """A mace-torch ``MACE`` or ``ScaleShiftMACE`` as a :class:`~fdg.interop.potential.Potential`: the same
     energies, forces and stresses, from a diagram written for this model (``.text``; ``.write(path)``).  Raises
     ``ValueError`` naming the first part of the model fdg does not convert."""
-    rendered = render(describe(model))
-    energies = model.atomic_energies_fn.atomic_energies.detach()
+    spec = describe(model)
+    energies = model.atomic_energies_fn.atomic_energies.detach().reshape(-1)
     scale_shift = getattr(model, "scale_shift", None)
     scale, shift = (1.0, 0.0) if scale_shift is None else (float(scale_shift.scale), float(scale_shift.shift))
     try:
-        potential = Potential(rendered.text, energies.reshape(-1), scale, shift)
+        potential = Potential(render(spec).text, model.atomic_numbers.tolist(), energies, spec.r_max, scale, shift)
     except FdgError as err:
         raise ValueError(f"fdg cannot express this model; the diagram written for it says:\n{err}") from None
     potential = potential.to(next(model.parameters()).dtype)  # a float64 model converts to a float64 potential

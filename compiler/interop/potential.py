@@ -15,12 +15,14 @@ equivariant network.  What stays in PyTorch is what MACE does around its network
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 import torch
 from torch import Tensor, nn
 
 import fdg
+from fdg.checker.evaluate import ParamValue
 from fdg.runtime import FdgModule
 
 TEXT, STATE, REPORT = "model.fdg", "state.pt", "report.txt"
@@ -29,19 +31,36 @@ TEXT, STATE, REPORT = "model.fdg", "state.pt", "report.txt"
 class Potential(nn.Module):
     """Energies, forces and (for periodic cells) stresses of a batch of configurations.
 
-    Call it with mace-torch's batch dictionary (``batch.to_dict()``): ``positions``, ``node_attrs`` (one-hot
-    species), ``edge_index`` (``[sender, receiver]``), ``shifts``, ``batch``, ``ptr``, and for the stress ``cell``
-    and ``unit_shifts``."""
+    Call it with mace-torch's batch dictionary (``batch.to_dict()``, or :func:`batch_dict`): ``positions``,
+    ``node_attrs`` (one-hot species), ``edge_index`` (``[sender, receiver]``), ``shifts``, ``batch``, ``ptr``, and
+    for the stress ``cell`` and ``unit_shifts``.  ``atomic_numbers[s]`` is the element of species ``s``, and
+    ``r_max`` the cutoff its neighbour lists need."""
 
+    atomic_numbers: Tensor
     atomic_energies: Tensor
     scale: Tensor
     shift: Tensor
 
-    def __init__(self, text: str, atomic_energies: Tensor, scale: float = 1.0, shift: float = 0.0) -> None:
+    def __init__(
+        self,
+        text: str,
+        atomic_numbers: Sequence[int],
+        atomic_energies: Tensor | Sequence[float],
+        r_max: float,
+        scale: float = 1.0,
+        shift: float = 0.0,
+        diagram: str | None = None,
+        params: Mapping[str, ParamValue] | None = None,
+    ) -> None:
         super().__init__()
-        self.text = text
-        self.core: FdgModule = fdg.compile(text)
-        self.register_buffer("atomic_energies", atomic_energies.detach().clone().to(torch.get_default_dtype()))
+        self.text, self.diagram, self.params = text, diagram, dict(params or {})
+        self.r_max = float(r_max)
+        self.core: FdgModule = fdg.compile(text, diagram, **self.params)
+        self.register_buffer("atomic_numbers", torch.tensor(list(atomic_numbers), dtype=torch.long))
+        energies = torch.as_tensor(atomic_energies, dtype=torch.get_default_dtype()).detach().clone()
+        if energies.shape != self.atomic_numbers.shape:
+            raise ValueError(f"{energies.numel()} atomic energies for {self.atomic_numbers.numel()} elements")
+        self.register_buffer("atomic_energies", energies)
         self.register_buffer("scale", torch.tensor(float(scale)))
         self.register_buffer("shift", torch.tensor(float(shift)))
 
@@ -97,7 +116,8 @@ class Potential(nn.Module):
         folder = Path(folder)
         folder.mkdir(parents=True, exist_ok=True)
         self.write(folder / TEXT)
-        torch.save(self.state_dict(), folder / STATE)
+        setup = {"diagram": self.diagram, "params": self.params, "r_max": self.r_max}
+        torch.save({"setup": setup, "state": self.state_dict()}, folder / STATE)
         (folder / REPORT).write_text(str(self.core.report), encoding="utf-8")
         return folder
 
@@ -105,7 +125,38 @@ class Potential(nn.Module):
 def load(folder: str | Path) -> Potential:
     """The potential :meth:`Potential.save` wrote into ``folder``."""
     folder = Path(folder)
-    state = torch.load(folder / STATE, weights_only=True)
-    model = Potential((folder / TEXT).read_text(encoding="utf-8"), state["atomic_energies"])
+    saved = torch.load(folder / STATE, weights_only=True)
+    state, setup = saved["state"], saved["setup"]
+    text = (folder / TEXT).read_text(encoding="utf-8")
+    model = Potential(text, state["atomic_numbers"].tolist(), state["atomic_energies"], **setup)
     model.load_state_dict(state)
-    return model
+    return model.to(state["atomic_energies"].dtype)
+
+
+def batch_dict(
+    positions: Tensor,
+    species: Tensor,
+    elements: int,
+    edge_index: Tensor,
+    batch: Tensor,
+    graphs: int,
+    unit_shifts: Tensor | None = None,
+    cell: Tensor | None = None,
+) -> dict[str, Tensor]:
+    """mace-torch's batch dictionary for configurations whose atoms have ``species`` (indices into the
+    potential's ``atomic_numbers``) and belong to configuration ``batch``; ``unit_shifts`` (integer cell
+    translations per edge) and ``cell`` (``[graphs, 3, 3]``) for periodic ones."""
+    edges = edge_index.shape[1]
+    zeros = positions.new_zeros(edges, 3)
+    cell = positions.new_zeros(graphs, 3, 3) if cell is None else cell.to(positions.dtype)
+    unit_shifts = zeros if unit_shifts is None else unit_shifts.to(positions.dtype)
+    return {
+        "positions": positions,
+        "node_attrs": nn.functional.one_hot(species, elements).to(positions.dtype),
+        "edge_index": edge_index,
+        "batch": batch,
+        "ptr": torch.arange(graphs + 1),
+        "cell": cell,
+        "unit_shifts": unit_shifts,
+        "shifts": torch.einsum("ei,eij->ej", unit_shifts, cell[batch[edge_index[0]]]),
+    }
