@@ -31,9 +31,11 @@ def build_mace(
     residual_first: bool = False,
     scale_shift: tuple[float, float] | None = None,
     gate=torch.nn.functional.silu,
+    randomize: bool = True,
     **options: object,
 ) -> MACE:
-    """A ``MACE`` (``ScaleShiftMACE`` with ``scale_shift``) of these sizes, its weights drawn from a seeded normal."""
+    """A ``MACE`` (``ScaleShiftMACE`` with ``scale_shift``) of these sizes, its weights drawn from a seeded normal
+    (``randomize``) or left at mace's initialisation."""
     kwargs = (
         dict(
             r_max=r_max,
@@ -61,6 +63,8 @@ def build_mace(
         model = MACE(**kwargs)
     else:
         model = ScaleShiftMACE(atomic_inter_scale=scale_shift[0], atomic_inter_shift=scale_shift[1], **kwargs)
+    if not randomize:
+        return model
     generator = torch.Generator().manual_seed(1)
     with torch.no_grad():
         for weight in model.parameters():  # every weight non-trivial, none at its initial value
