@@ -19,8 +19,10 @@ Before timing, the two models' energies and forces are checked to agree (float64
 from __future__ import annotations
 
 import argparse
+import functools
 import os
 import warnings
+from collections.abc import Callable
 
 os.environ.setdefault("TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD", "1")  # e3nn 0.4.4 torch.load()s pickled constants
 
@@ -36,6 +38,7 @@ from mace.modules.models import MACE
 from mace.tools.torch_geometric.dataloader import DataLoader
 
 from fdg.interop.mace import convert
+from fdg.interop.potential import Potential
 
 warnings.filterwarnings("ignore", message="The TorchScript type system")  # raised inside MACE's own modules
 
@@ -108,34 +111,40 @@ def main() -> None:
         "297-atom cluster": ethanols(33, 6.0, periodic=False),
         "144-atom periodic box": ethanols(16, 4.6, periodic=True),
     }
-    parameters = [*model.parameters(), *ours.parameters()]
     for name, atoms in systems.items():
         batch = mace_batch(atoms)
-        edges = batch["edge_index"].shape[1]
-        reference, got = model(dict(batch)), ours(dict(batch))
-        for key in ("energy", "forces"):
-            error = (got[key] - reference[key]).abs().max().item() / reference[key].abs().max().item()
-            assert error < (1e-9 if args.dtype == "float64" else 1e-4), (key, error)
-        target = {key: reference[key].detach() + 0.1 for key in ("energy", "forces")}
+        print(f"  {name} ({batch['edge_index'].shape[1]} edges):")
+        compare(model, ours, batch, args)
 
-        def step(run, target=target):  # noqa: ANN001, ANN202 - one closure per model
-            out = run(training=True)
-            return (out["energy"] - target["energy"]).pow(2).mean() + (out["forces"] - target["forces"]).pow(2).mean()
 
-        mace_call = lambda training=False, b=batch: model(dict(b), training=training)  # noqa: E731
-        fdg_call = lambda training=False, b=batch: ours(dict(b), training=training)  # noqa: E731
-        forces = {"fdg": lambda: fdg_call()["forces"], "mace-torch": lambda: mace_call()["forces"]}
-        training = {"fdg": lambda: step(fdg_call), "mace-torch": lambda: step(mace_call)}
-        ef = interleaved(forces, parameters, args.repeat, args.warmup, backward=False, no_grad=False)
-        tr = interleaved(training, parameters, args.repeat, args.warmup, backward=True)
-        print(f"  {name} ({edges} edges):")
-        for label, times in (("energy+forces", ef), ("training step", tr)):
-            fdg_s, mace_s = np.median(times["fdg"]), np.median(times["mace-torch"])
-            rounds = np.array(times["mace-torch"]) / np.array(times["fdg"])
-            print(
-                f"    {label:14} fdg {fdg_s * 1e3:8.1f} ms  mace-torch {mace_s * 1e3:8.1f} ms"
-                f"  ratio {mace_s / fdg_s:5.2f} ({rounds.min():.2f}-{rounds.max():.2f})"
-            )
+def compare(model: MACE, ours: Potential, batch: dict[str, torch.Tensor], args: argparse.Namespace) -> None:
+    """Check both models agree on ``batch``, then time energy+forces and a training step, interleaved."""
+    calls = {
+        "fdg": lambda training=False: ours(dict(batch), training=training),
+        "mace-torch": lambda training=False: model(dict(batch), training=training),
+    }
+    reference, got = calls["mace-torch"](), calls["fdg"]()
+    for key in ("energy", "forces"):
+        error = (got[key] - reference[key]).abs().max().item() / reference[key].abs().max().item()
+        assert error < (1e-9 if args.dtype == "float64" else 1e-4), (key, error)
+    target = {key: reference[key].detach() + 0.1 for key in ("energy", "forces")}
+
+    def step(call: Callable[..., dict[str, torch.Tensor]]) -> torch.Tensor:
+        out = call(training=True)
+        return (out["energy"] - target["energy"]).pow(2).mean() + (out["forces"] - target["forces"]).pow(2).mean()
+
+    parameters = [*model.parameters(), *ours.parameters()]
+    forces = {name: functools.partial(lambda c: c()["forces"], call) for name, call in calls.items()}
+    training = {name: functools.partial(step, call) for name, call in calls.items()}
+    ef = interleaved(forces, parameters, args.repeat, args.warmup, backward=False, no_grad=False)
+    tr = interleaved(training, parameters, args.repeat, args.warmup, backward=True)
+    for label, times in (("energy+forces", ef), ("training step", tr)):
+        fdg_s, mace_s = np.median(times["fdg"]), np.median(times["mace-torch"])
+        rounds = np.array(times["mace-torch"]) / np.array(times["fdg"])
+        print(
+            f"    {label:14} fdg {fdg_s * 1e3:8.1f} ms  mace-torch {mace_s * 1e3:8.1f} ms"
+            f"  ratio {mace_s / fdg_s:5.2f} ({rounds.min():.2f}-{rounds.max():.2f})"
+        )
 
 
 if __name__ == "__main__":
