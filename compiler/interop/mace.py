@@ -29,9 +29,10 @@ whose space differs is refused, never approximated.  So this module needs the mo
 
 from __future__ import annotations
 
+import contextlib
 import os
 import pickle
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any  # mace-torch's modules, read by their attributes (fdg does not import mace)
 
@@ -65,9 +66,9 @@ def convert(model: Any) -> Potential:
 def port(model_file: str | Path, folder: str | Path) -> Path:
     """``fdg port mace MODEL_FILE -o DIR``: read a model mace-torch saved (``torch.save(model, ...)``; unpickling it
     needs mace-torch installed), convert it and :meth:`~fdg.interop.potential.Potential.save` it into ``folder``."""
-    os.environ.setdefault("TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD", "1")  # mace-torch's e3nn 0.4.4 unpickles constants
     try:
-        model = torch.load(model_file, map_location="cpu", weights_only=False)
+        with _unsafe_loads_allowed():  # importing mace-torch's e3nn 0.4.4 torch.load()s pickled constants
+            model = torch.load(model_file, map_location="cpu", weights_only=False)
     except ModuleNotFoundError as err:
         raise FdgArgumentError(
             f"cannot read {model_file}: it needs the module {err.name} (install mace-torch)"
@@ -79,6 +80,23 @@ def port(model_file: str | Path, folder: str | Path) -> Path:
     except ValueError as err:
         raise FdgArgumentError(f"{model_file}: {err}") from None
     return potential.save(folder)
+
+
+@contextlib.contextmanager
+def _unsafe_loads_allowed() -> Iterator[None]:
+    """``TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD=1`` for a while, then as it was."""
+    before = os.environ.get(_UNSAFE)
+    os.environ[_UNSAFE] = "1"
+    try:
+        yield
+    finally:
+        if before is None:
+            del os.environ[_UNSAFE]
+        else:
+            os.environ[_UNSAFE] = before
+
+
+_UNSAFE = "TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD"
 
 
 def mace_state(model: Any) -> dict[str, torch.Tensor]:

@@ -1,8 +1,9 @@
 """The dense lowering's contractions: every CG path (or linear block) as one einsum and its pairwise order.
 
 A path of ``couple`` is ``einsum(spec, a_block, b_block, cg, weights)`` over named roles; its pairwise order comes
-from ``opt_einsum.contract_path`` ("optimal") on the path's shapes at :data:`REPRESENTATIVE_BATCH` rows.  It does not
-depend on the batch size for these networks, where the batch index is carried by every data operand.
+from ``opt_einsum.contract_path`` (FLOPs and intermediate sizes, :data:`_FLOPS_AND_SIZE`) on the path's shapes at
+:data:`REPRESENTATIVE_BATCH` rows.  It does not depend on the batch size for these networks, where the batch index
+is carried by every data operand.
 """
 
 from __future__ import annotations
@@ -16,6 +17,12 @@ from fdg import ir
 
 #: batch size used to choose contraction orders
 REPRESENTATIVE_BATCH = 1024
+#: the order's measure: FLOPs plus 64 per element of every intermediate (opt_einsum's "combo").  Autograd keeps each
+#: intermediate for the backward, and force training differentiates twice, so an intermediate costs its memory
+#: traffic several times over.  The FLOP-optimal order of a ``uvw`` couple with 3 species scalars builds a
+#: ``[nodes, 128, 128]`` weight per node; this one does not (measured: a mace-torch-sized MACE's training step on
+#: 297 atoms went from 1010 to 810 ms, benchmarks/mace_model.py).
+_FLOPS_AND_SIZE = opt_einsum.DynamicProgramming(minimize="combo")
 
 
 @dataclass(frozen=True)
@@ -56,7 +63,9 @@ _COUPLE = {
 def _pairwise(inputs: list[str], output: str, shapes: list[tuple[int, ...]]) -> tuple[Pairwise, ...]:
     """The pairwise einsums of opt_einsum's optimal order for ``inputs -> output``."""
     spec = ",".join(inputs) + "->" + output
-    path, _ = opt_einsum.contract_path(spec, *shapes, shapes=True, optimize="optimal")
+    path, _ = opt_einsum.contract_path(spec, *shapes, shapes=True, optimize=_FLOPS_AND_SIZE)
+    if any(len(pair) != 2 for pair in path):  # a sum over one operand's own index: the FLOP-optimal order has none
+        path, _ = opt_einsum.contract_path(spec, *shapes, shapes=True, optimize="optimal")
     live = list(inputs)
     steps = []
     for pair in path:

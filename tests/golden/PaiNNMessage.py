@@ -59,8 +59,8 @@ class PaiNNMessage(fdg.runtime.FdgModule):
         dv_vv_a0 = dv_vv_a[0].reshape(dv_vv_n, 16, 3)
         dv_vv_b = fvv.split([16], dim=1)
         dv_vv_b0 = dv_vv_b[0].reshape(dv_vv_n, 16, 1)
-        dv_vv_p0_3 = torch.einsum("zui,zuj->zuij", dv_vv_a0, dv_vv_b0)
-        dv_vv_p0 = torch.einsum("ijk,zuij->zuk", (self.cg_1_0_1 * 1.7320508075688772), dv_vv_p0_3)
+        dv_vv_p0_3 = torch.einsum("zui,ijk->zujk", dv_vv_a0, (self.cg_1_0_1 * 1.7320508075688772))
+        dv_vv_p0 = torch.einsum("zuj,zujk->zuk", dv_vv_b0, dv_vv_p0_3)
         dv_vv = dv_vv_p0.reshape(dv_vv_n, 48)
         # dv_vs_1 = sh[lmax=1](vec): 1x0e+1x1o over edge
         dv_vs_1 = fdg.runtime.spherical_harmonics(1, vec)

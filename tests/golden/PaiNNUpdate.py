@@ -42,8 +42,8 @@ class PaiNNUpdate(fdg.runtime.FdgModule):
         norm2_a0 = norm2_a[0].reshape(norm2_n, 16, 3)
         norm2_b = Vv.split([48], dim=1)
         norm2_b0 = norm2_b[0].reshape(norm2_n, 16, 3)
-        norm2_p0_3 = torch.einsum("zui,ijk->zujk", norm2_a0, (self.cg_1_1_0 * 1.0))
-        norm2_p0 = torch.einsum("zuj,zujk->zuk", norm2_b0, norm2_p0_3)
+        norm2_p0_3 = torch.einsum("zuj,ijk->zuik", norm2_b0, (self.cg_1_1_0 * 1.0))
+        norm2_p0 = torch.einsum("zui,zuik->zuk", norm2_a0, norm2_p0_3)
         norm2 = norm2_p0.reshape(norm2_n, 16)
         # scalar = couple[uuu, weights=none, paths=1](Uv, Vv): 16x0e over node
         scalar_n = Uv.shape[0]
@@ -51,7 +51,7 @@ class PaiNNUpdate(fdg.runtime.FdgModule):
         scalar_a0 = scalar_a[0].reshape(scalar_n, 16, 3)
         scalar_b = Vv.split([48], dim=1)
         scalar_b0 = scalar_b[0].reshape(scalar_n, 16, 3)
-        scalar_p0_3 = torch.einsum("zui,ijk->zujk", scalar_a0, (self.cg_1_1_0 * 1.0))
-        scalar_p0 = torch.einsum("zuj,zujk->zuk", scalar_b0, scalar_p0_3)
+        scalar_p0_3 = torch.einsum("zuj,ijk->zuik", scalar_b0, (self.cg_1_1_0 * 1.0))
+        scalar_p0 = torch.einsum("zui,zuik->zuk", scalar_a0, scalar_p0_3)
         scalar = scalar_p0.reshape(scalar_n, 16)
         return (Uv, norm2, scalar)
