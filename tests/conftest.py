@@ -16,3 +16,13 @@ def float64_default() -> Iterator[None]:
     torch.set_default_dtype(torch.float64)
     yield
     torch.set_default_dtype(previous)
+
+
+@pytest.fixture
+def one_thread() -> Iterator[None]:
+    """One torch thread for one test (restored after): tiny models on a busy 2-core box ran 100x slower with a second
+    thread (measured in tests/test_training.py)."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)

@@ -5,7 +5,6 @@ diagrams/mace.fdg, small sizes, seeded weights); tests_mace/ runs converted mace
 from __future__ import annotations
 
 import importlib.util
-from collections.abc import Iterator
 
 import numpy as np
 import pytest
@@ -22,17 +21,10 @@ from ase.md.verlet import VelocityVerlet
 from fdg.interop.calculator import Calculator
 from training import model
 
+pytestmark = pytest.mark.usefixtures("one_thread")  # tests/conftest.py: tiny models, one thread
 CONFIG = model.ModelConfig(
     "mace", (1, 6, 8), (-13.6, -1029.8, -2041.3), 0.7, 4.0, mul=4, lmax=2, nu=2, cutoff=4.0, radial_hidden=8
 )
-
-
-@pytest.fixture(autouse=True)
-def one_thread() -> Iterator[None]:
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
 
 
 @pytest.fixture(scope="module")

@@ -10,7 +10,6 @@ import argparse
 import importlib.util
 import os
 import socket
-from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -25,16 +24,8 @@ if importlib.util.find_spec("tblite") is None or importlib.util.find_spec("ase")
     pytest.skip("needs the train extra (tblite, ase)", allow_module_level=True)
 from training import md
 
+pytestmark = pytest.mark.usefixtures("one_thread")  # tests/conftest.py: tiny models, one thread
 SMALL = {"mul": 4, "lmax": 2, "nu": 2, "radial_hidden": 8}  # ModelConfig fields
-
-
-@pytest.fixture(autouse=True)
-def one_thread() -> Iterator[None]:
-    """These models are tiny: on a busy 2-core box a second torch thread made them 100x slower (measured)."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
 
 
 @pytest.fixture(scope="module")

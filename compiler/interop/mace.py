@@ -40,7 +40,7 @@ import torch
 
 import fdg
 from fdg.errors import FdgArgumentError, FdgError
-from fdg.interop.mace_diagram import describe, render
+from fdg.interop.mace_diagram import Source, describe, render
 from fdg.interop.potential import Potential
 
 
@@ -49,15 +49,16 @@ def convert(model: Any) -> Potential:
     energies, forces and stresses, from a diagram written for this model (``.text``; ``.write(path)``).  Raises
     ``ValueError`` naming the first part of the model fdg does not convert."""
     spec = describe(model)
+    rendered = render(spec)
     energies = model.atomic_energies_fn.atomic_energies.detach().reshape(-1)
     scale_shift = getattr(model, "scale_shift", None)
     scale, shift = (1.0, 0.0) if scale_shift is None else (float(scale_shift.scale), float(scale_shift.shift))
     try:
-        potential = Potential(render(spec).text, model.atomic_numbers.tolist(), energies, spec.r_max, scale, shift)
+        potential = Potential(rendered.text, model.atomic_numbers.tolist(), energies, spec.r_max, scale, shift)
     except FdgError as err:
         raise ValueError(f"fdg cannot express this model; the diagram written for it says:\n{err}") from None
     potential = potential.to(next(model.parameters()).dtype)  # a float64 model converts to a float64 potential
-    state = mace_state(model)
+    state = _state(model, rendered.sources)
     missing, unexpected = potential.core.load_state_dict(state, strict=False)
     assert not unexpected and not [key for key in missing if key.endswith("_weight")], (missing, unexpected)
     return potential
@@ -102,12 +103,16 @@ _UNSAFE = "TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD"
 def mace_state(model: Any) -> dict[str, torch.Tensor]:
     """The weights of the diagram :func:`convert` writes for ``model`` (``diagrams/mace.fdg`` uses the same
     names).  Load them with ``load_state_dict(..., strict=False)``."""
+    return _state(model, render(describe(model)).sources)
+
+
+def _state(model: Any, sources: dict[str, Source]) -> dict[str, torch.Tensor]:
     state = model.state_dict()
     for key, value in state.items():
         if key.endswith(".bias") and value.numel():
             raise ValueError(f"{key} is not empty: the diagram's linears have no bias (MACE's default)")
     out = {}
-    for name, source in render(describe(model)).sources.items():
+    for name, source in sources.items():
         if source.how == "project":
             out[name] = _project(model.products[source.layer].symmetric_contractions)
         elif source.how == "paths":
